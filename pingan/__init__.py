@@ -1,0 +1,1 @@
+"""pingan: recurring school-safety duties as Prefect workflows."""
