@@ -1,0 +1,78 @@
+"""Duties (loaded from the catalog), their occurrences (tasks) and waivers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from models.types import JSON, AwareDateTime, now
+
+
+class Duty(SQLModel, table=True):
+    """A catalog entry as loaded into the database: the catalog file stays the source of truth."""
+
+    key: str = Field(primary_key=True, max_length=80)
+    name: str = Field(max_length=200)
+    name_en: str | None = Field(default=None, max_length=200)
+    document: str = Field(max_length=120)
+    clause: str = Field(max_length=40)
+    cadence: str = Field(max_length=32)
+    spec: dict = Field(default_factory=dict, sa_type=JSON)
+    spec_hash: str = Field(max_length=64)
+    active: bool = True
+    loaded_at: dt.datetime = Field(default_factory=now, sa_type=AwareDateTime)
+
+
+class Review(str, enum.Enum):
+    """What has been handed in for an occurrence; the rest of its state is derived (pingan.state)."""
+
+    none = "none"
+    submitted = "submitted"
+    accepted = "accepted"
+    rejected = "rejected"
+
+
+class Occurrence(SQLModel, table=True):
+    """One task: one duty, for one unit (and person, for personal duties), for one period.
+
+    Like a healthchecks ``Check``, it stores its deadlines (``due_at``, ``escalate_at``) and
+    its review state; whether it is open, overdue, escalated or waived is derived.
+    """
+
+    __table_args__ = (
+        sa.UniqueConstraint("duty_key", "unit_id", "person_key", "period_key", name="uq_occurrence_slot"),
+        sa.Index("ix_occurrence_due", "review", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    duty_key: str = Field(foreign_key="duty.key", max_length=80, index=True)
+    unit_id: int = Field(foreign_key="unit.id", index=True)
+    # Personal duties (each bureau leader's inspections) name the person; unit duties leave it empty.
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    # person_id or 0: NULLs are distinct in unique constraints, so the key needs a real value.
+    person_key: int = 0
+    period_key: str = Field(max_length=64)
+    period_start: dt.date
+    period_end: dt.date
+    opens_at: dt.datetime = Field(sa_type=AwareDateTime)
+    due_at: dt.datetime = Field(sa_type=AwareDateTime)
+    escalate_at: dt.datetime = Field(sa_type=AwareDateTime)
+    review: Review = Field(default=Review.none, sa_type=sa.String(16))
+    closed_at: dt.datetime | None = Field(default=None, sa_type=AwareDateTime)
+    sensitive_period_id: int | None = Field(default=None, index=True)
+    created_at: dt.datetime = Field(default_factory=now, sa_type=AwareDateTime)
+
+
+class Waiver(SQLModel, table=True):
+    """An approved exemption: reminders and escalation stop until ``until`` (or revocation)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    occurrence_id: int = Field(foreign_key="occurrence.id", index=True)
+    granted_by: str = Field(max_length=100)
+    reason: str = Field(sa_type=sa.Text)
+    until: dt.datetime = Field(sa_type=AwareDateTime)
+    created_at: dt.datetime = Field(default_factory=now, sa_type=AwareDateTime)
+    revoked_at: dt.datetime | None = Field(default=None, sa_type=AwareDateTime)

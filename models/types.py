@@ -1,0 +1,43 @@
+"""Column types shared by the tables.
+
+SQLite has no time zone type: ``AwareDateTime`` stores UTC there and hands back aware
+datetimes in Asia/Shanghai, so code never meets a naive datetime from either backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class AwareDateTime(TypeDecorator):
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pingan stores timezone-aware datetimes only")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(SHANGHAI)
+
+
+JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(SHANGHAI)

@@ -1,0 +1,21 @@
+"""The ``pingan`` command (Typer + Rich). Each feature keeps its commands in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+from pingan.cli.app import UserError, app, console, err_console
+
+# Importing the command modules registers their commands on ``app``.
+from pingan.cli import db as _db  # noqa: F401,E402
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except UserError as exc:  # raised outside a command (settings, for instance)
+        err_console.print(f"[bold red]错误/error:[/] {exc}")
+        sys.exit(2)
+
+
+__all__ = ["UserError", "app", "console", "err_console", "main"]

@@ -1,0 +1,48 @@
+"""The Typer app shared by the command modules, and the one way user errors are printed."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="pingan",
+    help="pingan — 学校安全职责的定期工作流 / recurring school-safety duties as Prefect workflows",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+class UserError(Exception):
+    """An error the user caused: printed as one line, exit code 2, no traceback."""
+
+
+def user_errors(func: Callable) -> Callable:
+    """Turn the errors a user can cause into one clear line and a non-zero exit."""
+    from pingan.catalog import CatalogError
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (UserError, CatalogError) as exc:
+            err_console.print(f"[bold red]错误/error:[/] {exc}", highlight=False)
+            sys.exit(2)
+
+    return wrapper
+
+
+def command(*args, **kwargs):
+    """``@command("name")``: register a command whose user errors print as one line."""
+
+    def decorate(func: Callable) -> Callable:
+        return app.command(*args, **kwargs)(user_errors(func))
+
+    return decorate

@@ -1,0 +1,101 @@
+"""The operations every caller shares — Prefect tasks, the CLI and replay call these same functions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from models import Escalation, Message, Notice, Occurrence
+from pingan.cycle import CycleResult, run_cycle
+from pingan.db import get_engine, session_scope
+from pingan.outbox import SendReport, compose, send
+from pingan.periods import TZ, days, local
+from pingan.responsibility import Org, load_org
+from pingan.runtime import Runtime
+
+
+def session_factory(rt: Runtime) -> Callable[[], Session]:
+    engine = get_engine(rt.settings.db_url)
+    return lambda: Session(engine, expire_on_commit=False)
+
+
+def cycle(rt: Runtime, duty_key: str, as_of: dt.datetime, *, org: Org | None = None) -> CycleResult:
+    """Plan, remind and escalate one duty, committed as one transaction."""
+    as_of = local(as_of)
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        org = org or load_org(session)
+        return run_cycle(session, rt, duty_key, as_of, org)
+
+
+def dispatch(rt: Runtime, as_of: dt.datetime, *, progress: Callable[[int, int], None] | None = None) -> SendReport:
+    """Compose waiting notices into messages and send every message that is due."""
+    as_of = local(as_of)
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        compose(session, rt, as_of)
+    return send(session_factory(rt), rt, as_of, progress=progress)
+
+
+@dataclass
+class ReplaySummary:
+    start: dt.date
+    end: dt.date
+    runs: int = 0
+    by_duty: dict[str, CycleResult] = field(default_factory=dict)
+    sent: int = 0
+    failed: int = 0
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "planned": sum(r.planned for r in self.by_duty.values()),
+            "reminders": sum(r.reminders for r in self.by_duty.values()),
+            "escalations": sum(r.escalations for r in self.by_duty.values()),
+            "sent": self.sent, "failed": self.failed,
+        }
+
+
+def replay(
+    rt: Runtime, start: dt.date, end: dt.date, *, times: tuple[dt.time, ...] = (dt.time(9, 0), dt.time(15, 0)),
+    duties: list[str] | None = None, send_messages: bool = True,
+    on_step: Callable[[dt.datetime], None] | None = None,
+) -> ReplaySummary:
+    """Run every planned duty's cycle at each ``times`` of each day in [start, end], then dispatch."""
+    keys = duties or [d.key for d in rt.catalog.planned]
+    summary = ReplaySummary(start=start, end=end)
+    engine = get_engine(rt.settings.db_url)
+    for day in days(start, end):
+        for moment in times:
+            as_of = dt.datetime.combine(day, moment, tzinfo=TZ)
+            with session_scope(engine) as session:
+                org = load_org(session)
+                for key in keys:
+                    result = run_cycle(session, rt, key, as_of, org)
+                    summary.by_duty.setdefault(key, CycleResult(duty_key=key, as_of=as_of)).merge(result)
+            if send_messages:
+                report = dispatch(rt, as_of)
+                summary.sent += report.sent
+                summary.failed += report.failed
+            summary.runs += 1
+            if on_step:
+                on_step(as_of)
+    return summary
+
+
+def counts(session: Session, duty_key: str | None = None) -> dict[str, int]:
+    """Row counts of the cycle's tables (optionally for one duty), for summaries and tests."""
+    O, N, E, M = Occurrence.__table__, Notice.__table__, Escalation.__table__, Message.__table__
+    o_where = [O.c.duty_key == duty_key] if duty_key else []
+    n_where = [N.c.duty_key == duty_key] if duty_key else []
+    out = {
+        "tasks": session.scalar(sa.select(sa.func.count()).select_from(O).where(*o_where)),
+        "reminders": session.scalar(sa.select(sa.func.count()).select_from(N).where(N.c.kind == "reminder", *n_where)),
+        "escalation_notices": session.scalar(sa.select(sa.func.count()).select_from(N).where(N.c.kind == "escalation", *n_where)),
+        "escalations": session.scalar(
+            sa.select(sa.func.count()).select_from(E.join(O, O.c.id == E.c.occurrence_id)).where(*o_where)),
+    }
+    out.update(Counter(dict(session.execute(sa.select(M.c.status, sa.func.count()).group_by(M.c.status)).all())))
+    return out
