@@ -126,12 +126,32 @@ class Cadence(_Spec):
 
 
 class Window(_Spec):
-    """When a task can be done: opens ``opens_before`` the period starts, due ``due_after`` it ends."""
+    """When a task can be done.
+
+    It opens ``opens_before`` the period starts and is due ``due_after`` the period ends — or,
+    with ``due_within``, that long after the period starts (responsibility letters signed within
+    the first quarter of the year: ``due_within: 90d``).
+    """
 
     opens_before: Duration = dt.timedelta(0)
     due_after: Duration = dt.timedelta(0)
+    due_within: Duration | None = None
     due_time: dt.time = dt.time(17, 30)
     shift_to_workday: bool = True
+
+    @field_validator("due_time", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: Any) -> Any:
+        # YAML reads an unquoted 17:30 as the sexagesimal number 1050: refuse it loudly.
+        if isinstance(value, (int, float)):
+            raise ValueError("write the time in quotes, like '17:30' (unquoted, YAML reads it as a number)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_due_rule(self) -> Window:
+        if self.due_within is not None and self.due_after:
+            raise ValueError("give due_after or due_within, not both")
+        return self
 
 
 class ReminderStep(_Spec):
@@ -252,6 +272,7 @@ class DutySpec(_Spec):
     escalation: EscalationPolicy
     sensitive: Sensitive | None = None
     flow: FlowName = "cycle"
+    enabled: bool = Field(default=True, description="a locality switches a duty off with an override")
     default_note: str | None = Field(default=None, description="why a default was chosen where the text says 定期")
     tags: tuple[str, ...] = ()
 
@@ -266,8 +287,8 @@ class DutySpec(_Spec):
 
     @property
     def planned(self) -> bool:
-        """Planned period by period by the duty cycle (not clock- or event-driven)."""
-        return self.flow == "cycle"
+        """Planned period by period by the duty cycle (not clock- or event-driven, not switched off)."""
+        return self.enabled and self.flow == "cycle"
 
     def spec_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()

@@ -165,7 +165,10 @@ class Timing:
 def timing(period: Period, window: Window, calendar: WorkCalendar) -> Timing:
     """When the task of ``period`` opens and is due; a due day off moves to the next working day."""
     opens = period.start - window.opens_before
-    due_day = period.end + window.due_after
+    if window.due_within is not None:
+        due_day = min(period.start + window.due_within - dt.timedelta(days=1), period.end)
+    else:
+        due_day = period.end + window.due_after
     if window.shift_to_workday:
         due_day = calendar.next_workday(due_day)
     opens_at = dt.datetime.combine(opens, dt.time(0, 0), tzinfo=TZ)

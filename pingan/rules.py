@@ -57,6 +57,7 @@ def open_periods(
     cadence = cadence or duty.cadence
     grace = duty.escalation.grace
     day = as_of.date()
+    # periods ending this far back can still be inside their window (due after the period ends)
     first = day - duty.window.due_after - grace - dt.timedelta(days=2)
     last = day + duty.window.opens_before + dt.timedelta(days=1)
     if within is not None:

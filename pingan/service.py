@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from models import Escalation, Message, Notice, Occurrence
-from pingan.cycle import CycleResult, run_cycle
+from pingan.cycle import CycleResult, plan_tasks, sync_catalog, queue_escalations, queue_reminders, run_cycle
+from pingan.rules import is_working_time
 from pingan.db import get_engine, session_scope
 from pingan.outbox import SendReport, compose, send
 from pingan.periods import TZ, days, local
@@ -24,12 +25,58 @@ def session_factory(rt: Runtime) -> Callable[[], Session]:
     return lambda: Session(engine, expire_on_commit=False)
 
 
+_SYNCED: set[tuple[str, int]] = set()
+
+
+def ensure_catalog(rt: Runtime) -> None:
+    """Write the catalog into the ``duty`` table once per process and database (tasks refer to it)."""
+    mark = (rt.settings.db_url, id(rt.catalog))
+    if mark not in _SYNCED:
+        with session_scope(get_engine(rt.settings.db_url)) as session:
+            sync_catalog(session, rt.catalog)
+        _SYNCED.add(mark)
+
+
 def cycle(rt: Runtime, duty_key: str, as_of: dt.datetime, *, org: Org | None = None) -> CycleResult:
     """Plan, remind and escalate one duty, committed as one transaction."""
     as_of = local(as_of)
+    ensure_catalog(rt)
     with session_scope(get_engine(rt.settings.db_url)) as session:
         org = org or load_org(session)
         return run_cycle(session, rt, duty_key, as_of, org)
+
+
+def _step(rt: Runtime, as_of: dt.datetime, work):
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        return work(session, load_org(session), local(as_of))
+
+
+def plan_step(rt: Runtime, duty_key: str, as_of: dt.datetime) -> tuple[int, list[str]]:
+    """Create the duty's tasks for every open period: (created, period keys)."""
+    duty = rt.catalog.duty(duty_key)
+    ensure_catalog(rt)
+    return _step(rt, as_of, lambda s, org, t: plan_tasks(s, rt, duty, org, t))
+
+
+def in_working_time(rt: Runtime, as_of: dt.datetime) -> bool:
+    s = rt.settings
+    return is_working_time(local(as_of), rt.calendar, s.work_start, s.work_end)
+
+
+def remind_step(rt: Runtime, duty_key: str, as_of: dt.datetime) -> tuple[int, list[int]]:
+    """Queue due reminders (working time only): (queued, unreachable task ids)."""
+    if not in_working_time(rt, as_of):
+        return 0, []
+    duty = rt.catalog.duty(duty_key)
+    return _step(rt, as_of, lambda s, org, t: queue_reminders(s, rt, duty, org, t))
+
+
+def escalate_step(rt: Runtime, duty_key: str, as_of: dt.datetime) -> int:
+    """Fire due escalation events (working time only): events fired."""
+    if not in_working_time(rt, as_of):
+        return 0
+    duty = rt.catalog.duty(duty_key)
+    return _step(rt, as_of, lambda s, org, t: queue_escalations(s, rt, duty, org, t))
 
 
 def dispatch(rt: Runtime, as_of: dt.datetime, *, progress: Callable[[int, int], None] | None = None) -> SendReport:
@@ -67,6 +114,7 @@ def replay(
     keys = duties or [d.key for d in rt.catalog.planned]
     summary = ReplaySummary(start=start, end=end)
     engine = get_engine(rt.settings.db_url)
+    ensure_catalog(rt)
     for day in days(start, end):
         for moment in times:
             as_of = dt.datetime.combine(day, moment, tzinfo=TZ)

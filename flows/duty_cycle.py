@@ -1,0 +1,50 @@
+"""The duty cycle: one flow for every periodic duty, one deployment per duty.
+
+For an instant ``as_of`` (default now) it plans the tasks of the open periods for every
+responsible unit and person, queues the reminders that are due, fires the escalations that
+are due, sends what the outbox holds, and publishes the duty's state as artifacts. Five
+Prefect task runs, whatever the number of schools.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from models import now
+from pingan.periods import local, period_at
+from pingan.publish import artifact_key
+from pingan.runtime import get_runtime
+from tasks.duty import dispatch, escalate, plan, publish, remind
+
+
+def run_name() -> str:
+    """``学校安全形势分析会 2026-11``: the duty's name and the period of ``as_of``."""
+    params = flow_run.parameters or {}
+    rt = get_runtime()
+    duty = rt.catalog.duties.get(params.get("duty", ""))
+    if duty is None:
+        return f"{params.get('duty', 'duty')}"
+    as_of = params.get("as_of")
+    as_of = local(dt.datetime.fromisoformat(as_of) if isinstance(as_of, str) else as_of) if as_of else now()
+    period = None
+    if duty.cadence.every not in ("key_date", "holiday", "event"):
+        period = period_at(duty.cadence.every, as_of.date(), rt.terms)
+    return f"{duty.name} {period.key if period else as_of.date().isoformat()}"
+
+
+@flow(name="duty-cycle", flow_run_name=run_name, log_prints=True, retries=0)
+def duty_cycle(duty: str, as_of: dt.datetime | None = None) -> dict:
+    """Plan, remind, escalate, send and publish one duty at ``as_of`` (default: now)."""
+    as_of = local(as_of) if as_of else now()
+    get_runtime().catalog.duty(duty)  # an unknown duty fails before any task runs
+    planned = plan(duty, as_of)
+    reminded = remind(duty, as_of)
+    escalated = escalate(duty, as_of)
+    sent = dispatch(as_of, key=artifact_key(duty, "outbox"))
+    counts = publish(duty, as_of, planned, reminded, escalated, sent)
+    return {"duty": duty, "as_of": as_of.isoformat(), "planned": planned["created"], "periods": planned["periods"],
+            "reminders": reminded["queued"], "escalations": escalated["fired"], "sent": sent["sent"],
+            "failed": sent["failed"], "states": counts}

@@ -1,0 +1,137 @@
+"""A small named organisation and a test catalog, shared by the database-level tests.
+
+The bureau 局 (principal 局长, safety deputy 副局长甲, leader 副局长乙); the safety section
+安全科 (head 安全科长); the office 办公室 (head 办公室主任, 分管 by 副局长乙); two schools
+一小 and 二中 (principal + safety officer each, both 包保 by 副局长乙) and a kindergarten
+幼儿园 (principal only, 包保 by 副局长甲).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import textwrap
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from models import Channel, Person, Role, Unit
+from pingan.catalog import load_catalog
+from pingan.runtime import Runtime, build_runtime
+from pingan.settings import REPO_ROOT, Settings
+
+UNITS = [
+    ("B", "局", "bureau", None, None, False),
+    ("SAFE", "安全科", "department", "B", "safety", False),
+    ("OFF", "办公室", "department", "B", "office", False),
+    ("S1", "一小", "primary", "B", None, True),
+    ("S2", "二中", "junior", "B", None, False),
+    ("K1", "幼儿园", "kindergarten", "B", None, False),
+]
+PERSONS = [  # code, name, unit, roles [(role, unit)]
+    ("chief", "局长", "B", [("principal", "B")]),
+    ("dep-a", "副局长甲", "B", [("safety_lead", "B"), ("leader", "B"), ("patron", "K1")]),
+    ("dep-b", "副局长乙", "B", [("leader", "B"), ("in_charge", "OFF"), ("patron", "S1"), ("patron", "S2")]),
+    ("safe-head", "安全科长", "SAFE", [("principal", "SAFE")]),
+    ("off-head", "办公室主任", "OFF", [("principal", "OFF")]),
+    ("s1-head", "一小校长", "S1", [("principal", "S1")]),
+    ("s1-safe", "一小安全主任", "S1", [("safety_officer", "S1")]),
+    ("s2-head", "二中校长", "S2", [("principal", "S2")]),
+    ("s2-safe", "二中安全主任", "S2", [("safety_officer", "S2")]),
+    ("k1-head", "园长", "K1", [("principal", "K1")]),
+]
+
+
+def make_org(session: Session, *, channel=lambda code: f"pingan://local/{code}") -> dict[str, int]:
+    """Insert the organisation; return person and unit ids by code."""
+    ids: dict[str, int] = {}
+    for code, name, kind, parent, function, bus in UNITS:
+        unit = Unit(code=code, name=name, kind=kind, parent_id=ids.get(parent), function=function, has_school_bus=bus)
+        session.add(unit)
+        session.flush()
+        ids[code] = unit.id
+    for code, name, unit, roles in PERSONS:
+        person = Person(code=code, name=name, unit_id=ids[unit])
+        session.add(person)
+        session.flush()
+        ids[code] = person.id
+        session.add(Channel(person_id=person.id, priority=1, url=channel(code)))
+        for role, where in roles:
+            session.add(Role(person_id=person.id, unit_id=ids[where], role=role))
+    session.flush()
+    return ids
+
+
+DUTIES = """
+document: test.txt
+title: 测试清单
+duties:
+  - key: school-meeting
+    name: 学校安全形势分析会
+    name_en: School monthly safety meeting
+    source: {document: test.txt, clause: 七（四）}
+    text: 每月至少召开 1 次安全稳定工作形势分析会议
+    carrier: {unit_kinds: [primary, junior], roles: [principal, safety_officer]}
+    cadence: {every: monthly}
+    evidence: [meeting_minutes]
+    reminders: periodic
+    escalation: standard
+  - key: kindergarten-drill
+    name: 幼儿园季度演练
+    name_en: Kindergarten quarterly drill
+    source: {document: test.txt, clause: 七（七）}
+    text: 幼儿园每季度开展一次不同主题的安全演练
+    carrier: {unit_kinds: [kindergarten], roles: [principal]}
+    cadence: {every: quarterly}
+    evidence: [drill_record]
+    reminders: periodic
+    escalation: standard
+  - key: office-report
+    name: 科室安全工作汇报
+    name_en: Department safety report
+    source: {document: test.txt, clause: 六（一）}
+    text: 科室每月汇报安全工作
+    carrier: {unit_kinds: [department], unit_functions: [office], roles: [principal]}
+    cadence: {every: monthly}
+    evidence: [meeting_minutes]
+    reminders: periodic
+    escalation: standard
+  - key: leader-inspection
+    name: 班子成员季度检查
+    name_en: Leader quarterly inspection
+    source: {document: test.txt, clause: 一（五）}
+    text: 局领导班子其他成员每季度至少组织 1 次检查
+    carrier: {scope: person, unit_kinds: [bureau], roles: [leader]}
+    cadence: {every: quarterly}
+    evidence: [inspection_record]
+    reminders: periodic
+    escalation: leadership
+    sensitive: {every: weekly}
+"""
+
+
+def make_catalog_dir(tmp_path: Path, duties: str = DUTIES) -> Path:
+    """A catalog directory with the shipped evidence kinds and policies and the test duties."""
+    directory = tmp_path / "catalog"
+    directory.mkdir()
+    for name in ("evidence.yaml", "policies.yaml"):
+        shutil.copy(REPO_ROOT / "catalog" / name, directory / name)
+    (directory / "test.yaml").write_text(textwrap.dedent(duties), encoding="utf-8")
+    return directory
+
+
+def make_runtime(tmp_path: Path, **settings) -> Runtime:
+    catalog_dir = make_catalog_dir(tmp_path)
+    s = Settings(catalog_dir=catalog_dir, **settings)
+    return build_runtime(s, load_catalog(catalog_dir))
+
+
+def at(day: str, hm: str = "10:00") -> dt.datetime:
+    from pingan.periods import TZ
+
+    return dt.datetime.fromisoformat(f"{day}T{hm}").replace(tzinfo=TZ)
+
+
+def rows(session: Session, sql: str, **params) -> list:
+    return session.execute(sa.text(sql), params).all()

@@ -1,0 +1,250 @@
+"""The duty cycle against a real database (SQLite, and PostgreSQL where configured).
+
+Transports are replaced by a recorder: the tests patch only ``pingan.transports.deliver``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+
+import pytest
+import sqlalchemy as sa
+from factories import at, make_org, make_runtime, rows
+
+from models import Escalation, Message, Occurrence, Unit, Waiver, now
+from pingan import service, transports
+from pingan.db import session_scope
+from pingan.transports import Outcome
+
+ALL = ("school-meeting", "kindergarten-drill", "office-report", "leader-inspection")
+
+
+class Recorder:
+    """A fake transport: answers from a per-URL script (default: success) and records every call."""
+
+    def __init__(self, script: dict[str, list[Outcome]] | None = None):
+        self.script = {k: list(v) for k, v in (script or {}).items()}
+        self.calls: list[tuple[str, str, str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, url: str, title: str, body: str, *, timeout: float) -> Outcome:
+        with self.lock:
+            self.calls.append((url, title, body))
+            queue = self.script.get(url)
+            return queue.pop(0) if queue else Outcome(ok=True)
+
+    def ok_to(self) -> Counter:
+        return Counter(url.rsplit("/", 1)[-1] for url, _, _ in self.calls)
+
+
+@pytest.fixture
+def rt(tmp_path, migrated_db):
+    return make_runtime(tmp_path, send_backoff=0, send_retries=2)
+
+
+@pytest.fixture
+def ids(migrated_db):
+    with session_scope() as session:
+        return make_org(session)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    recorder = Recorder()
+    monkeypatch.setattr(transports, "deliver", recorder)
+    return recorder
+
+
+def run_all(rt, as_of, duties=ALL):
+    results = [service.cycle(rt, key, as_of) for key in duties]
+    return results, service.dispatch(rt, as_of)
+
+
+def table_counts(session) -> dict[str, int]:
+    return {t: session.scalar(sa.text(f"select count(*) from {t}")) for t in ("occurrence", "notice", "message", "escalation", "delivery")}
+
+
+def test_it_converges_when_the_same_instant_runs_three_times(rt, ids, sent):
+    as_of = at("2026-11-10")
+    for _ in range(3):
+        run_all(rt, as_of)
+    with session_scope() as session:
+        counts = table_counts(session)
+        slots = rows(session, "select duty_key, count(*) from occurrence group by duty_key order by duty_key")
+    # 2 schools + 1 kindergarten + 1 office + 2 leaders; each assignee reminded once ("open")
+    assert dict(slots) == {"kindergarten-drill": 1, "leader-inspection": 2, "office-report": 1, "school-meeting": 2}
+    assert counts == {"occurrence": 6, "notice": 8, "message": 8, "escalation": 0, "delivery": 8}
+    assert sorted(sent.ok_to()) == sorted(["s1-head", "s1-safe", "s2-head", "s2-safe", "k1-head", "off-head", "dep-a", "dep-b"])
+    assert set(sent.ok_to().values()) == {1}
+
+
+def test_it_sends_one_digest_per_person_with_clause_link_and_evidence(rt, ids, sent):
+    run_all(rt, at("2026-11-10"))
+    body = next(b for url, _, b in sent.calls if url.endswith("/dep-b"))
+    assert "班子成员季度检查" in body and "一（五）" in body and "《测试清单》" in body
+    assert "/e/" in body and "检查记录" in body.replace("安全检查记录", "检查记录")
+    title = next(t for url, t, _ in sent.calls if url.endswith("/s1-head"))
+    assert "1 项待办提醒" in title
+
+
+def test_it_holds_reminders_outside_working_time(rt, ids, sent):
+    run_all(rt, at("2026-11-10", "20:00"))
+    run_all(rt, at("2026-11-14", "10:00"))  # a Saturday
+    assert sent.calls == []
+    with session_scope() as session:
+        assert table_counts(session)["occurrence"] == 6  # planning does not wait
+    run_all(rt, at("2026-11-16", "08:30"))
+    assert len(sent.calls) == 8
+
+
+def test_it_sends_once_what_a_crashed_run_left_sending(rt, ids, monkeypatch):
+    def crash(url, title, body, *, timeout):
+        raise KeyboardInterrupt("killed between writing the message and sending it")
+
+    monkeypatch.setattr(transports, "deliver", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_all(rt, at("2026-11-10"))
+    with session_scope() as session:
+        assert dict(rows(session, "select status, count(*) from message group by status")) == {"sending": 8}
+        # the lease runs out: time passes for the crashed claim
+        session.execute(sa.update(Message).values(claimed_at=now() - dt.timedelta(hours=1)))
+    recorder = Recorder()
+    monkeypatch.setattr(transports, "deliver", recorder)
+    run_all(rt, at("2026-11-10", "10:15"))
+    run_all(rt, at("2026-11-10", "10:30"))
+    assert len(recorder.calls) == 8 and set(recorder.ok_to().values()) == {1}
+    with session_scope() as session:
+        assert dict(rows(session, "select status, count(*) from message group by status")) == {"sent": 8}
+        assert rows(session, "select count(*) from audit where action = 'message.recovered'")[0][0] == 8
+
+
+def test_it_does_not_resend_a_message_whose_claim_is_still_fresh(rt, ids, monkeypatch):
+    monkeypatch.setattr(transports, "deliver", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        run_all(rt, at("2026-11-10"))
+    recorder = Recorder()
+    monkeypatch.setattr(transports, "deliver", recorder)
+    run_all(rt, at("2026-11-10", "10:01"))  # another run while the first could still be sending
+    assert recorder.calls == []
+
+
+def test_it_retries_then_falls_back_to_the_next_channel(rt, ids, monkeypatch):
+    with session_scope() as session:
+        session.execute(sa.text("insert into channel (person_id, priority, url, active) values (:p, 2, 'pingan://backup/dep-b', :t)"),
+                        {"p": ids["dep-b"], "t": True})
+    down = Outcome(ok=False, permanent=False, error="HTTP 500")
+    recorder = Recorder({"pingan://local/dep-b": [down, down, down]})
+    monkeypatch.setattr(transports, "deliver", recorder)
+    _, report = run_all(rt, at("2026-11-10"))
+    urls = [u for u, _, _ in recorder.calls if "dep-b" in u]
+    assert urls == ["pingan://local/dep-b"] * 3 + ["pingan://backup/dep-b"]
+    assert report.sent == 8 and report.fallbacks == 1
+    with session_scope() as session:
+        deliveries = rows(session, "select d.ok, d.error from delivery d join message m on m.id = d.message_id "
+                                   "where m.person_id = :p order by d.id", p=ids["dep-b"])
+        assert [(bool(ok), err) for ok, err in deliveries] == [(False, "HTTP 500")] * 3 + [(True, None)]
+
+
+def test_it_records_a_permanent_failure_and_still_escalates(rt, ids, monkeypatch):
+    bad = Outcome(ok=False, permanent=True, error="WeCom errcode 93000: invalid webhook")
+    recorder = Recorder({"pingan://local/s1-safe": [bad]})
+    monkeypatch.setattr(transports, "deliver", recorder)
+    _, report = run_all(rt, at("2026-11-10"))
+    assert report.failed == 1 and report.failures[0]["error"].startswith("WeCom errcode 93000")
+    with session_scope() as session:
+        failed = rows(session, "select m.error from message m join person p on p.id = m.person_id "
+                               "where p.code = 's1-safe' and m.status = 'failed'")
+        assert failed == [("WeCom errcode 93000: invalid webhook",)]
+        assert rows(session, "select count(*) from audit where action = 'message.failed'")[0][0] == 1
+    run_all(rt, at("2026-12-07", "09:00"))  # November's meeting never held: level 2 is reached anyway
+    assert any(u.endswith("/dep-b") and "督办" in t for u, t, _ in recorder.calls)
+
+
+def test_it_keeps_retrying_transient_failures_across_runs_until_the_cap(rt, ids, monkeypatch):
+    down = Outcome(ok=False, permanent=False, error="timeout")
+    recorder = Recorder({"pingan://local/k1-head": [down] * 100})
+    monkeypatch.setattr(transports, "deliver", recorder)
+    run_all(rt, at("2026-11-10"))
+    with session_scope() as session:
+        status, attempts = rows(session, "select m.status, m.attempts from message m join person p on p.id = m.person_id where p.code = 'k1-head'")[0]
+        assert (status, attempts) == ("pending", 1)
+        for _ in range(rt.settings.max_send_attempts):  # the backoff has passed each time
+            session.execute(sa.update(Message).where(Message.status == "pending").values(next_attempt_at=None))
+            session.commit()
+            service.dispatch(rt, at("2026-11-10", "11:00"))
+        status, attempts = rows(session, "select m.status, m.attempts from message m join person p on p.id = m.person_id where p.code = 'k1-head'")[0]
+    assert (status, attempts) == ("failed", rt.settings.max_send_attempts)
+    assert len([c for c in recorder.calls if c[0].endswith("k1-head")]) == rt.settings.max_send_attempts * 3
+
+
+def escalations(session) -> list[tuple]:
+    E, O, U = Escalation.__table__, Occurrence.__table__, Unit.__table__
+    query = (
+        sa.select(O.c.duty_key, U.c.code, E.c.level, E.c.seq, E.c.recipients)
+        .join(O, O.c.id == E.c.occurrence_id).join(U, U.c.id == O.c.unit_id)
+        .order_by(O.c.duty_key, U.c.code, E.c.level, E.c.seq)
+    )
+    return session.execute(query).all()
+
+
+def test_it_climbs_a_schools_chain_level_by_level(rt, ids, sent):
+    duties = ("school-meeting",)
+    run_all(rt, at("2026-11-10"), duties)
+    # due Mon 30 Nov 17:30, grace 1 day: escalation starts Tue 1 Dec 17:30
+    run_all(rt, at("2026-12-01", "17:00"), duties)
+    with session_scope() as session:
+        assert escalations(session) == []
+    run_all(rt, at("2026-12-02", "09:00"), duties)
+    with session_scope() as session:
+        # level 1 is the principal, who was reminded already: recorded, nobody new to tell
+        assert [(e[1], e[2], e[4]) for e in escalations(session)] == [("S1", 1, []), ("S2", 1, [])]
+    run_all(rt, at("2026-12-07", "09:00"), duties)  # level 2 due Fri 4 Dec 17:30: the 包保 leader
+    run_all(rt, at("2026-12-09", "09:00"), duties)  # level 3 due Tue 8 Dec 17:30
+    with session_scope() as session:
+        found = [(e[1], e[2], sorted(e[4])) for e in escalations(session)]
+    assert found == [
+        ("S1", 1, []), ("S1", 2, [ids["dep-b"]]), ("S1", 3, sorted([ids["chief"], ids["safe-head"]])),
+        ("S2", 1, []), ("S2", 2, [ids["dep-b"]]), ("S2", 3, sorted([ids["chief"], ids["safe-head"]])),
+    ]
+    to_dep_b = [t for u, t, _ in sent.calls if u.endswith("/dep-b")]
+    assert "2 项逾期督办" in to_dep_b[-1]  # both schools in one digest
+
+
+def test_it_climbs_a_departments_chain_to_the_leader_in_charge(rt, ids, sent):
+    run_all(rt, at("2026-11-10"), ("office-report",))
+    run_all(rt, at("2026-12-09", "09:00"), ("office-report",))
+    with session_scope() as session:
+        found = [(e[2], sorted(e[4])) for e in escalations(session)]
+    assert found == [(1, []), (2, [ids["dep-b"]]), (3, sorted([ids["chief"], ids["safe-head"]]))]
+
+
+def test_it_stops_escalating_accepted_tasks(rt, ids, sent):
+    run_all(rt, at("2026-11-10"), ("school-meeting",))
+    with session_scope() as session:
+        session.execute(sa.text("update occurrence set review = 'accepted' where unit_id = :u"), {"u": ids["S1"]})
+    run_all(rt, at("2026-12-09"), ("school-meeting",))
+    with session_scope() as session:
+        assert {e[1] for e in escalations(session)} == {"S2"}
+
+
+def test_it_honours_a_waiver_and_resumes_when_it_expires(rt, ids, sent):
+    run_all(rt, at("2026-11-10"), ("school-meeting",))
+    with session_scope() as session:
+        task = rows(session, "select id from occurrence where unit_id = :u and period_key = '2026-11'", u=ids["S1"])[0][0]
+        session.add(Waiver(occurrence_id=task, granted_by="operator", reason="校舍维修停课", until=at("2026-12-05", "00:00")))
+    run_all(rt, at("2026-12-02"), ("school-meeting",))
+    with session_scope() as session:
+        assert {e[1] for e in escalations(session)} == {"S2"}
+    run_all(rt, at("2026-12-07"), ("school-meeting",))
+    with session_scope() as session:
+        assert [(e[1], e[2]) for e in escalations(session) if e[1] == "S1"] == [("S1", 1), ("S1", 2)]
+
+
+def test_it_moves_a_due_date_off_the_weekend_and_plans_from_it(rt, ids, sent):
+    run_all(rt, at("2026-10-20"), ("school-meeting",))
+    with session_scope() as session:
+        due = rows(session, "select distinct due_at from occurrence where period_key = '2026-10'")
+    # 31 Oct 2026 is a Saturday: the task is due Monday 2 Nov
+    assert [d[0] if isinstance(d[0], str) else d[0].isoformat() for d in due][0].startswith("2026-11-02")
