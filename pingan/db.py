@@ -81,17 +81,19 @@ def insert_ignore(
     conflict: Sequence[str],
     returning: Sequence[str] = ("id",),
 ) -> list[sa.Row]:
-    """Insert rows, skipping those that collide on ``conflict``; return what was inserted."""
-    inserted: list[sa.Row] = []
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        stmt = _insert(session, table).values(chunk).on_conflict_do_nothing(index_elements=list(conflict))
-        if returning:
-            stmt = stmt.returning(*(table.c[name] for name in returning))
-            inserted.extend(session.execute(stmt).all())
-        else:
-            session.execute(stmt)
-    return inserted
+    """Insert rows, skipping those that collide on ``conflict``; return what was inserted.
+
+    One statement, executed with a list of parameter sets: SQLAlchemy's "insertmanyvalues"
+    batches it into multi-row INSERTs with RETURNING, and the compiled form is cached.
+    """
+    if not rows:
+        return []
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(conflict))
+    if not returning:
+        session.execute(stmt, list(rows))
+        return []
+    stmt = stmt.returning(*(table.c[name] for name in returning))
+    return session.execute(stmt, list(rows)).all()
 
 
 def upsert(session: Session, table: sa.Table, rows: Sequence[dict], conflict: Sequence[str], update: Sequence[str]) -> None:
