@@ -132,7 +132,10 @@ def test_it_loads_the_shipped_catalog_and_its_wording(catalog: Catalog) -> None:
     assert catalog.documents[ERDAO] == "二道区教育系统 2021 年中小学（幼儿园）安全工作要点"
     per_document = {doc: sum(d.source.document == doc for d in catalog.duties.values()) for doc in catalog.documents}
     assert per_document[DEHUI] >= 25 and per_document[ERDAO] >= 18, per_document
-    assert not list((CATALOG_DIR / "local").glob("*.yaml")), "the shipped catalog has no active local overrides"
+    # The only shipped local file switches off Erdao twins of Dehui school duties, nothing else.
+    assert [p.name for p in (CATALOG_DIR / "local").glob("*.yaml")] == ["combined.yaml"]
+    switched_off = {d.key for d in catalog.duties.values() if not d.enabled}
+    assert switched_off and all(key.startswith("erdao-school-") or key.startswith("erdao-kindergarten-") for key in switched_off)
 
 
 def test_it_finds_every_entry_in_its_clause(catalog: Catalog, documents: dict[str, str]) -> None:
