@@ -5,10 +5,11 @@ from models.duty import Duty, Occurrence, Review, Waiver
 from models.evidence import Evidence, EvidenceFile
 from models.org import KINDERGARTEN_KINDS, SCHOOL_KINDS, Channel, Person, Role, RoleKind, Unit, UnitKind
 from models.outbox import Delivery, Escalation, Message, MessageStatus, Notice, NoticeKind
+from models.sensitive import SensitivePeriod
 from models.types import SHANGHAI, AwareDateTime, now
 
 __all__ = [
     "Audit", "AwareDateTime", "Channel", "Delivery", "Duty", "Escalation", "Evidence", "EvidenceFile",
     "KINDERGARTEN_KINDS", "Message", "MessageStatus", "Notice", "NoticeKind", "Occurrence", "Person",
-    "Review", "Role", "RoleKind", "SCHOOL_KINDS", "SHANGHAI", "Unit", "UnitKind", "Waiver", "now",
+    "Review", "Role", "RoleKind", "SCHOOL_KINDS", "SensitivePeriod", "SHANGHAI", "Unit", "UnitKind", "Waiver", "now",
 ]

@@ -62,7 +62,7 @@ class Occurrence(SQLModel, table=True):
     escalate_at: dt.datetime = Field(sa_type=AwareDateTime)
     review: Review = Field(default=Review.none, sa_type=sa.String(16))
     closed_at: dt.datetime | None = Field(default=None, sa_type=AwareDateTime)
-    sensitive_period_id: int | None = Field(default=None, index=True)
+    sensitive_period_id: int | None = Field(default=None, foreign_key="sensitive_period.id", index=True)
     created_at: dt.datetime = Field(default_factory=now, sa_type=AwareDateTime)
 
 

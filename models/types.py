@@ -12,8 +12,18 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import SQLModel
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+# Named constraints, so migrations can drop them by name on SQLite and PostgreSQL alike
+# (the names 0001_initial was written with).
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
 
 
 class AwareDateTime(TypeDecorator):

@@ -21,6 +21,7 @@ from pingan.i18n import pick
 from pingan.responsibility import Org
 from pingan.rules import TaskView, escalations_due, is_working_time, plan, reminder_due
 from pingan.runtime import Runtime
+from pingan.sensitive import plan_tighter
 
 O = Occurrence.__table__
 
@@ -76,7 +77,8 @@ def plan_tasks(
     slots = plan(duty, org, as_of, rt.ctx, **kwargs)
     rows = [s.row(created_at=as_of, sensitive_period_id=sensitive_period_id) for s in slots]
     inserted = insert_ignore(session, O, rows, ["duty_key", "unit_id", "person_key", "period_key"])
-    return len(inserted), sorted({s.period.key for s in slots})
+    tighter = plan_tighter(session, rt, duty, org, as_of)
+    return len(inserted) + tighter, sorted({s.period.key for s in slots})
 
 
 # --------------------------------------------------------------------------- read tasks

@@ -29,6 +29,9 @@ def _step(step: str, en: bool) -> str:
 def render_item(kind: str, payload: dict, catalog: Catalog, link: str | None) -> str:
     """One notice as a paragraph of a message."""
     en = locale() == "en"
+    if kind == "announcement":
+        return "\n".join(x for x in (payload.get("text_en") if en else None, payload["text"]) if x)[:2000] + (
+            f"\n{'Link: ' if en else '链接：'}{link}" if link else "")
     duty = catalog.duties.get(payload["duty"])
     name = pick(duty.name, duty.name_en) if duty else payload["duty"]
     who = payload["unit"] + (f"（{payload['person']}）" if payload.get("person") else "")
@@ -74,13 +77,16 @@ def render_message(person_name: str, items: list[tuple[str, str]]) -> tuple[str,
     """(title, body) for one person's notices; ``items`` are (kind, rendered paragraph)."""
     en = locale() == "en"
     escalations = sum(1 for kind, _ in items if kind == "escalation")
-    reminders = len(items) - escalations
+    notices = sum(1 for kind, _ in items if kind == "announcement")
+    reminders = len(items) - escalations - notices
     if en:
-        parts = [f"{reminders} reminder(s)" if reminders else "", f"{escalations} escalation(s)" if escalations else ""]
+        parts = [f"{reminders} reminder(s)" if reminders else "", f"{escalations} escalation(s)" if escalations else "",
+                 f"{notices} notice(s)" if notices else ""]
         title = "pingan school safety: " + ", ".join(p for p in parts if p)
         head = f"Dear {person_name},"
     else:
-        parts = [f"{reminders} 项待办提醒" if reminders else "", f"{escalations} 项逾期督办" if escalations else ""]
+        parts = [f"{reminders} 项待办提醒" if reminders else "", f"{escalations} 项逾期督办" if escalations else "",
+                 f"{notices} 条通知" if notices else ""]
         title = "平安校园安全工作：" + "，".join(p for p in parts if p)
         head = f"{person_name}，您好："
     body = "\n\n".join([head, *(text for _, text in items)])

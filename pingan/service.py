@@ -147,3 +147,21 @@ def counts(session: Session, duty_key: str | None = None) -> dict[str, int]:
     }
     out.update(Counter(dict(session.execute(sa.select(M.c.status, sa.func.count()).group_by(M.c.status)).all())))
     return out
+
+
+def start_sensitive_period(rt: Runtime, req, as_of: dt.datetime, *, actor: str) -> dict:
+    """Record a sensitive period, plan its tighter tasks now, announce it, and send."""
+    from pingan import sensitive
+
+    as_of = local(as_of)
+    ensure_catalog(rt)
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        period_id, created = sensitive.start(session, rt, req, actor=actor)
+        org = load_org(session)
+        planned = {}
+        if req.starts_on <= as_of.date() <= req.ends_on:
+            for key in session.execute(sa.select(sensitive.S.c.duties).where(sensitive.S.c.id == period_id)).scalar_one():
+                planned[key] = sensitive.plan_tighter(session, rt, rt.catalog.duty(key), org, as_of)
+        announced = sensitive.announce(session, rt, period_id, org, as_of)
+    report = dispatch(rt, as_of)
+    return {"id": period_id, "created": created, "planned": planned, "announced": announced, "sent": report.sent}

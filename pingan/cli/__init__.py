@@ -8,6 +8,9 @@ from pingan.cli.app import UserError, app, console, err_console
 
 # Importing the command modules registers their commands on ``app``.
 from pingan.cli import db as _db  # noqa: F401,E402
+from pingan.cli import duties as _duties  # noqa: F401,E402
+from pingan.cli import sensitive as _sensitive  # noqa: F401,E402
+from pingan.cli import org as _org  # noqa: F401,E402
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ def user_errors(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except (UserError, CatalogError) as exc:
-            err_console.print(f"[bold red]错误/error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]错误/error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(2)
 
     return wrapper

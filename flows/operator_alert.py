@@ -1,0 +1,38 @@
+"""Tell the safety section when a duty run fails or crashes (triggered by a Prefect automation)."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from models import NoticeKind, RoleKind, now
+from pingan import service
+from pingan.db import insert_ignore, session_scope
+from pingan.responsibility import load_org
+from pingan.runtime import get_runtime
+from models import Audit, Notice
+
+
+@flow(name="operator-alert", flow_run_name="运行失败告警 {flow_run_name}", log_prints=True)
+def operator_alert(flow_run_id: str, flow_run_name: str = "", state: str = "Failed") -> dict:
+    """Notify the head of the safety section (the operator's desk) through the outbox."""
+    rt = get_runtime()
+    stamp = now()
+    with session_scope() as session:
+        org = load_org(session)
+        bureau = org.bureau
+        section = org.safety_section(bureau.id if bureau else None)
+        people = org.holders(section.id, RoleKind.principal, RoleKind.staff) if section else []
+        text = (f"【系统告警】职责流程运行{('崩溃' if state == 'Crashed' else '失败')}：{flow_run_name or flow_run_id}"
+                f"（{state}）。请在 Prefect 界面查看日志并重新运行。")
+        rows = [{
+            "person_id": pid, "dedupe_key": f"alert:{flow_run_id}", "kind": NoticeKind.announcement.value,
+            "occurrence_id": None, "duty_key": None, "step": "alert", "level": None, "urgent": True,
+            "payload": {"text": text, "text_en": f"[Alert] duty run {flow_run_name or flow_run_id} ended {state}."},
+            "created_at": stamp,
+        } for pid in people]
+        queued = len(insert_ignore(session, Notice.__table__, rows, ["person_id", "dedupe_key"]))
+        session.add(Audit(actor="system", action="run.alerted", object_type="flow_run", object_id=flow_run_id[:64],
+                          detail={"state": state, "name": flow_run_name, "recipients": people}))
+    report = service.dispatch(rt, stamp)
+    print(f"alert for {flow_run_name or flow_run_id} ({state}): queued {queued}, sent {report.sent}")
+    return {"queued": queued, "sent": report.sent}

@@ -1,0 +1,267 @@
+"""``pingan run | replay | status | outbox | waive``: the duty cycle from the shell."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from typing import Optional
+
+import sqlalchemy as sa
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from models import Audit, Channel, Message, Occurrence, Person, Waiver, now
+from pingan.catalog import CatalogError
+from pingan.cli.app import UserError, command, console
+from pingan.i18n import pick, register, t
+from pingan.periods import TZ, parse_instant
+
+register({
+    "run.done": {"zh-CN": "「{duty}」已运行：新建任务 {planned}，提醒 {reminders}，督办 {escalations}，发送 {sent}，失败 {failed}",
+                 "en": "“{duty}” ran: {planned} task(s) planned, {reminders} reminder(s), {escalations} escalation(s), {sent} sent, {failed} failed"},
+    "replay.title": {"zh-CN": "回放 {start} 至 {end}（{runs} 次运行）", "en": "Replay {start} to {end} ({runs} runs)"},
+    "status.title": {"zh-CN": "职责状态（截至 {as_of}）", "en": "Duty status (as of {as_of})"},
+    "outbox.title": {"zh-CN": "发件箱（最近 {n} 条）", "en": "Outbox (latest {n})"},
+    "waive.done": {"zh-CN": "任务 {task} 已豁免至 {until}", "en": "task {task} waived until {until}"},
+    "waive.revoked": {"zh-CN": "任务 {task} 的豁免已撤销", "en": "waiver of task {task} revoked"},
+    "err.as_of": {"zh-CN": "--as-of：{error}", "en": "--as-of: {error}"},
+    "err.task": {"zh-CN": "没有编号为 {task} 的任务", "en": "no task with id {task}"},
+    "err.date": {"zh-CN": "{option}：{value!r} 不是日期（如 2026-11-23）", "en": "{option}: {value!r} is not a date like 2026-11-23"},
+})
+
+
+def _runtime():
+    from pingan.runtime import get_runtime
+
+    try:
+        return get_runtime()
+    except CatalogError:
+        raise
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _as_of(value: Optional[str]) -> dt.datetime:
+    if not value:
+        return now()
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise UserError(t("err.as_of", error=exc)) from None
+
+
+def _date(option: str, value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserError(t("err.date", option=option, value=value)) from None
+
+
+def _duty(rt, key: str):
+    try:
+        return rt.catalog.duty(key)
+    except CatalogError:
+        known = ", ".join(sorted(d.key for d in rt.catalog.planned)[:8])
+        raise UserError(f"没有职责 {key!r} / no duty {key!r} (e.g. {known}, …; see `pingan status`)") from None
+
+
+@command("run")
+def run(
+    duty: str = typer.Argument(..., help="职责编号 / duty key (see `pingan status`)"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="时刻 / instant, e.g. 2026-11-23 or 2026-11-23T09:00"),
+    local: bool = typer.Option(False, "--local", help="不经 Prefect，直接运行 / run in-process without Prefect"),
+) -> None:
+    """运行一项职责（规划、提醒、督办、发送）/ run one duty now: plan, remind, escalate, send."""
+    rt = _runtime()
+    spec = _duty(rt, duty)
+    moment = _as_of(as_of)
+    if os.environ.get("PREFECT_API_URL") and not local:
+        from flows.duty_cycle import duty_cycle
+
+        result = duty_cycle(duty=spec.key, as_of=moment)
+        planned, reminders, escalations, sent, failed = (
+            result["planned"], result["reminders"], result["escalations"], result["sent"], result["failed"])
+    else:
+        from pingan import service
+
+        cycle = service.cycle(rt, spec.key, moment)
+        report = service.dispatch(rt, moment)
+        planned, reminders, escalations, sent, failed = (
+            cycle.planned, cycle.reminders, cycle.escalations, report.sent, report.failed)
+    console.print(t("run.done", duty=pick(spec.name, spec.name_en), planned=planned, reminders=reminders,
+                    escalations=escalations, sent=sent, failed=failed))
+
+
+@command("replay")
+def replay(
+    start: str = typer.Option(..., "--from", help="起始日期 / first day, e.g. 2026-10-01"),
+    end: str = typer.Option(..., "--to", help="结束日期 / last day"),
+    times: str = typer.Option("09:00,15:00", "--times", help="每天运行的时刻 / times of day to run"),
+    duty: Optional[list[str]] = typer.Option(None, "--duty", help="只回放这些职责 / only these duties"),
+    send: bool = typer.Option(True, "--send/--no-send", help="发送到各人的渠道（默认演示发件箱）/ deliver messages"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """按天回放所有职责 / replay every duty's flow logic day by day over a date range."""
+    from pingan import service
+
+    rt = _runtime()
+    first, last = _date("--from", start), _date("--to", end)
+    if last < first:
+        raise UserError("--to 早于 --from / --to is before --from")
+    try:
+        moments = tuple(dt.time.fromisoformat(x.strip()) for x in times.split(","))
+    except ValueError:
+        raise UserError(f"--times：{times!r} 应为 09:00,15:00 这样的时刻 / must look like 09:00,15:00") from None
+    keys = [_duty(rt, k).key for k in duty] if duty else None
+    total = ((last - first).days + 1) * len(moments)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True, disable=as_json) as progress:
+        bar = progress.add_task("回放 / replay", total=total)
+        summary = service.replay(rt, first, last, times=moments, duties=keys, send_messages=send,
+                                 on_step=lambda moment: progress.update(bar, advance=1, description=f"{moment:%Y-%m-%d %H:%M}"))
+    rows = [(k, r.planned, r.reminders, r.escalations) for k, r in sorted(summary.by_duty.items())]
+    if as_json:
+        console.print_json(json.dumps({
+            "from": first.isoformat(), "to": last.isoformat(), "runs": summary.runs, "totals": summary.totals(),
+            "duties": [{"duty": k, "planned": p, "reminders": r, "escalations": e} for k, p, r, e in rows],
+        }))
+        return
+    table = Table(title=t("replay.title", start=first, end=last, runs=summary.runs))
+    for col in ("职责 duty", "新建任务 planned", "提醒 reminders", "督办 escalations"):
+        table.add_column(col, justify="right" if col[0] != "职" else "left")
+    for key, p, r, e in rows:
+        spec = rt.catalog.duties[key]
+        table.add_row(pick(spec.name, spec.name_en), str(p), str(r), str(e))
+    totals = summary.totals()
+    table.add_row("合计 total", str(totals["planned"]), str(totals["reminders"]), str(totals["escalations"]), style="bold")
+    console.print(table)
+    console.print(f"发送 sent: {totals['sent']}，失败 failed: {totals['failed']}")
+
+
+@command("status")
+def status(
+    duty: Optional[str] = typer.Option(None, "--duty", help="一项职责的各单位明细 / one duty, per unit"),
+    unit: Optional[str] = typer.Option(None, "--unit", help="一个单位的全部任务 / one unit's tasks (unit code)"),
+    as_of: Optional[str] = typer.Option(None, "--as-of"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """各职责、各单位的任务状态 / state of every duty (and per unit)."""
+    from pingan.db import session_scope
+    from pingan.publish import STATE_ZH
+    from pingan.status import tally, task_rows
+
+    rt = _runtime()
+    moment = _as_of(as_of)
+    duties = [_duty(rt, duty)] if duty else rt.catalog.planned
+    with session_scope() as session:
+        per_duty = {d.key: task_rows(session, d.key, moment) for d in duties}
+    if unit:
+        per_duty = {k: [r for r in rows if r.unit_code == unit] for k, rows in per_duty.items()}
+        if not any(per_duty.values()):
+            raise UserError(f"单位 {unit!r} 当前没有任务 / unit {unit!r} has no current task (check the unit code)")
+    if as_json:
+        console.print_json(json.dumps({
+            "as_of": moment.isoformat(),
+            "duties": [{"duty": k, "states": tally(rows), "tasks": [r.as_dict() for r in rows] if (duty or unit) else None}
+                       for k, rows in per_duty.items()],
+        }, ensure_ascii=False))
+        return
+    if duty or unit:
+        table = Table(title=t("status.title", as_of=f"{moment:%Y-%m-%d %H:%M}"))
+        for col in ("职责 duty", "单位 unit", "责任人 person", "周期 period", "截止 due", "状态 state", "督办 level"):
+            table.add_column(col)
+        for key, rows in per_duty.items():
+            spec = rt.catalog.duties[key]
+            for r in rows:
+                table.add_row(pick(spec.name, spec.name_en), r.unit, r.person or "", r.period, r.due,
+                              f"{STATE_ZH[r.state]} {r.state}", str(r.level or ""))
+        console.print(table)
+        return
+    table = Table(title=t("status.title", as_of=f"{moment:%Y-%m-%d %H:%M}"))
+    table.add_column("职责 duty")
+    table.add_column("依据 clause")
+    for s in ("open", "submitted", "accepted", "overdue", "escalated", "waived"):
+        table.add_column(f"{STATE_ZH[s]}", justify="right")
+    for key, rows in per_duty.items():
+        spec = rt.catalog.duties[key]
+        counts = tally(rows)
+        table.add_row(f"{pick(spec.name, spec.name_en)}\n[dim]{key}[/]", spec.source.clause,
+                      *(str(counts[s] or "") for s in ("open", "submitted", "accepted", "overdue", "escalated", "waived")))
+    console.print(table)
+
+
+@command("outbox")
+def outbox(
+    limit: int = typer.Option(20, "--limit", min=1, max=10_000),
+    status_: Optional[str] = typer.Option(None, "--status", help="pending | sending | sent | failed"),
+    person: Optional[str] = typer.Option(None, "--person", help="人员编码 / person code"),
+    full: bool = typer.Option(False, "--full", help="显示全文 / show whole bodies"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """已发送和待发送的消息 / messages sent and waiting (channel URLs masked)."""
+    from pingan import transports
+    from pingan.db import session_scope
+
+    if status_ and status_ not in ("pending", "sending", "sent", "failed"):
+        raise UserError(f"--status：{status_!r} 应为 pending/sending/sent/failed")
+    M, P, C = Message.__table__, Person.__table__, Channel.__table__
+    query = (
+        sa.select(M.c.id, M.c.status, M.c.title, M.c.body, M.c.created_at, M.c.sent_at, M.c.attempts, M.c.error,
+                  P.c.code, P.c.name, C.c.url)
+        .join(P, P.c.id == M.c.person_id).outerjoin(C, C.c.id == M.c.channel_id)
+        .order_by(M.c.id.desc()).limit(limit)
+    )
+    if status_:
+        query = query.where(M.c.status == status_)
+    if person:
+        query = query.where(P.c.code == person)
+    with session_scope() as session:
+        found = session.execute(query).all()
+    items = [{
+        "id": r.id, "status": r.status, "person": r.code, "name": r.name, "title": r.title,
+        "body": r.body, "created_at": r.created_at.isoformat(), "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+        "attempts": r.attempts, "channel": transports.mask(r.url) if r.url else None, "error": r.error,
+    } for r in found]
+    if as_json:
+        console.print_json(json.dumps(items, ensure_ascii=False))
+        return
+    table = Table(title=t("outbox.title", n=len(items)), show_lines=full)
+    for col in ("#", "状态 status", "收件人 to", "标题 title" if not full else "内容 message", "渠道 channel", "时间 at", "错误 error"):
+        table.add_column(col)
+    for i in items:
+        table.add_row(str(i["id"]), i["status"], f"{i['name']} ({i['person']})", i["body"] if full else i["title"],
+                      i["channel"] or "", (i["sent_at"] or i["created_at"])[:16].replace("T", " "), i["error"] or "")
+    console.print(table)
+
+
+@command("waive")
+def waive(
+    task: int = typer.Argument(..., help="任务编号 / task id (see `pingan status --duty … --json`)"),
+    until: Optional[str] = typer.Option(None, "--until", help="豁免至 / until (date or datetime)"),
+    reason: Optional[str] = typer.Option(None, "--reason", help="豁免理由 / why"),
+    by: str = typer.Option("operator", "--by", help="批准人 / approved by"),
+    revoke: bool = typer.Option(False, "--revoke", help="撤销该任务的豁免 / revoke its waivers"),
+) -> None:
+    """豁免一项任务：停止提醒与督办，到期后恢复 / waive a task: reminders and escalation stop until it expires."""
+    from pingan.db import session_scope
+
+    with session_scope() as session:
+        if session.get(Occurrence, task) is None:
+            raise UserError(t("err.task", task=task))
+        stamp = now()
+        if revoke:
+            session.execute(sa.update(Waiver).where(Waiver.occurrence_id == task, Waiver.revoked_at.is_(None)).values(revoked_at=stamp))
+            session.add(Audit(actor=f"operator:{by}", action="waiver.revoked", object_type="occurrence", object_id=str(task)))
+            console.print(t("waive.revoked", task=task))
+            return
+        if not until or not reason or not reason.strip():
+            raise UserError("豁免需要 --until 和 --reason / a waiver needs --until and --reason")
+        end = _as_of(until) if "T" in until else dt.datetime.combine(_date("--until", until), dt.time(23, 59), tzinfo=TZ)
+        if end <= stamp:
+            raise UserError("--until 已过去 / --until is in the past")
+        session.add(Waiver(occurrence_id=task, granted_by=by, reason=reason.strip(), until=end))
+        session.add(Audit(actor=f"operator:{by}", action="waiver.granted", object_type="occurrence", object_id=str(task),
+                          detail={"until": end.isoformat(), "reason": reason.strip()}))
+    console.print(t("waive.done", task=task, until=f"{end:%Y-%m-%d %H:%M}"))

@@ -1,0 +1,163 @@
+"""Fixtures every pingan test can use.
+
+Isolation, for every test (autouse):
+
+``pingan_home``
+    ``PINGAN_HOME`` is a fresh folder under the test's ``tmp_path`` (it exists, empty),
+    ``PINGAN_DEMO=1``, every other ``PINGAN_*`` variable of the caller's environment is
+    removed (``PINGAN_TEST_*`` excepted) and a ``.env`` file in the working directory is
+    ignored, so a developer's real database or notification channels are never touched.
+    Settings and engines are reset before and after the test. Returns the home folder.
+    A test that needs another setting does ``monkeypatch.setenv("PINGAN_…", …)`` and then
+    ``pingan.settings.reset_settings()``.
+
+Databases (each yields a URL string; nothing is migrated unless the fixture says so):
+
+``sqlite_url``
+    ``sqlite:///<tmp_path>/pingan.db``; the file does not exist yet.
+``pg_url``
+    A fresh, empty PostgreSQL database ``pingan_test_<random>`` on the server of
+    ``PINGAN_TEST_POSTGRES_URL``, dropped after the test (open connections are closed
+    first). Skipped, with the reason shown in pytest's summary, when the variable is not
+    set; an error when it is set and the server cannot be used. Tests that use it get the
+    ``postgres`` marker automatically (``-m "not postgres"`` deselects them).
+``db_url``
+    Parametrised: the test runs once with ``sqlite_url`` (id ``sqlite``) and once with
+    ``pg_url`` (id ``postgresql``). To run a test on SQLite only, use ``sqlite_url``, or
+    ``@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)``.
+``migrated_db``
+    ``db_url`` upgraded to the head revision and made pingan's database
+    (``PINGAN_DATABASE_URL``); returns ``pingan.db.get_engine()``, so code under test that
+    calls ``get_engine()`` or ``session_scope()`` uses it.
+
+Do not define tables on ``SQLModel.metadata`` in tests: test_migrations checks that the
+migrations build exactly the tables of that metadata.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from pingan.db import dispose_engines, get_engine
+from pingan.migrate import normalise_url, safe_url, upgrade
+from pingan.runtime import reset_runtime
+from pingan.settings import Settings, reset_settings
+
+PG_ENV = "PINGAN_TEST_POSTGRES_URL"
+PG_SKIP_REASON = f"{PG_ENV} not set: PostgreSQL tests skipped"
+PG_DATABASE_PREFIX = "pingan_test_"
+
+
+def pytest_report_header(config) -> str:
+    url = os.environ.get(PG_ENV)
+    return f"PostgreSQL tests: {'on ' + safe_url(url) if url else f'skipped ({PG_ENV} not set)'}"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if "pg_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(autouse=True)
+def pingan_home(tmp_path, monkeypatch) -> Iterator:
+    for name in list(os.environ):
+        if name.startswith("PINGAN_") and not name.startswith("PINGAN_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setitem(Settings.model_config, "env_file", None)
+    home = tmp_path / "pingan-home"
+    home.mkdir()
+    monkeypatch.setenv("PINGAN_HOME", str(home))
+    monkeypatch.setenv("PINGAN_DEMO", "1")
+    reset_settings()
+    reset_runtime()
+    dispose_engines()
+    yield home
+    reset_settings()
+    reset_runtime()
+    dispose_engines()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'pingan.db'}"
+
+
+def _admin_engine(server_url: str) -> sa.Engine:
+    """AUTOCOMMIT connections for CREATE/DROP DATABASE, on the database the URL names."""
+    return sa.create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """``PINGAN_TEST_POSTGRES_URL``, checked once per session; skips when unset."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(PG_SKIP_REASON)
+    url = normalise_url(url)
+    engine = _admin_engine(url)
+    problem = None
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sa.exc.SQLAlchemyError as exc:
+        problem = exc.orig or exc
+    finally:
+        engine.dispose()
+    if problem is not None:
+        pytest.fail(f"{PG_ENV}={safe_url(url)} is set but PostgreSQL cannot be reached: {problem}", pytrace=False)
+    return url
+
+
+def _drop_database(engine: sa.Engine, name: str) -> None:
+    with engine.connect() as conn:
+        try:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except sa.exc.ProgrammingError:  # PostgreSQL < 13 has no FORCE
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %(name)s", {"name": name}
+            )
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture
+def pg_url(pg_server_url) -> Iterator[str]:
+    name = f"{PG_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine(pg_server_url)
+    problem = None
+    try:
+        with admin.connect() as conn:
+            # template0: no clash with sessions open on template1; UTF8 for Chinese text.
+            conn.exec_driver_sql(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+    except sa.exc.SQLAlchemyError as exc:
+        problem = exc.orig or exc
+    if problem is not None:
+        admin.dispose()
+        pytest.fail(f"cannot create a test database on {safe_url(pg_server_url)}: {problem}", pytrace=False)
+    url = sa.make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        dispose_engines()  # pooled connections of the code under test would block the drop
+        _drop_database(admin, name)
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request) -> str:
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+@pytest.fixture
+def migrated_db(db_url, monkeypatch) -> Iterator[sa.Engine]:
+    upgrade("head", url=db_url)
+    monkeypatch.setenv("PINGAN_DATABASE_URL", db_url)
+    reset_settings()
+    dispose_engines()
+    yield get_engine()
+    dispose_engines()
