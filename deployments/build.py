@@ -7,12 +7,14 @@ the served deployments (``deployments/serve.py``) and ``prefect.yaml`` (for a wo
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 from pingan.catalog import Catalog, DutySpec
 
 TIMEZONE = "Asia/Shanghai"
 DUTY_ENTRYPOINT = "flows/duty_cycle.py:duty_cycle"
+ALERT_DEPLOYMENT = "运行失败告警"
 
 
 @dataclass(frozen=True)
@@ -31,14 +33,15 @@ class Spec:
     schedules: tuple[Schedule, ...] = ()
     tags: tuple[str, ...] = ()
 
+    def load_flow(self):
+        """The flow object behind ``entrypoint`` (``flows/x.py:name`` → ``flows.x.name``)."""
+        path, _, attr = self.entrypoint.partition(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        return getattr(module, attr)
+
     @property
     def flow_name(self) -> str:
-        return {
-            DUTY_ENTRYPOINT: "duty-cycle",
-            "flows/dispatch.py:outbox_dispatch": "outbox-dispatch",
-            "flows/sensitive_period.py:sensitive_period": "sensitive-period",
-            "flows/operator_alert.py:operator_alert": "operator-alert",
-        }[self.entrypoint]
+        return self.load_flow().name
 
 
 def duty_schedules(index: int) -> tuple[Schedule, ...]:
@@ -95,10 +98,17 @@ def specs(catalog: Catalog) -> list[Spec]:
             tags=("pingan", "sensitive-period"),
         ),
         Spec(
-            name="运行失败告警",
+            name=ALERT_DEPLOYMENT,
             entrypoint="flows/operator_alert.py:operator_alert",
             description="职责流程运行失败或崩溃时通知安全科（由自动化触发）/ tells the safety section when a duty run fails or crashes",
-            tags=("pingan", "alert"),
+            # Not tagged ``pingan``: the failure automation watches that tag, and must not
+            # answer a failed alert with another alert.
+            tags=("pingan-alert",),
         ),
     ]
     return out
+
+
+def all_specs(catalog: Catalog) -> list[Spec]:
+    """Every deployment pingan serves and ``prefect.yaml`` lists."""
+    return specs(catalog)

@@ -5,13 +5,19 @@ from __future__ import annotations
 import datetime as dt
 
 from prefect import flow
+from prefect.runtime import flow_run
 
 from models import now
 from pingan.periods import local
 from tasks.duty import dispatch
 
 
-@flow(name="outbox-dispatch", flow_run_name="发送待发消息 {as_of}", log_prints=True)
+def run_name() -> str:
+    as_of = (flow_run.parameters or {}).get("as_of")
+    return f"发送待发消息 {as_of or now().strftime('%Y-%m-%d %H:%M')}"
+
+
+@flow(name="outbox-dispatch", flow_run_name=run_name, log_prints=True)
 def outbox_dispatch(as_of: dt.datetime | None = None) -> dict:
     """Send every message that is due: retries whose backoff has passed and rows left ``sending``."""
     return dispatch(local(as_of) if as_of else now(), key="outbox")

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from prefect import flow
 
 from models import NoticeKind, RoleKind, now
-from pingan import service
+from pingan import service, transports
 from pingan.db import insert_ignore, session_scope
 from pingan.responsibility import load_org
+from pingan.periods import local
 from pingan.runtime import get_runtime
 from models import Audit, Notice
 
 
 @flow(name="operator-alert", flow_run_name="运行失败告警 {flow_run_name}", log_prints=True)
-def operator_alert(flow_run_id: str, flow_run_name: str = "", state: str = "Failed") -> dict:
-    """Notify the head of the safety section (the operator's desk) through the outbox."""
+def operator_alert(flow_run_id: str, flow_run_name: str = "", state: str = "Failed",
+                   as_of: dt.datetime | None = None) -> dict:
+    """Notify the safety section (the operator's desk) through the outbox, and the operator's
+    own channel (``PINGAN_OPERATOR_CHANNEL``) directly when one is set."""
     rt = get_runtime()
-    stamp = now()
+    stamp = local(as_of) if as_of else now()
     with session_scope() as session:
         org = load_org(session)
         bureau = org.bureau
@@ -34,5 +39,12 @@ def operator_alert(flow_run_id: str, flow_run_name: str = "", state: str = "Fail
         session.add(Audit(actor="system", action="run.alerted", object_type="flow_run", object_id=flow_run_id[:64],
                           detail={"state": state, "name": flow_run_name, "recipients": people}))
     report = service.dispatch(rt, stamp)
+    direct = None
+    if rt.settings.operator_channel and (queued or not people):
+        outcome = transports.deliver(rt.settings.operator_channel, "pingan 告警 / alert", text,
+                                     timeout=rt.settings.send_timeout)
+        direct = outcome.ok
+        print(f"operator channel {transports.mask(rt.settings.operator_channel)}: "
+              f"{'sent' if outcome.ok else 'failed: ' + (outcome.error or '')}")
     print(f"alert for {flow_run_name or flow_run_id} ({state}): queued {queued}, sent {report.sent}")
-    return {"queued": queued, "sent": report.sent}
+    return {"queued": queued, "sent": report.sent, "operator_channel": direct}

@@ -1,0 +1,5 @@
+"""``python -m pingan`` is the ``pingan`` command."""
+
+from pingan.cli import main
+
+main()

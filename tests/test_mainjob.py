@@ -1,0 +1,166 @@
+"""The main job end to end: ``pingan up`` with a real Prefect server, served deployments and the automation.
+
+One ``pingan up --demo`` for the whole module (about half a minute to start). It checks what the
+operator relies on: every duty is a deployment with Shanghai schedules and slugs, a duty run is
+five task runs with its artifacts, a failed run reaches the safety section through the automation,
+and SIGTERM stops everything while leaving the schedules active.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from deployments.build import ALERT_DEPLOYMENT, DUTY_ENTRYPOINT, all_specs
+from deployments.serve import AUTOMATION_NAME
+from pingan.catalog import load_catalog
+
+pytestmark = pytest.mark.timeout(600)
+
+DUTY = "school-monthly-safety-meeting"
+AS_OF = "2026-11-23T10:00:00+08:00"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def poll(check, timeout: float, what: str):
+    """Wait for a condition the system reaches by itself (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
+
+
+class Job:
+    def __init__(self, home: Path, port: int, web_port: int):
+        self.home, self.port, self.web_port = home, port, web_port
+        home.mkdir(parents=True, exist_ok=True)
+        self.api = f"http://127.0.0.1:{port}/api"
+        self.out = home / "up.out"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "PREFECT_"))}
+        env.update(PINGAN_HOME=str(home), PYTHONUNBUFFERED="1", NO_COLOR="1", COLUMNS="200")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pingan", "up", "--demo", "--no-web", "--port", str(port), "--web-port", str(web_port)],
+            env=env, stdout=self.out.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"pingan up exited {self.proc.returncode}:\n{self.output()}")
+            return "pingan 已启动" in self.output()
+        poll(ready, 300, "pingan up")
+
+    def pingan_db(self) -> sa.Engine:
+        return sa.create_engine(f"sqlite:///{self.home / 'pingan.db'}")
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    home = tmp_path_factory.mktemp("up") / "home"
+    job = Job(home, free_port(), free_port())
+    try:
+        job.wait_ready()
+        with temporary_settings(updates={PREFECT_API_URL: job.api}):
+            yield job
+    finally:
+        if job.proc.poll() is None:
+            job.proc.kill()
+            job.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return all_specs(load_catalog())
+
+
+def test_every_duty_is_a_deployment_with_shanghai_schedules(job, specs):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        deployments = {d.name: d for d in client.read_deployments(limit=200)}
+        automations = client.read_automations_by_name(AUTOMATION_NAME)
+    assert set(deployments) == {s.name for s in specs}
+    for spec in specs:
+        got = deployments[spec.name]
+        assert not got.paused
+        assert sorted((s.schedule.cron, s.schedule.timezone, s.slug) for s in got.schedules) == sorted(
+            (s.cron, s.timezone, s.slug) for s in spec.schedules)
+        assert got.description == spec.description and set(got.tags) == set(spec.tags)
+    assert len(automations) == 1 and automations[0].enabled
+    alert = deployments[ALERT_DEPLOYMENT]
+    assert automations[0].actions[0].deployment_id == alert.id
+
+
+def test_a_duty_run_is_five_task_runs_with_its_artifacts(job, specs):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
+    from prefect.deployments import run_deployment
+
+    spec = next(s for s in specs if s.entrypoint == DUTY_ENTRYPOINT and s.parameters["duty"] == DUTY)
+    run = run_deployment(f"duty-cycle/{spec.name}", parameters={"as_of": AS_OF}, timeout=240)
+    assert run.state.is_completed(), run.state
+    catalog = load_catalog()
+    assert run.name == f"{catalog.duty(DUTY).name} 2026-11"
+    with get_client(sync_client=True) as client:
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id])))
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id])))
+    assert sorted(t.name.split("-")[0] for t in tasks) == sorted(["plan", "remind", "escalate", "dispatch", "publish"])
+    kinds = {a.type for a in artifacts}
+    assert {"table", "markdown"} <= kinds, kinds
+    table = next(a for a in artifacts if a.type == "table")
+    assert table.key and DUTY.replace("_", "-") in table.key
+    with job.pingan_db().connect() as conn:
+        created = conn.execute(sa.text("select count(*) from occurrence where duty_key = :d"), {"d": DUTY}).scalar()
+    assert created > 0
+
+
+def test_a_failed_duty_run_reaches_the_safety_section(job, specs):
+    from prefect.deployments import run_deployment
+
+    spec = next(s for s in specs if s.entrypoint == DUTY_ENTRYPOINT)
+    run = run_deployment(f"duty-cycle/{spec.name}", parameters={"duty": "no-such-duty"}, timeout=240)
+    assert run.state.is_failed(), run.state
+    key = f"alert:prefect.flow-run.{run.id}"
+
+    def alerted():
+        with job.pingan_db().connect() as conn:
+            return conn.execute(sa.text("select count(*) from notice where dedupe_key = :k and urgent"), {"k": key}).scalar()
+    assert poll(alerted, 180, "the automation's alert") >= 1
+    with job.pingan_db().connect() as conn:
+        audit = conn.execute(sa.text("select count(*) from audit where action = 'run.alerted' and object_id = :i"),
+                             {"i": f"prefect.flow-run.{run.id}"[:64]}).scalar()
+    assert audit == 1
+
+
+def test_sigterm_stops_everything_and_leaves_the_schedules_active(job):
+    job.proc.send_signal(signal.SIGTERM)
+    assert job.proc.wait(120) == 0, job.output()
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", job.port)) != 0, "the Prefect server still answers"
+    db = sqlite3.connect(job.home / "prefect" / "prefect.db")
+    paused = db.execute("select count(*) from deployment where paused").fetchone()[0]
+    inactive = db.execute("select count(*) from deployment_schedule where not active").fetchone()[0]
+    scheduled = db.execute("select count(*) from flow_run where state_type = 'SCHEDULED'").fetchone()[0]
+    assert (paused, inactive) == (0, 0)
+    assert scheduled > 0, "serve deleted the scheduled runs on shutdown"
