@@ -21,6 +21,9 @@ Databases (each yields a URL string; nothing is migrated unless the fixture says
     first). Skipped, with the reason shown in pytest's summary, when the variable is not
     set; an error when it is set and the server cannot be used. Tests that use it get the
     ``postgres`` marker automatically (``-m "not postgres"`` deselects them).
+``pg_databases``
+    ``make()`` returns the URL of another fresh PostgreSQL database, as many as the test
+    needs (pingan's and Prefect's, say); all dropped after the test.
 ``db_url``
     Parametrised: the test runs once with ``sqlite_url`` (id ``sqlite``) and once with
     ``pg_url`` (id ``postgresql``). To run a test on SQLite only, use ``sqlite_url``, or
@@ -60,7 +63,7 @@ def pytest_report_header(config) -> str:
 
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
-        if "pg_url" in getattr(item, "fixturenames", ()):
+        if {"pg_url", "pg_databases"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)
 
 
@@ -126,26 +129,37 @@ def _drop_database(engine: sa.Engine, name: str) -> None:
 
 
 @pytest.fixture
-def pg_url(pg_server_url) -> Iterator[str]:
-    name = f"{PG_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
+def pg_databases(pg_server_url) -> Iterator:
+    """``make()`` → the URL of a fresh, empty PostgreSQL database; all are dropped after the test."""
     admin = _admin_engine(pg_server_url)
-    problem = None
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"{PG_DATABASE_PREFIX}{uuid.uuid4().hex[:12]}"
+        problem = None
+        try:
+            with admin.connect() as conn:
+                # template0: no clash with sessions open on template1; UTF8 for Chinese text.
+                conn.exec_driver_sql(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+        except sa.exc.SQLAlchemyError as exc:
+            problem = exc.orig or exc
+        if problem is not None:
+            pytest.fail(f"cannot create a test database on {safe_url(pg_server_url)}: {problem}", pytrace=False)
+        made.append(name)
+        return sa.make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+
     try:
-        with admin.connect() as conn:
-            # template0: no clash with sessions open on template1; UTF8 for Chinese text.
-            conn.exec_driver_sql(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
-    except sa.exc.SQLAlchemyError as exc:
-        problem = exc.orig or exc
-    if problem is not None:
-        admin.dispose()
-        pytest.fail(f"cannot create a test database on {safe_url(pg_server_url)}: {problem}", pytrace=False)
-    url = sa.make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
+        yield make
     finally:
         dispose_engines()  # pooled connections of the code under test would block the drop
-        _drop_database(admin, name)
+        for name in made:
+            _drop_database(admin, name)
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_databases) -> str:
+    return pg_databases()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

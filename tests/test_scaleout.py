@@ -1,0 +1,152 @@
+"""Scale-out as the README describes it: Prefect and pingan on PostgreSQL, a process work pool,
+``prefect deploy --all`` from prefect.yaml, two workers running the same duty at the same time.
+
+The two runs plan, remind and send concurrently against one database; the unique keys and the
+outbox's claim make sure nothing is created or sent twice. Skipped (with the reason shown) where
+``PINGAN_TEST_POSTGRES_URL`` is not set; ``.ci/run`` sets it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pingan.settings import REPO_ROOT
+
+pytestmark = pytest.mark.timeout(600)
+
+DUTY = "school-monthly-safety-meeting"
+AS_OF = "2026-11-23T10:00:00+08:00"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def poll(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
+
+
+def health(api: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_two_workers_run_the_same_duty_at_once_without_duplicates(pg_databases, tmp_path):
+    pingan_url = pg_databases()
+    prefect_url = sa.make_url(pg_databases()).set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    port = free_port()
+    api = f"http://127.0.0.1:{port}/api"
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "PREFECT_"))}
+    env.update({
+        "PINGAN_HOME": str(home), "PINGAN_DATABASE_URL": pingan_url, "PINGAN_DEMO": "1",
+        "PINGAN_CODE_DIR": str(REPO_ROOT),
+        "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_API_URL": api, "PREFECT_UI_API_URL": api,
+        "PREFECT_API_DATABASE_CONNECTION_URL": prefect_url, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "1", "PYTHONUNBUFFERED": "1",
+    })
+    prefect = [sys.executable, "-m", "prefect"]
+
+    def run(*argv: str) -> str:
+        done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, f"{' '.join(argv[:4])} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        return done.stdout
+
+    run(sys.executable, "-m", "pingan", "init", "--demo")
+    run(*prefect, "server", "database", "upgrade", "-y")
+    procs: list[subprocess.Popen] = []
+    logs: dict[str, Path] = {}
+
+    def start(name: str, *argv: str) -> None:
+        logs[name] = tmp_path / f"{name}.log"
+        procs.append(subprocess.Popen(argv, env=env, cwd=REPO_ROOT, stdout=logs[name].open("wb"),
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True))
+
+    try:
+        start("server", *prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port))
+        poll(lambda: health(api), 180, "Prefect server on PostgreSQL")
+        run(*prefect, "work-pool", "create", "pingan", "--type", "process")
+        run(*prefect, "--no-prompt", "deploy", "--all")
+        run(sys.executable, "-m", "pingan", "deployments", "automation")
+        for name in ("worker-a", "worker-b"):
+            start(name, *prefect, "worker", "start", "--pool", "pingan", "--limit", "1", "--name", name)
+
+        from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        from deployments.build import all_specs
+        from pingan.catalog import load_catalog
+
+        specs = all_specs(load_catalog())
+        spec = next(s for s in specs if s.parameters.get("duty") == DUTY)
+        with temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as client:
+            assert len(client.read_deployments(limit=200)) == len(specs)
+            deployment = client.read_deployment_by_name(f"duty-cycle/{spec.name}")
+            runs = [client.create_flow_run_from_deployment(deployment.id, parameters={"as_of": AS_OF})
+                    for _ in range(2)]
+
+            def finished():
+                states = [client.read_flow_run(r.id) for r in runs]
+                return states if all(s.state.is_final() for s in states) else None
+
+            done = poll(finished, 300, "both flow runs")
+        assert all(r.state.is_completed() for r in done), [(r.name, r.state.type, r.state.message) for r in done]
+        # A worker logs "submitting" before it claims a run; the loser of a race logs "Aborted submission".
+        taken = {}
+        for name in ("worker-a", "worker-b"):
+            text = logs[name].read_text(errors="replace")
+            submitted = set(re.findall(r"submitting flow run '([0-9a-f-]{36})'", text))
+            aborted = set(re.findall(r"Aborted submission of flow run '([0-9a-f-]{36})'", text))
+            taken[name] = submitted - aborted
+        assert sorted(len(v) for v in taken.values()) == [1, 1] and taken["worker-a"] != taken["worker-b"], taken
+        assert set().union(*taken.values()) == {str(r.id) for r in runs}
+        assert max(r.start_time for r in done) < min(r.end_time for r in done), "the two runs did not overlap"
+
+        engine = sa.create_engine(pingan_url)
+        with engine.connect() as conn:
+            occurrences = conn.execute(sa.text(
+                "select count(*), count(distinct (unit_id, person_key, period_key)) from occurrence where duty_key = :d"),
+                {"d": DUTY}).one()
+            notices = conn.execute(sa.text(
+                "select count(*), count(distinct (person_id, dedupe_key)) from notice where duty_key = :d"), {"d": DUTY}).one()
+            sent = conn.execute(sa.text("select count(*) from message where status = 'sent'")).scalar()
+        engine.dispose()
+        assert occurrences[0] > 0 and occurrences[0] == occurrences[1]
+        assert notices[0] > 0 and notices[0] == notices[1]
+        lines = [json.loads(line) for line in (home / "outbox.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert len(lines) == sent > 0, "every message is written to the local outbox exactly once"
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
