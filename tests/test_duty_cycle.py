@@ -80,6 +80,31 @@ def test_it_converges_when_the_same_instant_runs_three_times(rt, ids, sent):
     assert set(sent.ok_to().values()) == {1}
 
 
+def test_two_runs_of_the_same_instant_at_once_create_and_send_everything_once(rt, ids, sent):
+    """Two workers running the same duties at the same moment (threads released together)."""
+    as_of = at("2026-11-10")
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            start.wait(timeout=30)
+            run_all(rt, as_of)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    with session_scope() as session:
+        counts = table_counts(session)
+    assert counts == {"occurrence": 6, "notice": 8, "message": 8, "escalation": 0, "delivery": 8}
+    assert len(sent.calls) == 8 and set(sent.ok_to().values()) == {1}
+
+
 def test_it_sends_one_digest_per_person_with_clause_link_and_evidence(rt, ids, sent):
     run_all(rt, at("2026-11-10"))
     body = next(b for url, _, b in sent.calls if url.endswith("/dep-b"))
