@@ -171,6 +171,8 @@ class MainJob:
                     raise MainJobError(f"{self.host}:{port} ({what}) is already in use: stop what runs there "
                                        f"or choose another port (--port / --web-port)")
         env = prefect_env(self.settings, self.host, self.port)
+        # Links in reminders point at the evidence page: here, unless the operator set a public URL.
+        env.setdefault("PINGAN_BASE_URL", self.web_url)
         Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
         prefect = [sys.executable, "-m", "prefect"]
 

@@ -20,7 +20,8 @@ from sqlmodel import Session
 from models import Audit, NoticeKind, Notice, Occurrence, SensitivePeriod, UnitKind, now
 from pingan.catalog import CADENCE_DAYS, Cadence, Catalog, DutySpec
 from pingan.db import insert_ignore
-from pingan.periods import Period, period_at, timing
+from pingan.calendar import WorkCalendar
+from pingan.periods import TZ, Period, period_at
 from pingan.responsibility import Org
 from pingan.runtime import Runtime
 
@@ -129,6 +130,18 @@ def in_scope(period: sa.Row, org: Org, unit_id: int) -> bool:
     return unit is not None and (unit.kind.value in kinds or unit.code in units)
 
 
+def last_workday(period: Period, calendar: WorkCalendar) -> dt.date:
+    """A tighter task is due inside its own (clipped) period: on its last working day, or on
+    its last day when it has none (a period of one weekend, say). Unlike a regular due date it
+    never moves past the period, which may be the end of the sensitive period itself."""
+    day = period.end
+    while day >= period.start:
+        if calendar.is_workday(day):
+            return day
+        day -= dt.timedelta(days=1)
+    return period.end
+
+
 def tighter_slots(duty: DutySpec, org: Org, periods: list[sa.Row], as_of: dt.datetime, rt: Runtime) -> list[dict]:
     """Occurrence rows for the tighter tasks due to ``periods`` at ``as_of`` (tightest wins)."""
     day = as_of.date()
@@ -153,12 +166,12 @@ def tighter_slots(duty: DutySpec, org: Org, periods: list[sa.Row], as_of: dt.dat
         if base is None:
             continue
         clipped = Period(max(base.start, sp.starts_on), min(base.end, sp.ends_on), base.key)
-        window = duty.window.model_copy(update={"opens_before": dt.timedelta(0), "due_after": dt.timedelta(0), "due_within": None})
-        t = timing(clipped, window, rt.calendar)
+        due_at = dt.datetime.combine(last_workday(clipped, rt.calendar), duty.window.due_time, tzinfo=TZ)
+        opens_at = dt.datetime.combine(clipped.start, dt.time(0, 0), tzinfo=TZ)
         rows.append({
             "duty_key": duty.key, "unit_id": unit_id, "person_id": person_id, "person_key": person_id or 0,
             "period_key": clipped.key, "period_start": clipped.start, "period_end": clipped.end,
-            "opens_at": t.opens_at, "due_at": t.due_at, "escalate_at": t.due_at + duty.escalation.grace,
+            "opens_at": opens_at, "due_at": due_at, "escalate_at": due_at + duty.escalation.grace,
             "created_at": as_of, "sensitive_period_id": sp.id,
         })
     return rows

@@ -46,3 +46,16 @@ def command(*args, **kwargs):
         return app.command(*args, **kwargs)(user_errors(func))
 
     return decorate
+
+
+def parse_as_of(value: str | None):
+    """``--as-of``: an instant in Asia/Shanghai (``2026-11-23`` or ``2026-11-23T09:00``); default now."""
+    from models import now
+    from pingan.periods import parse_instant
+
+    if not value:
+        return now()
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise UserError(f"--as-of：{exc}") from None

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from models import Audit, Channel, Message, Occurrence, Person, Waiver, now
 from pingan.catalog import CatalogError
-from pingan.cli.app import UserError, command, console
+from pingan.cli.app import parse_as_of, UserError, command, console
 from pingan.i18n import pick, register, t
 from pingan.periods import TZ, parse_instant
 
@@ -26,7 +26,6 @@ register({
     "outbox.title": {"zh-CN": "发件箱（最近 {n} 条）", "en": "Outbox (latest {n})"},
     "waive.done": {"zh-CN": "任务 {task} 已豁免至 {until}", "en": "task {task} waived until {until}"},
     "waive.revoked": {"zh-CN": "任务 {task} 的豁免已撤销", "en": "waiver of task {task} revoked"},
-    "err.as_of": {"zh-CN": "--as-of：{error}", "en": "--as-of: {error}"},
     "err.task": {"zh-CN": "没有编号为 {task} 的任务", "en": "no task with id {task}"},
     "err.date": {"zh-CN": "{option}：{value!r} 不是日期（如 2026-11-23）", "en": "{option}: {value!r} is not a date like 2026-11-23"},
 })
@@ -42,14 +41,6 @@ def _runtime():
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
-
-def _as_of(value: Optional[str]) -> dt.datetime:
-    if not value:
-        return now()
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise UserError(t("err.as_of", error=exc)) from None
 
 
 def _date(option: str, value: str) -> dt.date:
@@ -76,7 +67,7 @@ def run(
     """运行一项职责（规划、提醒、督办、发送）/ run one duty now: plan, remind, escalate, send."""
     rt = _runtime()
     spec = _duty(rt, duty)
-    moment = _as_of(as_of)
+    moment = parse_as_of(as_of)
     if os.environ.get("PREFECT_API_URL") and not local:
         from flows.duty_cycle import duty_cycle
 
@@ -153,7 +144,7 @@ def status(
     from pingan.status import tally, task_rows
 
     rt = _runtime()
-    moment = _as_of(as_of)
+    moment = parse_as_of(as_of)
     duties = [_duty(rt, duty)] if duty else rt.catalog.planned
     with session_scope() as session:
         per_duty = {d.key: task_rows(session, d.key, moment) for d in duties}
@@ -258,7 +249,7 @@ def waive(
             return
         if not until or not reason or not reason.strip():
             raise UserError("豁免需要 --until 和 --reason / a waiver needs --until and --reason")
-        end = _as_of(until) if "T" in until else dt.datetime.combine(_date("--until", until), dt.time(23, 59), tzinfo=TZ)
+        end = parse_as_of(until) if "T" in until else dt.datetime.combine(_date("--until", until), dt.time(23, 59), tzinfo=TZ)
         if end <= stamp:
             raise UserError("--until 已过去 / --until is in the past")
         session.add(Waiver(occurrence_id=task, granted_by=by, reason=reason.strip(), until=end))

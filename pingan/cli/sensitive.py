@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from models import now
-from pingan.cli.app import UserError, app, console, user_errors
+from pingan.cli.app import parse_as_of, UserError, app, console, user_errors
 
 sp_app = typer.Typer(help="重点敏感时期 / key sensitive periods", no_args_is_help=True)
 app.add_typer(sp_app, name="sensitive-period")
@@ -34,6 +34,7 @@ def start(
     duties: Optional[str] = typer.Option(None, "--duties", help="职责编号，逗号分隔（默认：清单规定可加密的全部）"),
     frequency: Optional[str] = typer.Option(None, "--frequency", help="daily | weekly | half_monthly | monthly"),
     by: str = typer.Option("operator", "--by", help="决定人 / decided by"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="视为此时刻开始 / instant, default now"),
 ) -> None:
     """开始一个重点敏感时期：加密所选职责、通知责任人 / start a period: tighten duties and announce it."""
     from pingan import service
@@ -43,6 +44,7 @@ def start(
     from pingan.sensitive import Request, SensitivePeriodError, parse_scope
 
     rt = get_runtime()
+    moment = parse_as_of(as_of)
     try:
         with session_scope() as session:
             kinds, units = parse_scope(scope, load_org(session))
@@ -50,7 +52,7 @@ def start(
             name=name, starts_on=_day("--from", start_), ends_on=_day("--to", end), kinds=kinds, units=units,
             duties=tuple(d.strip() for d in (duties or "").split(",") if d.strip()), frequency=frequency,
         )
-        result = service.start_sensitive_period(rt, req, now(), actor=f"operator:{by}")
+        result = service.start_sensitive_period(rt, req, moment, actor=f"operator:{by}")
     except SensitivePeriodError as exc:
         raise UserError(str(exc)) from None
     verb = "已开始" if result["created"] else "已存在（未重复创建）"
