@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from models import Audit, NoticeKind, Notice, Occurrence, SensitivePeriod, UnitKind, now
-from pingan.catalog import CADENCE_DAYS, Cadence, Catalog, DutySpec
+from pingan.catalog import CADENCE_DAYS, Catalog, DutySpec
 from pingan.db import insert_ignore
 from pingan.calendar import WorkCalendar
 from pingan.periods import TZ, Period, period_at

@@ -5,7 +5,10 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
+import pydantic
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 
@@ -33,10 +36,23 @@ def user_errors(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except (UserError, CatalogError) as exc:
-            err_console.print(f"[bold red]错误/error:[/] {exc}", highlight=False, soft_wrap=True)
-            sys.exit(2)
+            fail(str(exc))
+        except pydantic.ValidationError as exc:  # only settings are validated outside a command's own checks
+            problems = "; ".join(f"PINGAN_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+            fail(f"设置有误 / bad setting: {problems}")
+        except sa.exc.OperationalError as exc:
+            from pingan.migrate import safe_url
+            from pingan.settings import get_settings
+
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            fail(f"无法使用数据库 / cannot use the database {safe_url(get_settings().db_url)}: {reason}")
 
     return wrapper
+
+
+def fail(message: str) -> NoReturn:
+    err_console.print(f"[bold red]错误/error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(2)
 
 
 def command(*args, **kwargs):

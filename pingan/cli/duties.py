@@ -16,7 +16,7 @@ from models import Audit, Channel, Message, Occurrence, Person, Waiver, now
 from pingan.catalog import CatalogError
 from pingan.cli.app import parse_as_of, UserError, command, console
 from pingan.i18n import pick, register, t
-from pingan.periods import TZ, parse_instant
+from pingan.periods import TZ
 
 register({
     "run.done": {"zh-CN": "「{duty}」已运行：新建任务 {planned}，提醒 {reminders}，督办 {escalations}，发送 {sent}，失败 {failed}",
@@ -34,13 +34,7 @@ register({
 def _runtime():
     from pingan.runtime import get_runtime
 
-    try:
-        return get_runtime()
-    except CatalogError:
-        raise
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-
+    return get_runtime()  # catalog and settings errors are printed by ``user_errors``
 
 
 def _date(option: str, value: str) -> dt.date:

@@ -1,0 +1,60 @@
+"""Errors a user can cause at the command line: one line naming the problem, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from pingan.cli import app
+from pingan.settings import reset_settings
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def one_line_error(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("错误/error:"), output
+    assert "Traceback" not in output
+    return lines[0]
+
+
+@pytest.mark.parametrize("name, value, named", [
+    ("PINGAN_WORK_START", "25:00", "PINGAN_WORK_START"),
+    ("PINGAN_SEND_CONCURRENCY", "0", "PINGAN_SEND_CONCURRENCY"),
+    ("PINGAN_LOCALE", "fr", "PINGAN_LOCALE"),
+])
+def test_a_bad_setting_is_named(monkeypatch, name, value, named):
+    monkeypatch.setenv(name, value)
+    reset_settings()
+    code, output = invoke("status")
+    assert code == 2 and named in one_line_error(output)
+
+
+def test_an_unreachable_database_is_named_without_its_password(monkeypatch):
+    monkeypatch.setenv("PINGAN_DATABASE_URL", "postgresql+psycopg://pingan:s3cret@127.0.0.1:1/pingan")
+    reset_settings()
+    code, output = invoke("status")
+    line = one_line_error(output)
+    assert code == 2 and "127.0.0.1:1" in line and "s3cret" not in output
+
+
+def test_a_placeholder_secret_is_refused_outside_demo_mode(monkeypatch):
+    monkeypatch.setenv("PINGAN_DEMO", "0")
+    monkeypatch.setenv("PINGAN_SECRET_KEY", "changeme")
+    reset_settings()
+    code, output = invoke("up", "--no-web", "--check")
+    assert code == 2 and "PINGAN_SECRET_KEY" in one_line_error(output)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("args, named", [
+    (("run", "no-such-duty", "--local"), "no-such-duty"),
+    (("run", "school-monthly-safety-meeting", "--as-of", "yesterday", "--local"), "--as-of"),
+    (("replay", "--from", "2026-13-01", "--to", "2026-12-01", "--no-send"), "--from"),
+])
+def test_bad_arguments_are_named(migrated_db, args, named):
+    code, output = invoke(*args)
+    assert code == 2 and named in one_line_error(output)
