@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "pingan-demo-secret"}
+# The review page's password in demo mode only (PINGAN_DEMO=1 and no PINGAN_OPERATOR_PASSWORD).
+DEMO_OPERATOR_PASSWORD = "pingan-demo"
 
 
 class Settings(BaseSettings):
@@ -53,6 +55,19 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8400"
     link_ttl_days: int = 45
     operator_channel: str | None = Field(default=None, repr=False)
+
+    # The evidence page (pingan.web): where it listens, what it takes, who reviews.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8400, ge=1, le=65535)
+    evidence_max_file_mb: float = Field(default=20, gt=0, description="largest file of a hand-in, in MB")
+    evidence_max_files: int = Field(default=10, ge=1, le=100, description="files per hand-in")
+    evidence_max_total_mb: float = Field(default=60, gt=0, description="largest hand-in (all files), in MB")
+    # Extensions accepted; each file's content must match its extension (pingan.evidence.sniff).
+    evidence_types: tuple[str, ...] = ("jpg", "jpeg", "png", "webp", "heic", "pdf", "doc", "docx", "xls", "xlsx")
+    operator_user: str = "operator"
+    # Plain text, or a hash from `python -c "from pingan.web.auth import hash_password as h; print(h('…'))"`
+    # (pbkdf2_sha256$iterations$salt$hash). Placeholders are refused outside demo mode.
+    operator_password: str = Field(default="", repr=False)
 
     @field_validator("spring_term", "autumn_term")
     @classmethod
@@ -94,8 +109,17 @@ class Settings(BaseSettings):
         return self.secret_key.encode()
 
     @property
+    def operator_secret(self) -> str:
+        """The operator's password (or its hash) for the review page; refuses placeholders outside demo mode."""
+        if self.operator_password in PLACEHOLDER_SECRETS | {DEMO_OPERATOR_PASSWORD}:
+            if not self.demo:
+                raise ValueError("PINGAN_OPERATOR_PASSWORD is unset or a placeholder; set one (or PINGAN_DEMO=1)")
+            return DEMO_OPERATOR_PASSWORD
+        return self.operator_password
+
+    @property
     def seeds_path(self) -> Path:
-        return self.seeds_dir or REPO_ROOT.parent / "shared" / "seeds"
+        return self.seeds_dir or REPO_ROOT / "catalog" / "sources"
 
 
 @functools.cache

@@ -15,7 +15,7 @@ from pingan.catalog import Catalog, CatalogError, load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 CATALOG_DIR = REPO / "catalog"
-SEEDS_DIR = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+SEEDS_DIR = Path(__file__).resolve().parents[1] / "catalog" / "sources"
 DEHUI = "000_835012ae156b196b.txt"
 ERDAO = "002_8ab6cc7abff1c59e.txt"
 
