@@ -54,11 +54,12 @@ def sync_catalog(session: Session, catalog: Catalog) -> int:
         for d in catalog.duties.values()
     ]
     table = Duty.__table__
-    before = {r.key: r.spec_hash for r in session.execute(sa.select(table.c.key, table.c.spec_hash))}
-    changed = sum(1 for r in rows if before.get(r["key"]) != r["spec_hash"])
+    before = {r.key: (r.spec_hash, r.active) for r in session.execute(sa.select(table.c.key, table.c.spec_hash, table.c.active))}
+    # Changed: new, edited, or back in the catalog after it had been removed (same spec, inactive).
+    changed = sum(1 for r in rows if before.get(r["key"]) != (r["spec_hash"], True))
     if changed:
         upsert(session, table, rows, ["key"], ["name", "name_en", "document", "clause", "cadence", "spec", "spec_hash", "active"])
-    gone = set(before) - set(catalog.duties)
+    gone = {key for key, (_, active) in before.items() if active} - set(catalog.duties)
     if gone:
         session.execute(sa.update(table).where(table.c.key.in_(gone)).values(active=False))
     if changed or gone:

@@ -45,7 +45,15 @@ def render_item(kind: str, payload: dict, catalog: Catalog, link: str | None) ->
             parts = [f"{pick(k.name, k.name_en)}（{pick(k.must_contain, k.must_contain_en)}）" for k in kinds]
             evidence = ("Hand in: " if en else "需提交：") + "；".join(parts)
     lines: list[str]
-    if kind == "escalation":
+    if kind == "review":  # a rejected hand-in: say why, and that the task is open again
+        if en:
+            lines = [f"[Evidence returned] {who}: “{name}” for {payload['period']} (version {payload.get('version')}) "
+                     f"was rejected: {payload.get('reason')}", f"Please hand it in again. Due: {_due(payload['due'])}"]
+        else:
+            lines = [f"【材料退回】{who}「{name}」（{payload['period']}，第 {payload.get('version')} 版）未通过审核，"
+                     f"理由：{payload.get('reason')}", f"请修改后重新提交。截止时间：{_due(payload['due'])}"]
+        lines += [source, evidence]
+    elif kind == "escalation":
         level, reason = payload.get("level"), payload.get("reason", "missing")
         assignees = "、".join(payload.get("assignees") or []) or ("—" if en else "无")
         if en:

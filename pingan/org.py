@@ -21,6 +21,11 @@ them). ``角色`` lists the roles at the person's own unit (``校长;安全主�
 ``角色@单位编码``, at another unit; ``包保单位`` and ``分管科室`` list the units a bureau leader
 answers for. ``通知渠道1..3`` are Apprise URLs, tried in that order.
 
+Units and persons are never deleted (tasks, evidence and the outbox refer to them): ``启用 = 否``
+deactivates one, and ``load_org(..., deactivate_missing=True)`` (``pingan import
+--deactivate-missing``) deactivates those that a table of the file leaves out. Without it a row
+left out is kept as it is, so a file may hold only the rows that change.
+
 Validation is complete before anything is written: every bad row is reported with file,
 sheet, row and column, and channel URLs never appear in a message (they hold tokens).
 """
@@ -29,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 import random
 import re
 from collections import defaultdict
@@ -39,11 +43,12 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from models import SCHOOL_KINDS, Audit, Channel, Person, Role, RoleKind, Unit, UnitKind, now
-from sqlalchemy.dialects import postgresql, sqlite
 from pingan.i18n import register, t
+from pingan.transports import mask, validate
 
 Progress = Callable[[str, int, int | None], None]  # (stage, done, total or None)
 MAX_LINES = 20  # error lines shown; the rest are counted
@@ -71,6 +76,10 @@ register({
     "org.err.bad_code": {
         "zh-CN": "编码 '{value}' 不能含空格或 ; , 、 @ 等分隔符，且不超过 64 个字符",
         "en": "code '{value}' must not contain spaces or separators (; , 、 @) and has at most 64 characters",
+    },
+    "org.err.control_char": {
+        "zh-CN": "含有不可见的控制字符（如 NUL），请删除后重新输入",
+        "en": "contains an invisible control character (NUL, say): retype the cell",
     },
     "org.err.too_long": {"zh-CN": "超过 {max} 个字符", "en": "longer than {max} characters"},
     "org.err.unknown_kind": {
@@ -114,6 +123,10 @@ register({
     "org.err.unit_not_found": {
         "zh-CN": "单位编码 '{code}' 在文件和数据库中都不存在",
         "en": "unit code '{code}' is neither in the file nor in the database",
+    },
+    "org.err.unit_not_in_file": {
+        "zh-CN": "单位编码 '{code}' 不在文件的单位表中，停用文件中没有的单位时它也会被停用",
+        "en": "unit code '{code}' is not in the file's units table: deactivating what the file leaves out would deactivate it",
     },
     "org.err.person_not_found": {
         "zh-CN": "人员编码 '{code}' 在文件和数据库中都不存在",
@@ -228,6 +241,9 @@ class OrgData:
     roles: list[RoleRow] = field(default_factory=list)
     channels: list[ChannelRow] = field(default_factory=list)
     source: str = ""
+    # The tables ("units", "persons") this data lists in full: only those can tell that a row
+    # of the database is missing (``load_org(..., deactivate_missing=True)``).
+    tables: set[str] = field(default_factory=set)
 
     def extend(self, other: OrgData) -> OrgData:
         self.units += other.units
@@ -235,6 +251,7 @@ class OrgData:
         self.roles += other.roles
         self.channels += other.channels
         self.source = ", ".join(s for s in (self.source, other.source) if s)
+        self.tables |= other.tables
         return self
 
     def counts(self) -> dict[str, int]:
@@ -327,7 +344,7 @@ class _Builder:
     """Collects an organisation row by row; persons get a code-derived local channel."""
 
     def __init__(self, channel_url: Callable[[str], str]):
-        self.data = OrgData()
+        self.data = OrgData(tables={"units", "persons"})
         self.channel_url = channel_url
         self._phones = 0
 
@@ -502,41 +519,6 @@ def synthetic_organisation(n_units: int, *, channel_url: Callable[[str], str] = 
 
 # --------------------------------------------------------------------------- checking
 
-def _validator() -> Callable[[str], str | None]:
-    try:
-        from pingan.transports import validate
-    except ImportError:  # the transports module is optional for the importer
-        return _fallback_validate
-    return validate
-
-
-def _masker() -> Callable[[str], str]:
-    try:
-        from pingan.transports import mask
-    except ImportError:
-        return _fallback_mask
-    return mask
-
-
-def _fallback_validate(url: str) -> str | None:
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme == "pingan":
-        return None if url.startswith("pingan://local/") and len(url) > len("pingan://local/") else "pingan://local/<code> only"
-    import apprise
-
-    log = logging.getLogger("apprise")
-    level, log.level = log.level, logging.CRITICAL + 1  # apprise logs the URL it cannot parse
-    try:
-        ok = apprise.Apprise.instantiate(url, suppress_exceptions=True) is not None
-    finally:
-        log.level = level
-    return None if ok else f"Apprise cannot parse this {scheme or 'URL'} address"
-
-
-def _fallback_mask(url: str) -> str:
-    return f"{url.split('://', 1)[0]}://****" if "://" in url else "****"
-
-
 def _label(what: str, code: str) -> str:
     return {"unit": f"单位 '{code}' / unit '{code}'", "person": f"人员 '{code}' / person '{code}'"}[what]
 
@@ -558,17 +540,21 @@ def _col(src: Src | None, key: str, columns: Sequence[Column]) -> str:
 
 
 def check_org(data: OrgData, *, session: Session | None = None, errors: Sequence[_Err] = (),
-              rejected: Collection[str] = ()) -> None:
+              rejected: Collection[str] = (), deactivate_missing: bool = False) -> None:
     """Check the data as a whole (and against the database, with a session); raise
-    ``OrgImportError`` listing ``errors`` and everything found here. Nothing is written."""
+    ``OrgImportError`` listing ``errors`` and everything found here. Nothing is written.
+    With ``deactivate_missing``, a full units table must name every unit the data refers to."""
     out: list[_Err] = list(errors)
     db_units: dict[str, tuple[str, str | None]] = {}  # code → (kind, parent code)
     db_persons: set[str] = set()
+    full_units = deactivate_missing and "units" in data.tables
     if session is not None:
-        rows = session.execute(sa.select(Unit.id, Unit.code, Unit.kind, Unit.parent_id)).all()
-        code_of = {r.id: r.code for r in rows}
-        db_units = {r.code: (r.kind, code_of.get(r.parent_id)) for r in rows}
+        if not full_units:  # else the units the file leaves out are about to be deactivated
+            rows = session.execute(sa.select(Unit.id, Unit.code, Unit.kind, Unit.parent_id)).all()
+            code_of = {r.id: r.code for r in rows}
+            db_units = {r.code: (r.kind, code_of.get(r.parent_id)) for r in rows}
         db_persons = set(session.execute(sa.select(Person.code)).scalars())
+    not_found = "org.err.unit_not_in_file" if full_units else "org.err.unit_not_found"
     _check_urls(session, data)
 
     def unit_err(u: UnitRow, key: str, text: str) -> None:
@@ -609,7 +595,7 @@ def check_org(data: OrgData, *, session: Session | None = None, errors: Sequence
 
     for u in units.values():
         if u.parent_code and missing(u.parent_code):
-            unit_err(u, "parent_code", t("org.err.unit_not_found", code=u.parent_code))
+            unit_err(u, "parent_code", t(not_found, code=u.parent_code))
         path, code = [u.code], u.parent_code
         while code and code not in path and len(path) < 1000:
             path.append(code)
@@ -618,7 +604,7 @@ def check_org(data: OrgData, *, session: Session | None = None, errors: Sequence
             unit_err(u, "parent_code", t("org.err.cycle", path=" → ".join([*path, code])))
     for p in persons.values():
         if missing(p.unit_code):
-            person_err(p, "unit_code", t("org.err.unit_not_found", code=p.unit_code))
+            person_err(p, "unit_code", t(not_found, code=p.unit_code))
     for r in data.roles:
         kind = kind_of(r.unit_code)
         if r.person_code not in persons and r.person_code not in db_persons:
@@ -626,7 +612,7 @@ def check_org(data: OrgData, *, session: Session | None = None, errors: Sequence
         elif kind is None:
             own = r.person_code in persons and persons[r.person_code].unit_code == r.unit_code
             if missing(r.unit_code) and not (own and r.src is not None):  # reported for 所在单位编码
-                person_err(r, None, t("org.err.unit_not_found", code=r.unit_code))
+                person_err(r, None, t(not_found, code=r.unit_code))
         elif r.role == RoleKind.in_charge and kind != UnitKind.department:
             person_err(r, None, t("org.err.not_department", code=r.unit_code))
         elif r.role == RoleKind.patron and kind not in SCHOOL_KINDS:
@@ -655,11 +641,9 @@ def _check_urls(session: Session | None, data: OrgData) -> None:
         wanted = {(c.person_code, c.priority) for c in todo}
         query = sa.select(Person.code, Channel.priority, Channel.url).join(Person, Person.id == Channel.person_id)
         stored = {(code, prio): url for code, prio, url in session.execute(query) if (code, prio) in wanted}
-    validate, mask = _validator(), None
     for c in todo:
         url = stored.get((c.person_code, c.priority))
         if url is not None and c.url != url:
-            mask = mask or _masker()
             if c.url == mask(url):
                 c.url = url
         if c.url != url:
@@ -676,7 +660,7 @@ def _check_urls(session: Session | None, data: OrgData) -> None:
 class Counts:
     new: int = 0
     updated: int = 0
-    removed: int = 0  # roles deleted, channels deactivated
+    removed: int = 0  # roles deleted; units, persons and channels deactivated (never deleted)
     unchanged: int = 0
 
 
@@ -686,6 +670,9 @@ class LoadResult:
     persons: Counts
     roles: Counts
     channels: Counts
+    # Active units/persons of the database that a full table of the data leaves out and that
+    # were kept active (no ``deactivate_missing``): worth a word to whoever imported the file.
+    left_out: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def new(self) -> int:
@@ -763,10 +750,21 @@ def _changed(existing: dict[str, sa.Row], items: Iterable[Any], to_row: Callable
     return out
 
 
-def load_org(session: Session, data: OrgData, *, actor: str, progress: Progress | None = None) -> LoadResult:
+def _left_out(existing: Mapping[str, sa.Row], listed: Iterable[Any]) -> list[sa.Row]:
+    """The active rows of the database that the data does not list, in code order."""
+    codes = {item.code for item in listed}
+    return sorted((r for code, r in existing.items() if code not in codes and r.active), key=lambda r: r.code)
+
+
+def load_org(session: Session, data: OrgData, *, actor: str, progress: Progress | None = None,
+             deactivate_missing: bool = False) -> LoadResult:
     """Upsert the organisation by code in bulk; idempotent. Checks everything first and raises
-    ``OrgImportError`` before any write; writes one audit row when something changed."""
-    check_org(data, session=session)
+    ``OrgImportError`` before any write; writes one audit row when something changed.
+
+    With ``deactivate_missing``, the units and persons that a full table of the data
+    (``data.tables``) leaves out are deactivated: never deleted, tasks and the outbox refer
+    to them. Without it they are kept as they are and counted in ``LoadResult.left_out``."""
+    check_org(data, session=session, deactivate_missing=deactivate_missing)
     step = progress or (lambda *_: None)
     stamp = now()
     unit_t, person_t, role_t, channel_t = Unit.__table__, Person.__table__, Role.__table__, Channel.__table__
@@ -796,7 +794,16 @@ def load_org(session: Session, data: OrgData, *, actor: str, progress: Progress 
             del pending[u.code]
     changed = _changed(existing, data.units, unit_row, _UNIT_COLS)
     _upsert(session, unit_t, [r | {"created_at": stamp} for r in changed], ["code"], _UNIT_COLS)
-    units = Counts(new=units_new, updated=len(changed), unchanged=len(data.units) - units_new - len(changed))
+    left_out: dict[str, int] = {}
+    deactivated: dict[str, list[str]] = {}
+    gone = _left_out(existing, data.units) if "units" in data.tables else []
+    if gone and deactivate_missing:
+        _delete_ids(session, unit_t, [r.id for r in gone], active=False)
+        deactivated["units"] = [r.code for r in gone]
+    elif gone:
+        left_out["units"] = len(gone)
+    units = Counts(new=units_new, updated=len(changed), removed=len(deactivated.get("units", ())),
+                   unchanged=len(data.units) - units_new - len(changed))
     step("units", len(data.units), len(data.units))
 
     # Persons.
@@ -813,7 +820,14 @@ def load_org(session: Session, data: OrgData, *, actor: str, progress: Progress 
     person_ids.update(_ids(session, person_t, [p.code for p in data.persons if p.code not in person_ids]))
     changed = _changed(existing, data.persons, person_row, _PERSON_COLS)
     _upsert(session, person_t, [r | {"created_at": stamp} for r in changed], ["code"], _PERSON_COLS)
-    persons = Counts(new=len(inserted), updated=len(changed), unchanged=len(data.persons) - len(inserted) - len(changed))
+    gone = _left_out(existing, data.persons) if "persons" in data.tables else []
+    if gone and deactivate_missing:
+        _delete_ids(session, person_t, [r.id for r in gone], active=False)
+        deactivated["persons"] = [r.code for r in gone]
+    elif gone:
+        left_out["persons"] = len(gone)
+    persons = Counts(new=len(inserted), updated=len(changed), removed=len(deactivated.get("persons", ())),
+                     unchanged=len(data.persons) - len(inserted) - len(changed))
     step("persons", len(data.persons), len(data.persons))
 
     # Roles: a person in the data holds exactly the roles the data gives them.
@@ -846,10 +860,13 @@ def load_org(session: Session, data: OrgData, *, actor: str, progress: Progress 
                       unchanged=len(wanted_ch) - len(rows) - len(changed))
     step("channels", len(data.channels), len(data.channels))
 
-    result = LoadResult(units=units, persons=persons, roles=roles, channels=channels)
+    result = LoadResult(units=units, persons=persons, roles=roles, channels=channels, left_out=left_out)
     if result.changed:  # a load that changes nothing leaves no trace, so a re-run is a true no-op
+        detail = {"source": data.source, **result.as_dict()}
+        if deactivated:
+            detail["deactivated"] = deactivated
         session.add(Audit(actor=actor, action="org.load", object_type="org", object_id=(data.source or "org")[:64],
-                          detail={"source": data.source, **result.as_dict()}))
+                          detail=detail))
         session.flush()
     return result
 
@@ -895,6 +912,7 @@ PERSON_COLUMNS = (
 _SEPARATORS = re.compile(r"[;；,，、\s]+")
 _CODE = re.compile(r"^[^\s;；,，、@]{1,64}$")
 _PHONE = re.compile(r"^(\+?86)?(1[3-9]\d{9}|0\d{9,11})$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TRUE = {"是", "有", "true", "yes", "y", "1", "√", "✓", "t"}
 _FALSE = {"否", "无", "没有", "false", "no", "n", "0", "×", "✗", "f"}
@@ -963,7 +981,11 @@ class _Reader:
                 self.progress(table.sheet or table.file, n, table.total)
             if all(_text(v) is None for v in values):
                 continue
-            yield Src(table.file, rownum, table.sheet, names), (
+            src = Src(table.file, rownum, table.sheet, names)
+            for key, i in index.items():  # PostgreSQL refuses NUL in text; none belongs in a cell
+                if i < len(values) and isinstance(values[i], str) and _CONTROL.search(values[i]):
+                    self.error(src, key, "control_char")
+            yield src, (
                 lambda key, values=values: values[index[key]] if key in index and index[key] < len(values) else None
             )
 
@@ -1175,9 +1197,10 @@ def _tables(path: Path, opened: list) -> list[tuple[str, _Table]]:
 
 
 def read_org_files(paths: Sequence[str | Path], *, session: Session | None = None,
-                   progress: Progress | None = None) -> OrgData:
+                   progress: Progress | None = None, deactivate_missing: bool = False) -> OrgData:
     """Read workbooks, CSV files or directories of them into one ``OrgData``; check it all
-    (against the database too, with a session) and raise ``OrgImportError`` on any bad row."""
+    (against the database too, with a session) and raise ``OrgImportError`` on any bad row.
+    ``deactivate_missing`` checks the data for ``load_org(..., deactivate_missing=True)``."""
     opened: list = []
     try:
         tables = [item for p in paths for item in _tables(Path(p), opened)]
@@ -1186,10 +1209,12 @@ def read_org_files(paths: Sequence[str | Path], *, session: Session | None = Non
         reader, data = _Reader(progress), OrgData(source=", ".join(Path(p).name for p in paths)[:200])
         for kind, table in tables:
             getattr(reader, kind)(table, data)
+            data.tables.add(kind)
     finally:
         for wb in opened:
             wb.close()
-    check_org(data, session=session, errors=reader.errors, rejected=reader.rejected)
+    check_org(data, session=session, errors=reader.errors, rejected=reader.rejected,
+              deactivate_missing=deactivate_missing)
     return data
 
 
@@ -1199,6 +1224,21 @@ def read_org_file(path: str | Path, *, session: Session | None = None, progress:
 
 
 # --------------------------------------------------------------------------- writing
+
+def missing_from_db(session: Session, data: OrgData) -> OrgData:
+    """The part of ``data`` the database lacks: its new units, and its new persons with their
+    roles and channels. Rows already stored are left out, so loading the result never undoes
+    an operator's edits (``pingan init --demo`` run again after an import, say)."""
+    units = set(session.execute(sa.select(Unit.code)).scalars())
+    persons = set(session.execute(sa.select(Person.code)).scalars())
+    out = OrgData(source=data.source)
+    out.units = [u for u in data.units if u.code not in units]
+    out.persons = [p for p in data.persons if p.code not in persons]
+    new = {p.code for p in out.persons}
+    out.roles = [r for r in data.roles if r.person_code in new]
+    out.channels = [c for c in data.channels if c.person_code in new]
+    return out
+
 
 def org_from_db(session: Session) -> OrgData:
     """The organisation in the database as OrgData (channel URLs unmasked: handle with care)."""
@@ -1267,6 +1307,7 @@ def _help_rows() -> list[list[str]]:
             ["", "", "导入：pingan import 文件.xlsx（先用 --dry-run 检查）；CSV 用两个文件：pingan import units.csv persons.csv"],
             ["", "", "任何一行有错都不会写入；错误信息给出文件、工作表、行号和列名。"],
             ["", "", "人员行列出此人的全部角色和通知渠道：导入后以此为准。"],
+            ["", "", "单位和人员不会被删除：停用请把 启用 填为 否；文件中没有的行保持原状，加 --deactivate-missing 则停用它们。"],
             ["", "", "导出默认遮盖通知渠道中的令牌；遮盖的单元格原样导回时保留数据库中的地址。"]]
     for sheet, columns in ((UNIT_SHEET, UNIT_COLUMNS), (PERSON_SHEET, PERSON_COLUMNS)):
         rows.append([])
@@ -1341,7 +1382,6 @@ def export_org(session: Session, path: str | Path, *, with_secrets: bool = False
     """Write the organisation in the import format; channel URLs masked unless ``with_secrets``."""
     data = org_from_db(session)
     if not with_secrets:
-        mask = _masker()
         for c in data.channels:
             c.url = mask(c.url)
     write_org_file(data, path)

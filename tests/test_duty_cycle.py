@@ -273,3 +273,23 @@ def test_it_moves_a_due_date_off_the_weekend_and_plans_from_it(rt, ids, sent):
         due = rows(session, "select distinct due_at from occurrence where period_key = '2026-10'")
     # 31 Oct 2026 is a Saturday: the task is due Monday 2 Nov
     assert [d[0] if isinstance(d[0], str) else d[0].isoformat() for d in due][0].startswith("2026-11-02")
+
+
+def test_a_duty_removed_from_the_catalog_is_deactivated_and_comes_back_when_restored(rt, migrated_db):
+    from dataclasses import replace
+
+    from models import Duty
+    from pingan.cycle import sync_catalog
+
+    def active(session):
+        return dict(session.execute(sa.select(Duty.key, Duty.active)).tuples().all())
+
+    fewer = replace(rt.catalog, duties={k: d for k, d in rt.catalog.duties.items() if k != "office-report"})
+    with session_scope() as session:
+        assert sync_catalog(session, rt.catalog) == len(rt.catalog.duties)
+        assert sync_catalog(session, rt.catalog) == 0
+        sync_catalog(session, fewer)
+        assert active(session)["office-report"] is False
+        assert sync_catalog(session, fewer) == 0
+        assert sync_catalog(session, rt.catalog) == 1
+        assert all(active(session).values())

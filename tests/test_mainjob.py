@@ -56,7 +56,7 @@ class Job:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "PREFECT_"))}
         env.update(PINGAN_HOME=str(home), PYTHONUNBUFFERED="1", NO_COLOR="1", COLUMNS="200")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pingan", "up", "--demo", "--no-web", "--port", str(port), "--web-port", str(web_port)],
+            [sys.executable, "-m", "pingan", "up", "--demo", "--port", str(port), "--web-port", str(web_port)],
             env=env, stdout=self.out.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def output(self) -> str:
@@ -151,6 +151,21 @@ def test_a_failed_duty_run_reaches_the_safety_section(job, specs):
         audit = conn.execute(sa.text("select count(*) from audit where action = 'run.alerted' and object_id = :i"),
                              {"i": f"prefect.flow-run.{run.id}"[:64]}).scalar()
     assert audit == 1
+
+
+def test_the_evidence_page_answers_and_reminders_link_to_it(job):
+    import json
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{job.web_port}/healthz", timeout=5) as response:
+        assert response.status == 200
+    bodies = [json.loads(line)["body"] for line in (job.home / "outbox.jsonl").read_text(encoding="utf-8").splitlines()]
+    links = [m.group(0) for body in bodies for m in [re.search(r"http://\S+/e/\S+", body)] if m]
+    assert links and all(link.startswith(f"http://127.0.0.1:{job.web_port}/e/") for link in links)
+    with urllib.request.urlopen(links[0], timeout=5) as response:
+        page = response.read().decode()
+    assert response.status == 200 and "学校每月安全稳定工作形势分析会议" in page
 
 
 def test_sigterm_stops_everything_and_leaves_the_schedules_active(job):

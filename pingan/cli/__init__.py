@@ -12,6 +12,7 @@ from pingan.cli import duties as _duties  # noqa: F401,E402
 from pingan.cli import sensitive as _sensitive  # noqa: F401,E402
 from pingan.cli import org as _org  # noqa: F401,E402
 from pingan.cli import mainjob as _mainjob  # noqa: F401,E402
+from pingan.cli import evidence as _evidence  # noqa: F401,E402
 
 
 def main() -> None:

@@ -49,7 +49,8 @@ def _prepare(demo: bool) -> tuple[int, int]:
     settings = get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
     try:
-        settings.signing_key  # noqa: B018 — refuses a placeholder secret outside demo mode
+        settings.signing_key  # noqa: B018 — both refuse placeholders outside demo mode
+        settings.operator_secret  # noqa: B018
     except ValueError as exc:
         raise UserError(str(exc)) from None
     upgrade()

@@ -17,14 +17,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from models import Channel, Duty, Person, Role, RoleKind, Unit, UnitKind
+from pingan.catalog import CatalogError
 from pingan.cli.app import UserError, command, console
 from pingan.i18n import register, t
 
 register({
     "org.init.title": {"zh-CN": "初始化结果", "en": "Initialisation"},
-    "org.init.unchanged": {"zh-CN": "无变化：数据库、职责目录和组织都已是最新", "en": "nothing changed: database, catalog and organisation are up to date"},
-    "org.init.no_catalog": {"zh-CN": "（未加载职责目录：pingan.cycle.sync_catalog 不可用）", "en": "(catalog not loaded: pingan.cycle.sync_catalog is unavailable)"},
-    "org.init.migrated": {"zh-CN": "数据库结构已是最新", "en": "database schema is up to date"},
+    "org.init.unchanged": {"zh-CN": "无变化：数据库和职责目录已是最新，示例组织已载入", "en": "nothing changed: database and catalog are up to date, the demo organisation is loaded"},
+    "org.init.unchanged_catalog": {"zh-CN": "无变化：数据库和职责目录都已是最新", "en": "nothing changed: database and catalog are up to date"},
+    "org.init.migrated": {"zh-CN": "数据库已升级到 {rev}：{url}", "en": "database migrated to {rev}: {url}"},
+    "org.init.current": {"zh-CN": "数据库结构已是最新（{rev}）：{url}", "en": "database schema is up to date ({rev}): {url}"},
+    "org.db.unreachable": {"zh-CN": "无法连接数据库 {url}：{reason}", "en": "cannot use the database {url}: {reason}"},
+    "org.db.not_ready": {"zh-CN": "数据库 {url} 尚未初始化或不是最新结构：先运行 pingan init",
+                         "en": "the database {url} is not set up or not up to date: run pingan init first"},
     "org.col.item": {"zh-CN": "项目", "en": "item"},
     "org.col.new": {"zh-CN": "新增", "en": "new"},
     "org.col.updated": {"zh-CN": "更新", "en": "updated"},
@@ -41,6 +46,10 @@ register({
     "org.import.dry": {"zh-CN": "演练（--dry-run）：以上变更未写入", "en": "dry run (--dry-run): nothing was written"},
     "org.import.unchanged": {"zh-CN": "无变化：数据库已与文件一致", "en": "nothing changed: the database already matches the file"},
     "org.import.done": {"zh-CN": "已导入，并记入审计日志", "en": "imported and recorded in the audit trail"},
+    "org.import.left_out": {
+        "zh-CN": "数据库中另有 {units} 个单位、{persons} 名人员不在文件中，保持原状；要停用它们，在文件中把 启用 填为 否，或加 --deactivate-missing",
+        "en": "{units} unit(s) and {persons} person(s) in the database are not in the file and were kept; to deactivate them set 启用 to 否 in the file, or add --deactivate-missing",
+    },
     "org.import.no_files": {"zh-CN": "请给出要导入的文件，或用 --template 生成模板", "en": "name the file(s) to import, or write a template with --template"},
     "org.import.reading": {"zh-CN": "读取并检查", "en": "reading and checking"},
     "org.import.writing": {"zh-CN": "写入", "en": "writing"},
@@ -57,6 +66,8 @@ register({
     "org.show.schools_no_patron": {"zh-CN": "无包保领导的学校", "en": "schools without a patron"},
     "org.show.empty": {"zh-CN": "还没有组织数据：用 pingan init --demo 或 pingan import 导入", "en": "no organisation yet: run pingan init --demo or pingan import"},
     "org.err.path": {"zh-CN": "{path}：{reason}", "en": "{path}: {reason}"},
+    "org.err.target": {"zh-CN": "请给出 .xlsx 文件，或一个目录（写入其中的 units.csv 和 persons.csv）",
+                       "en": "give an .xlsx file, or a directory (units.csv and persons.csv are written in it)"},
 })
 
 _STAGES = {"units": "org.item.units", "persons": "org.item.persons", "roles": "org.item.roles", "channels": "org.item.channels"}
@@ -83,9 +94,17 @@ def _counts_table(title: str, rows: list[tuple], columns: list[str]) -> Table:
     return table
 
 
-def _result_rows(result) -> list[tuple]:
-    return [(t(_STAGES[name]), c["new"], c["updated"], c["removed"], c["new"] + c["updated"] + c["removed"] + c["unchanged"])
+def _result_rows(result, totals: dict[str, int] | None = None) -> list[tuple]:
+    """(item, new, updated, removed, total): the rows of the file, or ``totals`` (of the database)."""
+    return [(t(_STAGES[name]), c["new"], c["updated"], c["removed"],
+             totals[name] if totals else c["new"] + c["updated"] + c["removed"] + c["unchanged"])
             for name, c in result.as_dict().items()]
+
+
+def _totals(session) -> dict[str, int]:
+    """Rows per organisation table in the database."""
+    return {name: session.execute(sa.select(sa.func.count()).select_from(model)).scalar_one()
+            for name, model in (("units", Unit), ("persons", Person), ("roles", Role), ("channels", Channel))}
 
 
 def _progress() -> Progress:
@@ -93,50 +112,90 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal)
 
 
-@command("init")
-def init(demo: bool = typer.Option(False, "--demo", help="载入德惠市教育局示例组织 / load the Dehui demo organisation")) -> None:
-    """建库、载入职责目录（可选示例组织）/ create the database, load the catalog (and a demo organisation)."""
-    from pingan.catalog import load_catalog
-    from pingan.db import get_engine, session_scope
-    from pingan.migrate import upgrade
-    from pingan.org import demo_organisation, load_org
+def _target(path: Path) -> Path:
+    """Where a workbook or the CSV pair goes: ``x.csv`` would become a directory, so it is refused."""
+    if path.suffix and path.suffix.lower() != ".xlsx" and not path.is_dir():
+        raise UserError(t("org.err.path", path=path, reason=t("org.err.target")))
+    return path
+
+
+def _runtime():
+    """The runtime (settings, the catalog with its local overrides): checked before any write."""
+    from pingan.runtime import get_runtime
+
+    try:
+        return get_runtime()
+    except CatalogError:
+        raise
+    except ValueError as exc:  # settings, the holiday file
+        raise UserError(str(exc)) from None
+
+
+def _db_error(url: str, exc: sa.exc.SQLAlchemyError) -> UserError:
+    from pingan.migrate import safe_url
+
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
+    return UserError(t("org.db.unreachable", url=safe_url(url), reason=reason[0]))
+
+
+def _engine() -> sa.Engine:
+    """pingan's engine, once its database is known to be at the newest schema (else one clear line)."""
+    from pingan.db import get_engine
+    from pingan.migrate import current, head, safe_url
     from pingan.settings import get_settings
 
-    settings = get_settings()
-    if settings.db_url.startswith("sqlite"):
-        settings.home.mkdir(parents=True, exist_ok=True)
-    upgrade()
+    url = get_settings().db_url
     try:
-        from pingan.duties import sync_catalog
-    except ImportError:
-        try:
-            from pingan.cycle import sync_catalog
-        except ImportError:
-            sync_catalog = None
-    catalog = load_catalog() if sync_catalog else None
-    rows, changed = [], False
-    with session_scope(get_engine()) as session:
-        if sync_catalog is not None:
-            before = session.execute(sa.select(sa.func.count()).select_from(Duty)).scalar_one()
-            updated = sync_catalog(session, catalog)
-            session.flush()
-            total = session.execute(sa.select(sa.func.count()).select_from(Duty)).scalar_one()
-            new = total - before
-            updated = max(0, (updated or 0) - new)
-            changed |= bool(new or updated)
-            rows.append((t("org.item.duties"), new, updated, 0, total))
-        if demo:
-            result = load_org(session, demo_organisation(), actor=_actor())
+        revision = current(url)
+    except sa.exc.SQLAlchemyError as exc:
+        raise _db_error(url, exc) from None
+    if revision is None or revision != head():
+        raise UserError(t("org.db.not_ready", url=safe_url(url)))
+    return get_engine(url)
+
+
+def _sync_duties(session, catalog) -> tuple[bool, tuple[int, int, int, int]]:
+    """Write the catalog into ``duty``: (changed, (new, updated, deactivated, active total))."""
+    from pingan.cycle import sync_catalog
+
+    table = Duty.__table__
+    before = dict(session.execute(sa.select(table.c.key, table.c.active)).tuples().all())
+    changed = sync_catalog(session, catalog)
+    after = dict(session.execute(sa.select(table.c.key, table.c.active)).tuples().all())
+    new = len(after.keys() - before.keys())
+    removed = sum(1 for key, active in before.items() if active and not after[key])
+    return bool(changed or removed), (new, changed - new, removed, sum(after.values()))
+
+
+@command("init")
+def init(demo: bool = typer.Option(False, "--demo", help="载入德惠市教育局示例组织 / load the Dehui demo organisation")) -> None:
+    """建库、载入职责目录（可选示例组织）；可重复运行 / create or upgrade the database, load the catalog (and a demo organisation); safe to repeat."""
+    from pingan.db import get_engine, session_scope
+    from pingan.migrate import current, safe_url, upgrade
+    from pingan.org import demo_organisation, load_org, missing_from_db
+
+    rt = _runtime()
+    url = rt.settings.db_url
+    try:
+        before = current(url)
+        upgrade(url=url)
+        after = current(url)
+    except sa.exc.SQLAlchemyError as exc:
+        raise _db_error(url, exc) from None
+    changed = before != after
+    with session_scope(get_engine(url)) as session:
+        duties_changed, counts = _sync_duties(session, rt.catalog)
+        changed |= duties_changed
+        rows = [(t("org.item.duties"), *counts)]
+        if demo:  # only what is missing: an operator's edits to demo rows are kept
+            result = load_org(session, missing_from_db(session, demo_organisation()), actor=_actor())
             changed |= result.changed
-            rows += _result_rows(result)
-    console.print(t("org.init.migrated"))
-    if sync_catalog is None:
-        console.print(t("org.init.no_catalog"))
-    if rows:
-        console.print(_counts_table(t("org.init.title"), rows, [t("org.col.new"), t("org.col.updated"),
-                                                               t("org.col.removed"), t("org.col.total")]))
+            rows += _result_rows(result, _totals(session))
+    console.print(t("org.init.migrated" if before != after else "org.init.current", rev=after, url=safe_url(url)))
+    console.print(_counts_table(t("org.init.title"), rows, [t("org.col.new"), t("org.col.updated"),
+                                                           t("org.col.removed"), t("org.col.total")]))
     if not changed:
-        console.print(t("org.init.unchanged"))
+        console.print(t("org.init.unchanged" if demo else "org.init.unchanged_catalog"))
 
 
 @command("import")
@@ -144,28 +203,33 @@ def import_(
     files: Optional[list[Path]] = typer.Argument(None, help="单位/人员表：.xlsx，或 units.csv persons.csv，或包含它们的目录 / workbook, CSV pair or directory"),
     dry_run: bool = typer.Option(False, "--dry-run", help="只检查并显示变更，不写入 / check and show the changes, write nothing"),
     template: Optional[Path] = typer.Option(None, "--template", help="生成导入模板（.xlsx，或目录则生成 CSV）/ write an import template (.xlsx, or a directory for CSV)"),
+    deactivate_missing: bool = typer.Option(
+        False, "--deactivate-missing",
+        help="文件中的单位表/人员表是全量的：数据库中有而文件中没有的单位或人员设为停用（不删除）"
+             " / the file's tables are complete: units or persons it leaves out are deactivated (never deleted)"),
 ) -> None:
-    """导入单位和人员 / import units and persons from Excel or CSV."""
-    from pingan.db import get_engine, session_scope
+    """导入单位和人员；任何一行有错都不写入 / import units and persons from Excel or CSV; one bad row and nothing is written."""
+    from pingan.db import session_scope
     from pingan.org import OrgImportError, load_org, read_org_files, write_template
 
     if template is not None:
         try:
-            write_template(template)
+            write_template(_target(template))
         except OSError as exc:
             raise UserError(t("org.err.path", path=template, reason=exc.strerror or exc)) from None
         console.print(t("org.template.done", path=template))
         return
     if not files:
         raise UserError(t("org.import.no_files"))
-    with _progress() as progress, session_scope(get_engine()) as session:
+    engine = _engine()
+    with _progress() as progress, session_scope(engine) as session:
         reading = progress.add_task(t("org.import.reading"), total=None)
 
         def on_read(stage: str, done: int, total: int | None) -> None:
             progress.update(reading, description=f"{t('org.import.reading')} {stage}", completed=done, total=total)
 
         try:
-            data = read_org_files(files, session=session, progress=on_read)
+            data = read_org_files(files, session=session, progress=on_read, deactivate_missing=deactivate_missing)
         except OrgImportError as exc:
             raise _import_error(exc) from None
         progress.update(reading, visible=False)
@@ -175,13 +239,16 @@ def import_(
             progress.update(writing, description=f"{t('org.import.writing')} {t(_STAGES[stage])}", advance=1)
 
         try:
-            result = load_org(session, data, actor=_actor(), progress=on_write)
+            result = load_org(session, data, actor=_actor(), progress=on_write, deactivate_missing=deactivate_missing)
         except OrgImportError as exc:
             raise _import_error(exc) from None
         if dry_run:
             session.rollback()
     console.print(_counts_table(t("org.import.title", source=data.source), _result_rows(result),
                                 [t("org.col.new"), t("org.col.updated"), t("org.col.removed"), t("org.col.total")]))
+    if result.left_out:
+        console.print(t("org.import.left_out", units=result.left_out.get("units", 0),
+                        persons=result.left_out.get("persons", 0)))
     if dry_run:
         console.print(t("org.import.dry"))
     elif not result.changed:
@@ -196,10 +263,11 @@ def export(
     with_secrets: bool = typer.Option(False, "--with-secrets", help="写出完整的通知渠道地址（含令牌）/ write full channel URLs (tokens!)"),
 ) -> None:
     """导出单位和人员（与导入格式相同）/ export units and persons in the import format."""
-    from pingan.db import get_engine, session_scope
+    from pingan.db import session_scope
     from pingan.org import export_org
 
-    with session_scope(get_engine()) as session:
+    _target(file)
+    with session_scope(_engine()) as session:
         try:
             data = export_org(session, file, with_secrets=with_secrets)
         except OSError as exc:
@@ -211,10 +279,10 @@ def export(
 @command("org")
 def show() -> None:
     """组织概况：各类单位、人员、通知渠道 / the organisation at a glance (never shows channel URLs)."""
-    from pingan.db import get_engine, session_scope
+    from pingan.db import session_scope
     from pingan.org import kind_name
 
-    with session_scope(get_engine()) as session:
+    with session_scope(_engine()) as session:
         kinds = Counter(dict(session.execute(
             sa.select(Unit.kind, sa.func.count()).where(Unit.active.is_(True)).group_by(Unit.kind)).tuples().all()))
         persons = session.execute(sa.select(sa.func.count()).select_from(Person).where(Person.active.is_(True))).scalar_one()

@@ -1,0 +1,138 @@
+"""Hand-in: ``/e/<token>`` shows the task and its form; posting it stores a new evidence version.
+
+The token (``pingan.links``) names the task and the person and expires; the person must also
+have been reminded of the task or answer for it. Every refusal is the same 403 page. The form
+carries a CSRF token tied to the link; a bad hand-in is shown again with its messages and what
+was typed, and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+
+from models import Evidence, Person
+from pingan import evidence as ev
+from pingan.db import session_scope
+from pingan.i18n import pick, t
+from pingan.links import LinkError, LinkGrant, verify
+from pingan.web.site import BodyTooLarge, Web
+
+log = logging.getLogger("pingan.web")
+
+
+def routes(web: Web) -> APIRouter:
+    router = APIRouter()
+    catalog, limits = web.catalog, web.limits
+
+    def grant_of(token: str) -> LinkGrant | None:
+        try:
+            return verify(token, web.settings.signing_key, web.clock())
+        except LinkError as exc:
+            log.info("hand-in link refused: %s", exc)
+            return None
+
+    def allowed(token: str) -> tuple[ev.Task, Person] | None:
+        grant = grant_of(token)
+        if grant is None:
+            return None
+        with Session(web.engine, expire_on_commit=False) as session:
+            task = ev.load_task(session, web.runtime, grant.occurrence_id)
+            if task is None or task.duty is None:
+                log.info("hand-in link refused: task %s unknown", grant.occurrence_id)
+                return None
+            person = ev.may_hand_in(session, web.runtime, task, grant.person_id)
+            if person is None:
+                log.info("hand-in link refused: person %s may not hand in task %s", grant.person_id, task.id)
+                return None
+            session.expunge(person)
+            return task, person
+
+    def hand_in_page(request: Request, token: str, task: ev.Task, *, kind: str | None = None,
+                     values: dict | None = None, note: str = "", errors: list[str] | None = None,
+                     done: int | None = None, code: int = 200) -> HTMLResponse:
+        duty = task.duty
+        kinds = [catalog.evidence_kinds[k] for k in duty.evidence if k in catalog.evidence_kinds]
+        chosen = next((k for k in kinds if k.key == kind), kinds[0])
+        with Session(web.engine) as session:
+            versions = ev.versions_of(session, web.runtime, task.id)
+            carrier = session.get(Person, task.person_id) if task.person_id else None
+        fields = [{
+            "name": f"f_{f.key}", "label": pick(f.label, f.label_en), "type": f.type, "required": f.required,
+            "value": (values or {}).get(f.key, ""),
+        } for f in chosen.fields]
+        return web.page(
+            request, "handin.html", code, task=task, duty=duty, carrier=carrier.name if carrier else None,
+            document=catalog.documents.get(duty.source.document, duty.source.document),
+            state="rejected" if task.review == "rejected" else task.state(web.clock()),
+            kinds=kinds, kind=chosen, fields=fields, note=note, errors=errors or [], done=done,
+            versions=versions, latest=versions[0] if versions else None, accepted=task.review == "accepted",
+            csrf=web.signer.hand_in_csrf(token), limits=limits, accept=",".join("." + x for x in limits.types),
+        )
+
+    @router.get("/e/{token}", response_class=HTMLResponse)
+    def hand_in_form(request: Request, token: str, kind: str | None = None, done: int | None = None):
+        found = allowed(token)
+        if found is None:
+            return web.denied(request)
+        return hand_in_page(request, token, found[0], kind=kind, done=done)
+
+    @router.post("/e/{token}", response_class=HTMLResponse)
+    async def hand_in(request: Request, token: str):
+        found = await run_in_threadpool(allowed, token)
+        if found is None:
+            return web.denied(request)
+        task, person = found
+
+        async def again(errors: list[str], code: int, **kw) -> HTMLResponse:
+            return await run_in_threadpool(lambda: hand_in_page(request, token, task, errors=errors, code=code, **kw))
+
+        too_large = t("web.too_large", limit=ev.human_size(limits.max_total))
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > web.max_body:
+            return await again([too_large], 413)
+        try:
+            form = await request.form(max_files=limits.max_files + 1, max_fields=200)
+        except BodyTooLarge:
+            return await again([too_large], 413)
+        except (MultiPartException, StarletteHTTPException) as exc:
+            if "files" in str(getattr(exc, "detail", None) or getattr(exc, "message", None) or exc).lower():
+                return await again([t("ev.err.max_files", n=limits.max_files)], 413)
+            return await again([t("web.bad_form")], 400)
+        try:
+            text = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            kind, note = text.get("kind"), text.get("note", "")
+            raw = {k[2:]: v for k, v in text.items() if k.startswith("f_")}
+            keep = {"kind": kind, "values": raw, "note": note}
+            if not web.signer.check_hand_in_csrf(token, text.get("csrf", "")):
+                log.info("hand-in refused: CSRF token missing or stale (task %s)", task.id)
+                return await again([t("web.csrf")], 403, **keep)
+            uploads = [ev.Upload(f.filename or "", f.file) for f in form.getlist("files") if isinstance(f, UploadFile)]
+
+            def record() -> Evidence:
+                checked = ev.check_hand_in(task.duty, catalog.evidence_kinds, kind or task.duty.evidence[0], raw, note,
+                                           uploads, limits)
+                with session_scope(web.engine) as session:
+                    return ev.hand_in(session, web.runtime, task=task, person=person, checked=checked, as_of=web.clock())
+
+            try:
+                evidence = await run_in_threadpool(record)
+            except ev.EvidenceError as exc:
+                log.info("hand-in refused for task %s: %s", task.id, exc)
+                return await again(exc.messages, exc.status, **keep)
+        finally:
+            await form.close()
+        log.info("evidence #%s handed in: task %s version %s by person %s", evidence.id, task.id, evidence.version,
+                 person.id)
+        query = urllib.parse.urlencode({"done": evidence.version, "kind": evidence.kind})
+        return RedirectResponse(f"/e/{token}?{query}", status_code=303)
+
+    return router

@@ -1,0 +1,356 @@
+"""Evidence without the web: checking a hand-in, immutable storage, versions, review and what it
+does to the next duty cycle — on SQLite and PostgreSQL — and ``pingan evidence …``.
+
+The sample files below (one of each accepted type, and impostors) are shared with test_web and
+test_browser.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import zipfile
+
+import pytest
+import sqlalchemy as sa
+from factories import at, make_org, make_runtime, rows
+from typer.testing import CliRunner
+
+from models import Occurrence
+from pingan import evidence as ev
+from pingan import service, transports
+from pingan.cli import app
+from pingan.db import session_scope
+from pingan.runtime import reset_runtime
+from pingan.settings import reset_settings
+from pingan.transports import Outcome
+
+# --------------------------------------------------------------------------- sample files
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(range(256)) + b"\xff\xd9"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
+WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(32)
+HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(32)
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+DOC = OLE + "Root Entry".encode("utf-16-le") + "WordDocument".encode("utf-16-le")
+XLS = OLE + "Root Entry".encode("utf-16-le") + "Workbook".encode("utf-16-le")
+
+
+def _zip(names: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name, text in names.items():
+            z.writestr(name, text)
+    return buffer.getvalue()
+
+
+DOCX = _zip({"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"})
+XLSX = _zip({"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<workbook/>"})
+GOOD = {"a.jpg": JPEG, "b.jpeg": JPEG, "c.png": PNG, "d.webp": WEBP, "e.heic": HEIC, "f.pdf": PDF,
+        "g.doc": DOC, "h.xls": XLS, "i.docx": DOCX, "j.xlsx": XLSX}
+IMPOSTORS = {  # the name promises one type, the content is another
+    "photo.jpg": b"MZ\x90\x00" + bytes(200),  # a Windows program
+    "scan.pdf": b"<html><script>alert(1)</script></html>",
+    "minutes.docx": XLSX,  # a workbook is not a Word file
+    "sheet.xlsx": _zip({"evil.sh": "rm -rf /"}),  # a zip, but not Office
+    "old.doc": XLS,
+    "picture.png": JPEG,
+}
+
+MINUTES = {"date": "2026-11-11", "attendees": "一小校长、一小安全主任，张老师", "topics": "冬季防火", "decisions": "安全主任负责，11月20日前完成检查"}
+
+
+# --------------------------------------------------------------------------- pure checks
+
+@pytest.fixture
+def rt(tmp_path):
+    return make_runtime(tmp_path)
+
+
+@pytest.fixture
+def limits(rt):
+    return ev.Limits.of(rt.settings)
+
+
+def check(rt, limits, files=(), fields=MINUTES, note=None, kind="meeting_minutes", duty="school-meeting"):
+    uploads = [ev.Upload.of(name, data) for name, data in files]
+    return ev.check_hand_in(rt.catalog.duty(duty), rt.catalog.evidence_kinds, kind, fields, note, uploads, limits)
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_it_accepts_each_allowed_type_by_its_content(rt, limits, name):
+    checked = check(rt, limits, [(name, GOOD[name])])
+    assert checked.files[0].content_type == ev.TYPES[name.rsplit(".", 1)[1]][1]
+
+
+@pytest.mark.parametrize("name", sorted(IMPOSTORS))
+def test_it_refuses_a_file_whose_content_is_not_what_its_name_says(rt, limits, name):
+    with pytest.raises(ev.EvidenceError) as exc:
+        check(rt, limits, [(name, IMPOSTORS[name])])
+    assert exc.value.status == 415 and name in exc.value.messages[0]
+
+
+@pytest.mark.parametrize("name", ["setup.exe", "notes.txt", "page.html", "README", "photo.gif"])
+def test_it_refuses_types_not_allowed(rt, limits, name):
+    with pytest.raises(ev.EvidenceError, match="不允许") as exc:
+        check(rt, limits, [(name, JPEG)])
+    assert exc.value.status == 415
+
+
+@pytest.mark.parametrize("name", ["../纪要.pdf", "a/b.pdf", "C:\\Users\\x\\纪要.pdf", "..", "纪要\x00.pdf", "纪要\n.pdf",
+                                  "\u202efdp.exe", "bad\x7f.pdf", ""])
+def test_it_refuses_file_names_with_path_parts_or_control_characters(name):
+    with pytest.raises(ev.EvidenceError, match="文件名"):
+        ev.check_filename(name)
+
+
+def test_it_keeps_ordinary_chinese_file_names():
+    assert ev.check_filename(" 11月 安全会议纪要（定稿）.pdf ") == "11月 安全会议纪要（定稿）.pdf"
+
+
+def test_it_names_every_missing_or_malformed_field_at_once(rt, limits):
+    fields = {"date": "2026-13-45", "attendees": "", "topics": "x" * 6000, "decisions": "ok"}
+    with pytest.raises(ev.EvidenceError) as exc:
+        check(rt, limits, [("a.pdf", PDF)], fields)
+    assert exc.value.messages == ["「会议日期」应为日期，如 2026-11-23", "「参会人员」为必填项", "「会议议题」过长（最多 5000 字）"]
+
+
+def test_it_cleans_typed_fields(rt, limits):
+    fields = {"theme": " 消防疏散 ", "date": "2026-11-11", "participants": "860", "duration": "12", "evaluation": "良好"}
+    checked = check(rt, limits, [("a.jpg", JPEG)], fields, kind="drill_record", duty="kindergarten-drill")
+    assert checked.fields == {"theme": "消防疏散", "date": "2026-11-11", "participants": 860, "duration": 12, "evaluation": "良好"}
+    assert check(rt, limits, [("a.pdf", PDF)]).fields["attendees"] == ["一小校长", "一小安全主任", "张老师"]
+    for bad in ("-3", "abc", "0"):
+        with pytest.raises(ev.EvidenceError, match="用时"):
+            check(rt, limits, [("a.jpg", JPEG)], {**fields, "duration": bad}, kind="drill_record", duty="kindergarten-drill")
+
+
+def test_it_refuses_empty_submissions_missing_files_and_foreign_kinds(rt, limits):
+    with pytest.raises(ev.EvidenceError, match="没有提交任何内容"):
+        check(rt, limits, [], {k: " " for k in MINUTES}, note="  ")
+    with pytest.raises(ev.EvidenceError, match="请至少上传 1 个文件"):
+        check(rt, limits, [])
+    with pytest.raises(ev.EvidenceError, match="是空文件"):
+        check(rt, limits, [("a.pdf", b"")])
+    with pytest.raises(ev.EvidenceError, match="不接受这类材料"):
+        check(rt, limits, [("a.pdf", PDF)], kind="drill_record")
+    # a file input left empty sends a nameless, empty part: it is no file, not an error
+    assert len(check(rt, limits, [("", b""), ("a.pdf", PDF)]).files) == 1
+
+
+def test_it_enforces_the_size_and_count_limits(rt):
+    limits = ev.Limits(max_file=1000, max_total=1500, max_files=3, types=("pdf",))
+    big = PDF + b"0" * 1000
+    with pytest.raises(ev.EvidenceError, match="过大") as exc:
+        check(rt, limits, [("big.pdf", big)])
+    assert exc.value.status == 413
+    with pytest.raises(ev.EvidenceError, match="合计过大"):
+        check(rt, limits, [("a.pdf", PDF + b"1" * 700), ("b.pdf", PDF + b"2" * 700)])
+    with pytest.raises(ev.EvidenceError, match="文件过多"):
+        check(rt, limits, [(f"{i}.pdf", PDF) for i in range(4)])
+
+
+def test_limits_come_from_settings(tmp_path):
+    rt = make_runtime(tmp_path, evidence_max_file_mb=0.5, evidence_max_files=2, evidence_types=("PDF", ".jpg", "exe"))
+    assert ev.Limits.of(rt.settings) == ev.Limits(max_file=500_000, max_total=60_000_000, max_files=2, types=("pdf", "jpg"))
+
+
+def test_it_stores_files_by_content_read_only_and_never_overwrites(tmp_path, rt, limits):
+    first = check(rt, limits, [("a.pdf", PDF), ("again.pdf", PDF), ("c.png", PNG)]).files
+    paths = [ev.store_file(tmp_path / "evidence", f) for f in first]
+    assert paths[0] == paths[1] == tmp_path / "evidence" / first[0].sha256[:2] / first[0].sha256
+    assert paths[0].read_bytes() == PDF and ev.file_digest(paths[2]) == first[2].sha256
+    assert not os.stat(paths[0]).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    before = os.stat(paths[0]).st_mtime_ns
+    ev.store_file(tmp_path / "evidence", first[0])
+    assert os.stat(paths[0]).st_mtime_ns == before
+    assert sorted(p.name for p in (tmp_path / "evidence").rglob("*") if p.is_file()) == sorted({f.sha256 for f in first})
+
+
+# --------------------------------------------------------------------------- with a database
+
+@pytest.fixture
+def db(tmp_path, migrated_db, monkeypatch):
+    """The test organisation, the school meeting planned and reminded on 10 November."""
+    sent = []
+    monkeypatch.setattr(transports, "deliver", lambda url, title, body, *, timeout: sent.append((url, body)) or Outcome(ok=True))
+    rt = make_runtime(tmp_path, send_backoff=0)
+    with session_scope() as session:
+        ids = make_org(session)
+    service.cycle(rt, "school-meeting", at("2026-11-10"))
+    service.dispatch(rt, at("2026-11-10"))
+    with session_scope() as session:
+        task = session.scalar(sa.select(Occurrence.id).where(Occurrence.unit_id == ids["S1"], Occurrence.duty_key == "school-meeting"))
+    sent.clear()
+    return rt, ids, task, sent
+
+
+def submit(rt, task_id, person_id, files=(("纪要.pdf", PDF),), fields=MINUTES, as_of=None):
+    limits = ev.Limits.of(rt.settings)
+    with session_scope() as session:
+        task = ev.load_task(session, rt, task_id)
+        person = ev.may_hand_in(session, rt, task, person_id)
+        checked = ev.check_hand_in(task.duty, rt.catalog.evidence_kinds, "meeting_minutes", fields, "见附件",
+                                   [ev.Upload.of(n, d) for n, d in files], limits)
+        return ev.hand_in(session, rt, task=task, person=person, checked=checked, as_of=as_of or at("2026-11-12")).id
+
+
+def decide(rt, evidence_id, accept, reason=None, as_of=None):
+    with session_scope() as session:
+        return ev.review(session, rt, evidence_id=evidence_id, accept=accept, reason=reason, actor="operator:王科长",
+                         as_of=as_of or at("2026-11-13"))
+
+
+def review_state(task_id):
+    with session_scope() as session:
+        return rows(session, "select review, closed_at from occurrence where id = :id", id=task_id)[0]
+
+
+def test_only_people_reminded_of_or_responsible_for_a_task_may_hand_it_in(db):
+    rt, ids, task, _ = db
+    with session_scope() as session:
+        t = ev.load_task(session, rt, task)
+        assert ev.may_hand_in(session, rt, t, ids["s1-head"]).code == "s1-head"
+        assert ev.may_hand_in(session, rt, t, ids["s1-safe"]).code == "s1-safe"
+        assert ev.may_hand_in(session, rt, t, ids["s2-head"]) is None  # another school's principal
+        assert ev.may_hand_in(session, rt, t, 9999) is None
+        session.execute(sa.text("update person set active = :f where code = 's1-safe'"), {"f": False})
+        assert ev.may_hand_in(session, rt, t, ids["s1-safe"]) is None
+        assert ev.load_task(session, rt, 9999) is None
+
+
+def test_a_second_hand_in_is_a_new_version_and_every_hand_in_is_audited(db):
+    rt, ids, task, _ = db
+    first = submit(rt, task, ids["s1-head"])
+    second = submit(rt, task, ids["s1-safe"], files=[("照片.jpg", JPEG), ("纪要.pdf", PDF)], as_of=at("2026-11-12", "11:00"))
+    with session_scope() as session:
+        versions = rows(session, "select id, version, person_id, status from evidence order by version")
+        files = rows(session, "select evidence_id, filename, sha256, size from evidencefile order by id")
+        audit = rows(session, "select actor, action, object_id from audit where action like 'evidence.%' order by id")
+    assert versions == [(first, 1, ids["s1-head"], "submitted"), (second, 2, ids["s1-safe"], "submitted")]
+    assert [(f.evidence_id, f.filename) for f in files] == [(first, "纪要.pdf"), (second, "照片.jpg"), (second, "纪要.pdf")]
+    assert files[0].sha256 == files[2].sha256  # same content, one stored file
+    assert len({p for p in (rt.settings.evidence_dir).rglob("*") if p.is_file()}) == 2
+    assert audit == [("person:s1-head", "evidence.submitted", str(first)), ("person:s1-safe", "evidence.submitted", str(second))]
+    assert review_state(task).review == "submitted"
+    with session_scope() as session:
+        listed = ev.list_evidence(session, rt)
+        detail = ev.evidence_detail(session, rt, second)
+    assert [r.id for r in listed] == [second]  # the superseded version is not up for review
+    assert [v.version for v in detail.versions] == [2, 1]
+    assert ("参会人员", "一小校长、一小安全主任、张老师") in detail.fields and detail.note == "见附件"
+    with pytest.raises(ev.EvidenceError, match="已被第 2 版"):
+        decide(rt, first, True)
+
+
+def test_accepting_closes_the_task_so_the_cycle_stops_reminding_and_escalating(db):
+    rt, ids, task, sent = db
+    evidence_id = submit(rt, task, ids["s1-head"])
+    outcome = decide(rt, evidence_id, True)
+    assert outcome.status == "accepted" and outcome.notified == []
+    state = review_state(task)
+    assert state.review == "accepted" and state.closed_at is not None
+    for day in ("2026-11-23", "2026-11-30", "2026-12-02", "2026-12-07", "2026-12-21"):
+        service.cycle(rt, "school-meeting", at(day))
+        service.dispatch(rt, at(day))
+    with session_scope() as session:
+        escalations = rows(session, "select count(*) from escalation where occurrence_id = :id", id=task)[0][0]
+        reminders = rows(session, "select step from notice where occurrence_id = :id order by id", id=task)
+        audit = rows(session, "select actor, detail from audit where action = 'evidence.accepted'")
+    assert escalations == 0 and [r.step for r in reminders] == ["open", "open"]
+    assert not any("一小 · 2026-11" in body for _, body in sent)  # (December's task has its own reminders)
+    assert audit[0].actor == "operator:王科长"
+    with pytest.raises(ev.EvidenceError, match="已审核通过"):
+        submit(rt, task, ids["s1-head"])
+    with pytest.raises(ev.EvidenceError, match="已审核"):
+        decide(rt, evidence_id, False, "again")
+
+
+def test_rejecting_tells_the_people_why_and_escalation_goes_on_until_a_new_version(db):
+    rt, ids, task, sent = db
+    evidence_id = submit(rt, task, ids["s1-head"])
+    with pytest.raises(ev.EvidenceError, match="退回必须填写理由"):
+        decide(rt, evidence_id, False, "  ")
+    outcome = decide(rt, evidence_id, False, "缺少参会人员签到表")
+    assert outcome.status == "rejected" and sorted(outcome.notified) == sorted([ids["s1-head"], ids["s1-safe"]])
+    assert review_state(task).review == "rejected"
+    report = service.dispatch(rt, at("2026-11-13"))
+    assert report.sent == 2
+    body = next(b for url, b in sent if url.endswith("/s1-head"))
+    assert "【材料退回】" in body and "缺少参会人员签到表" in body and "/e/" in body
+    # past due + grace and 3 days more: level 1 (the principal is the assignee) and level 2 (包保 副局长乙)
+    service.cycle(rt, "school-meeting", at("2026-12-07"))
+    with session_scope() as session:
+        fired = rows(session, "select level, reason, recipients from escalation where occurrence_id = :id order by level", id=task)
+    assert [(f.level, f.reason) for f in fired] == [(1, "rejected"), (2, "rejected")]
+    recipients = fired[1].recipients
+    assert (json.loads(recipients) if isinstance(recipients, str) else recipients) == [ids["dep-b"]]
+    # a new version stops the clock again
+    second = submit(rt, task, ids["s1-head"], as_of=at("2026-12-07", "11:00"))
+    service.cycle(rt, "school-meeting", at("2026-12-21"))
+    with session_scope() as session:
+        assert rows(session, "select count(*) from escalation where occurrence_id = :id", id=task)[0][0] == 2
+    decide(rt, second, True, as_of=at("2026-12-08"))
+    assert review_state(task).review == "accepted"
+
+
+def test_review_errors_name_the_problem(db):
+    rt, ids, task, _ = db
+    with pytest.raises(ev.EvidenceError, match="没有编号为 404 的材料"):
+        decide(rt, 404, True)
+    evidence_id = submit(rt, task, ids["s1-head"])
+    with pytest.raises(ev.EvidenceError, match="过长"):
+        decide(rt, evidence_id, False, "长" * 3000)
+    assert review_state(task).review == "submitted"
+
+
+# --------------------------------------------------------------------------- the CLI
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_db(db, monkeypatch):
+    rt, ids, task, sent = db
+    monkeypatch.setenv("PINGAN_CATALOG_DIR", str(rt.settings.catalog_dir))  # the CLI builds its own runtime
+    reset_settings()
+    reset_runtime()
+    return db
+
+
+def test_cli_lists_shows_accepts_and_rejects(cli_db):
+    rt, ids, task, sent = cli_db
+    first = submit(rt, task, ids["s1-head"])
+    result = runner.invoke(app, ["evidence", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)
+    assert [(r["id"], r["unit"], r["status"], r["files"]) for r in listed] == [(first, "一小", "submitted", 1)]
+
+    result = runner.invoke(app, ["evidence", "show", str(first), "--json"])
+    shown = json.loads(result.output)
+    assert shown["fields"]["会议日期"] == "2026-11-11" and shown["files"][0]["name"] == "纪要.pdf"
+    assert os.path.isfile(shown["files"][0]["path"])
+
+    result = runner.invoke(app, ["evidence", "reject", str(first), "--as-of", "2026-11-13T10:00"])
+    assert result.exit_code == 2 and "--reason" in result.output
+    result = runner.invoke(app, ["evidence", "reject", str(first), "--reason", "照片不清晰", "--as-of", "2026-11-13T10:00"])
+    assert result.exit_code == 0, result.output
+    assert "已退回" in result.output and "已通知 2 人" in result.output and "发送 2" in result.output
+    assert any("照片不清晰" in body for _, body in sent)
+
+    second = submit(rt, task, ids["s1-safe"], as_of=at("2026-11-14"))
+    result = runner.invoke(app, ["evidence", "accept", str(second), "--by", "李四", "--as-of", "2026-11-16T09:00"])
+    assert result.exit_code == 0 and "已通过" in result.output
+    result = runner.invoke(app, ["evidence", "accept", str(second)])
+    assert result.exit_code == 2 and "已审核" in result.output
+    result = runner.invoke(app, ["evidence", "show", "999"])
+    assert result.exit_code == 2 and "没有编号为 999 的材料" in result.output
+    result = runner.invoke(app, ["evidence", "list", "--status", "all"])
+    assert result.exit_code == 0 and "一小" in result.output
+    result = runner.invoke(app, ["evidence", "list", "--status", "maybe"])
+    assert result.exit_code == 2
+    with session_scope() as session:
+        assert rows(session, "select actor from audit where action = 'evidence.accepted'") == [("operator:李四",)]
