@@ -110,5 +110,8 @@ def specs(catalog: Catalog) -> list[Spec]:
 
 
 def all_specs(catalog: Catalog) -> list[Spec]:
-    """Every deployment pingan serves and ``prefect.yaml`` lists."""
-    return specs(catalog)
+    """Every deployment pingan serves and ``prefect.yaml`` lists: the duties, then the flows
+    of hazards, incidents and holidays, and reports, each declared beside its feature."""
+    from deployments import hazards
+
+    return [*specs(catalog), *hazards.specs()]

@@ -6,6 +6,7 @@ from models.evidence import Evidence, EvidenceFile
 from models.org import KINDERGARTEN_KINDS, SCHOOL_KINDS, Channel, Person, Role, RoleKind, Unit, UnitKind
 from models.outbox import Delivery, Escalation, Message, MessageStatus, Notice, NoticeKind
 from models.sensitive import SensitivePeriod
+from models.hazard import Hazard, HazardEvent, HazardFile, PlatformUpload, RiskCheck, RiskPoint  # noqa: F401
 from models.types import SHANGHAI, AwareDateTime, now
 
 __all__ = [

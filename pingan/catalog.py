@@ -395,7 +395,8 @@ def load_catalog(directory: Path | None = None, *, seeds: Path | None = None) ->
     # Raw entries from every document file, then locality files merged over them.
     raw: dict[str, tuple[Path, int, int | None, dict]] = {}
     documents: dict[str, str] = {}
-    doc_files = sorted(p for p in directory.glob("*.yaml") if p not in (evidence_path, policies_path))
+    # hazards.yaml is the dual-prevention data (levels, deadlines), read by pingan.hazards.
+    doc_files = sorted(p for p in directory.glob("*.yaml") if p not in (evidence_path, policies_path) and p.name != "hazards.yaml")
     local_files = sorted((directory / "local").glob("*.yaml"))
     for path in doc_files + local_files:
         data, lines = _read_yaml(path)

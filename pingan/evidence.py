@@ -241,7 +241,6 @@ def check_file(upload: Upload, limits: Limits) -> CheckedFile:
     return CheckedFile(name, content_type, size, digest.hexdigest(), upload)
 
 
-_check_file = check_file  # the name pingan.hazards first used
 
 
 def _clean_value(f, raw: str) -> tuple[object | None, str | None]:

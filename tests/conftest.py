@@ -28,6 +28,10 @@ Databases (each yields a URL string; nothing is migrated unless the fixture says
     Parametrised: the test runs once with ``sqlite_url`` (id ``sqlite``) and once with
     ``pg_url`` (id ``postgresql``). To run a test on SQLite only, use ``sqlite_url``, or
     ``@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)``.
+``prefect_harness``
+    One Prefect test server for the whole session (it takes 20–40 s to start): flows called
+    in a test that asks for it run against that server. Tests using it get the ``prefect``
+    marker (``-m "not prefect"`` deselects them).
 ``migrated_db``
     ``db_url`` upgraded to the head revision and made pingan's database
     (``PINGAN_DATABASE_URL``); returns ``pingan.db.get_engine()``, so code under test that
@@ -63,8 +67,11 @@ def pytest_report_header(config) -> str:
 
 def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
-        if {"pg_url", "pg_databases"} & set(getattr(item, "fixturenames", ())):
+        names = set(getattr(item, "fixturenames", ()))
+        if {"pg_url", "pg_databases"} & names:
             item.add_marker(pytest.mark.postgres)
+        if "prefect_harness" in names:
+            item.add_marker(pytest.mark.prefect)
 
 
 @pytest.fixture(autouse=True)
@@ -175,3 +182,11 @@ def migrated_db(db_url, monkeypatch) -> Iterator[sa.Engine]:
     dispose_engines()
     yield get_engine()
     dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
