@@ -14,6 +14,7 @@ from pingan.cli import org as _org  # noqa: F401,E402
 from pingan.cli import mainjob as _mainjob  # noqa: F401,E402
 from pingan.cli import evidence as _evidence  # noqa: F401,E402
 from pingan.cli import hazard as _hazard  # noqa: F401,E402
+from pingan.cli import report as _report  # noqa: F401,E402
 
 
 def main() -> None:

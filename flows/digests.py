@@ -1,0 +1,52 @@
+"""Digests: a weekly one to each bureau leader for the units they answer for (包保 / 分管) and
+their own duties, and a summary to the safety section each working-day evening.
+
+Each queues one announcement notice per person (deduplicated per ISO week or day, so a re-run
+queues nothing twice) and sends through the outbox: two Prefect task runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from models import now
+from pingan.periods import local
+from tasks.duty import dispatch
+from tasks.report import queue_daily, queue_weekly
+
+
+def _as_of() -> dt.datetime:
+    as_of = (flow_run.parameters or {}).get("as_of")
+    if isinstance(as_of, str):
+        as_of = dt.datetime.fromisoformat(as_of)
+    return local(as_of) if as_of else now()
+
+
+def weekly_name() -> str:
+    iso = _as_of().isocalendar()
+    return f"每周安全工作简报 {iso.year}-W{iso.week:02d}"
+
+
+def daily_name() -> str:
+    return f"每日安全工作小结 {_as_of():%Y-%m-%d}"
+
+
+@flow(name="weekly-digest", flow_run_name=weekly_name, log_prints=True, retries=0)
+def weekly_digest(as_of: dt.datetime | None = None) -> dict:
+    """Queue and send this week's digest to every leader with something to report."""
+    as_of = local(as_of) if as_of else now()
+    queued = queue_weekly(as_of)
+    sent = dispatch(as_of, key="digest-weekly-outbox")
+    return {**queued, "sent": sent["sent"], "failed": sent["failed"]}
+
+
+@flow(name="daily-summary", flow_run_name=daily_name, log_prints=True, retries=0)
+def daily_summary(as_of: dt.datetime | None = None) -> dict:
+    """Queue and send today's summary to the safety section (skipped on days off)."""
+    as_of = local(as_of) if as_of else now()
+    queued = queue_daily(as_of)
+    sent = dispatch(as_of, key="digest-daily-outbox")
+    return {**queued, "sent": sent["sent"], "failed": sent["failed"]}
