@@ -112,6 +112,6 @@ def specs(catalog: Catalog) -> list[Spec]:
 def all_specs(catalog: Catalog) -> list[Spec]:
     """Every deployment pingan serves and ``prefect.yaml`` lists: the duties, then the flows
     of hazards, incidents and holidays, and reports, each declared beside its feature."""
-    from deployments import hazards, reports
+    from deployments import hazards, incidents, reports
 
-    return [*specs(catalog), *hazards.specs(), *reports.specs()]
+    return [*specs(catalog), *hazards.specs(), *incidents.specs(), *reports.specs()]

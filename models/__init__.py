@@ -6,6 +6,8 @@ from models.evidence import Evidence, EvidenceFile
 from models.org import KINDERGARTEN_KINDS, SCHOOL_KINDS, Channel, Person, Role, RoleKind, Unit, UnitKind
 from models.outbox import Delivery, Escalation, Message, MessageStatus, Notice, NoticeKind
 from models.sensitive import SensitivePeriod
+from models.incident import Incident  # noqa: F401
+from models.watch import WatchPeriod, WatchReport, WatchRoster  # noqa: F401
 from models.hazard import Hazard, HazardEvent, HazardFile, PlatformUpload, RiskCheck, RiskPoint  # noqa: F401
 from models.types import SHANGHAI, AwareDateTime, now
 

@@ -12,6 +12,8 @@ from pingan.cli import duties as _duties  # noqa: F401,E402
 from pingan.cli import sensitive as _sensitive  # noqa: F401,E402
 from pingan.cli import org as _org  # noqa: F401,E402
 from pingan.cli import mainjob as _mainjob  # noqa: F401,E402
+from pingan.cli import incident as _incident  # noqa: F401,E402
+from pingan.cli import watch as _watch  # noqa: F401,E402
 from pingan.cli import evidence as _evidence  # noqa: F401,E402
 from pingan.cli import hazard as _hazard  # noqa: F401,E402
 from pingan.cli import report as _report  # noqa: F401,E402

@@ -1,0 +1,38 @@
+"""The holiday watch (节假日值班与零报告): duty rosters before each holiday, a report every day of it.
+
+For ``as_of`` (default now) it records the calendar's holiday periods, creates the roster
+tasks whose window has opened and the report task of every day of watch so far, counts an
+incident registered on a day of watch as that unit's report, and — inside the watch's
+sending hours — queues the reminders and escalations that are due (a dead man's switch per
+unit and day), sends, and publishes who has reported today. Five task runs per run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from models import now
+from pingan.periods import local
+from tasks.duty import dispatch
+from tasks.watch import escalate, plan, publish, remind
+
+
+def run_name() -> str:
+    as_of = (flow_run.parameters or {}).get("as_of")
+    return f"节假日值守 {as_of or now().strftime('%Y-%m-%d %H:%M')}"
+
+
+@flow(name="holiday-watch", flow_run_name=run_name, log_prints=True)
+def holiday_watch(as_of: dt.datetime | None = None) -> dict:
+    """Plan, remind, escalate, send and publish the holiday watch at ``as_of`` (default: now)."""
+    as_of = local(as_of) if as_of else now()
+    planned = plan(as_of)
+    reminded = remind(as_of)
+    escalated = escalate(as_of)
+    sent = dispatch(as_of, key="holiday-watch-outbox")
+    board = publish(as_of)
+    return {"as_of": as_of.isoformat(), **planned, "reminders": reminded["queued"], "escalations": escalated["fired"],
+            "sent": sent["sent"], "failed": sent["failed"], "periods": board["periods"], "reports": board["reports"]}

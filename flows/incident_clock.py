@@ -1,0 +1,61 @@
+"""The incident-report clock: 30 minutes to the phone report, 2 hours to the written one.
+
+``incident-clock`` evaluates the clock for one incident at ``as_of`` (default now): it fires
+every escalation that is due, sends, and publishes the incident's timeline. Registering an
+incident schedules a run of it at each escalation time; nothing waits in a process.
+``incident-sweep`` runs every few minutes and evaluates every open incident, so an incident
+whose follow-up runs could not be scheduled is escalated all the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from models import now
+from pingan import incidents
+from pingan.incidents import INCIDENT_CLOCK_FLOW
+from pingan.periods import local
+from pingan.runtime import get_runtime
+from tasks.duty import dispatch
+from tasks.incident import escalate, publish_open, publish_timeline
+
+
+def clock_run_name() -> str:
+    params = flow_run.parameters or {}
+    return f"事故报告时限 #{params.get('incident_id', '?')}"
+
+
+def sweep_run_name() -> str:
+    as_of = (flow_run.parameters or {}).get("as_of")
+    return f"事故报告巡检 {as_of or now().strftime('%Y-%m-%d %H:%M')}"
+
+
+@flow(name=INCIDENT_CLOCK_FLOW, flow_run_name=clock_run_name, log_prints=True)
+def incident_clock(incident_id: int, as_of: dt.datetime | None = None) -> dict:
+    """Escalate the missing reports of incident ``incident_id`` (and any other that is due), send,
+    and publish its timeline."""
+    as_of = local(as_of) if as_of else now()
+    if not incidents.exists(get_runtime(), incident_id):  # fail before any task (and its retries) runs
+        raise ValueError(f"no incident #{incident_id}")
+    escalated = escalate(as_of)
+    sent = dispatch(as_of, key=f"incident-{incident_id}-outbox")
+    state = publish_timeline(incident_id, as_of)
+    return {"incident": incident_id, "as_of": as_of.isoformat(), "escalated": escalated["incidents"],
+            "sent": sent["sent"], "failed": sent["failed"], **state}
+
+
+@flow(name="incident-sweep", flow_run_name=sweep_run_name, log_prints=True)
+def incident_sweep(as_of: dt.datetime | None = None) -> dict:
+    """Evaluate every open incident: escalate what is due, send, publish the open incidents and the
+    timelines of those escalated now."""
+    as_of = local(as_of) if as_of else now()
+    escalated = escalate(as_of)
+    sent = dispatch(as_of, key="incident-sweep-outbox")
+    for incident_id in escalated["incidents"]:
+        publish_timeline(incident_id, as_of)
+    still = publish_open(as_of)
+    return {"as_of": as_of.isoformat(), "escalated": escalated["incidents"], "open": still["open"],
+            "sent": sent["sent"], "failed": sent["failed"]}
