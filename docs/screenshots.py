@@ -16,12 +16,11 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+from pingan.mainjob import free_port, poll
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -30,20 +29,8 @@ DUTY = "school-monthly-safety-meeting"
 AS_OF = "2026-11-23T10:00:00+08:00"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise SystemExit(f"{what}: not ready after {timeout:.0f} s")
 
 
 def chromium_path() -> str:
@@ -73,7 +60,7 @@ def main() -> None:
             if job.poll() is not None:
                 raise SystemExit(f"pingan up exited:\n{log.read_text(errors='replace')}")
             return "pingan 已启动" in log.read_text(errors="replace")
-        wait_for(ready, 300, "pingan up")
+        poll(ready, 300, "pingan up")
         ui = f"http://127.0.0.1:{port}"
 
         from prefect.deployments import run_deployment
@@ -109,13 +96,13 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
             page.goto(f"{ui}/deployments", wait_until="networkidle")
-            page.get_by_text("duty-cycle").first.wait_for(timeout=60_000)
+            page.get_by_text("duty-cycle").first.poll(timeout=60_000)
             page.screenshot(path=args.out / "deployments.png")
             page.goto(f"{ui}/runs/flow-run/{run.id}", wait_until="networkidle")
-            page.get_by_text("publish").first.wait_for(timeout=30_000)
+            page.get_by_text("publish").first.poll(timeout=30_000)
             page.screenshot(path=args.out / "run.png")
             page.goto(f"{ui}/artifacts/artifact/{table.id}", wait_until="networkidle")
-            page.get_by_text("open", exact=False).first.wait_for(timeout=30_000)
+            page.get_by_text("open", exact=False).first.poll(timeout=30_000)
             page.screenshot(path=args.out / "run-artifacts.png", full_page=True)
             saved = ["deployments.png", "run.png", "run-artifacts.png"]
             if hand_in:

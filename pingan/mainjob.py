@@ -60,16 +60,32 @@ def prefect_env(settings: Settings, host: str, port: int) -> dict[str, str]:
     return env
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, alive: Callable[[], None]) -> None:
-    """Poll ``check`` (twice a second) until it holds; ``alive`` raises if a child died meanwhile."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (for tests and a second main job on one machine)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def poll(check: Callable[[], object], timeout: float, what: str, error: type[Exception] = AssertionError):
+    """Call ``check`` twice a second until it returns something truthy, and return that.
+
+    For waiting on a condition another process reaches by itself (a server answering, a run
+    finishing); raises ``error`` naming ``what`` after ``timeout`` seconds.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        alive()
-        if check():
-            return
+        value = check()
+        if value:
+            return value
         if time.monotonic() > deadline:
-            raise MainJobError(f"{what}: not ready after {timeout:.0f} s")
+            raise error(f"{what}: not ready after {timeout:.0f} s")
         time.sleep(0.5)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, alive: Callable[[], None]) -> None:
+    """Poll ``check`` until it holds; ``alive`` raises if a child died meanwhile."""
+    poll(lambda: (alive(), check())[1], timeout, what, MainJobError)
 
 
 def http_ok(url: str) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import threading
 from urllib.parse import urlsplit
 
@@ -34,6 +33,7 @@ from pingan.runtime import build_runtime, reset_runtime
 from pingan.settings import Settings, reset_settings
 from pingan.transports import Outcome
 from pingan.web import create_app
+from pingan.mainjob import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -50,10 +50,6 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Served:

@@ -14,7 +14,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ import sqlalchemy as sa
 from deployments.build import ALERT_DEPLOYMENT, DUTY_ENTRYPOINT, all_specs
 from deployments.serve import AUTOMATION_NAME
 from pingan.catalog import load_catalog
+from pingan.mainjob import free_port, poll
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -30,21 +30,8 @@ DUTY = "school-monthly-safety-meeting"
 AS_OF = "2026-11-23T10:00:00+08:00"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def poll(check, timeout: float, what: str):
-    """Wait for a condition the system reaches by itself (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
 
 
 class Job:

@@ -14,16 +14,15 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from pingan.settings import REPO_ROOT
+from pingan.mainjob import free_port, poll
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -31,20 +30,8 @@ DUTY = "school-monthly-safety-meeting"
 AS_OF = "2026-11-23T10:00:00+08:00"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def poll(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not reached within {timeout:.0f} s")
 
 
 def health(api: str) -> bool:

@@ -26,6 +26,7 @@ from apprise.plugins.wecombot import NotifyWeComBot
 import pingan.transports as transports
 from pingan.settings import get_settings, reset_settings
 from pingan.transports import Outcome, deliver, fake_transport, mask, validate
+from pingan.mainjob import free_port
 
 WECOM_KEY = "b7c1f5e2-9d4a-4c3e-8f1a-2e6d0c9b7a55"
 WECOM = f"wecombot://{WECOM_KEY}"
@@ -119,10 +120,6 @@ def chat_reply(monkeypatch, reply: dict | bytes, status: int = 200) -> list[str]
     return posted
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- HTTP status classification against the local server -----------------------------------

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ from pingan.settings import REPO_ROOT, Settings, reset_settings
 from pingan.transports import Outcome
 from pingan.web import create_app
 from pingan.web.auth import hash_password
+from pingan.mainjob import free_port
 
 SECRET = "web-test-signing-key-5b1f0c9a"
 PASSWORD = "审核-correct-horse-battery"
@@ -448,10 +448,6 @@ def test_it_refuses_placeholder_secrets_outside_demo_mode(catalog):
     assert create_app(runtime=build_runtime(demo, rt.catalog)) is not None
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_python_m_pingan_web_serves_standalone_and_logs_its_url_not_its_key(tmp_path, sqlite_url, template_db):

@@ -75,3 +75,30 @@ def parse_as_of(value: str | None):
         return parse_instant(value)
     except ValueError as exc:
         raise UserError(f"--as-of：{exc}") from None
+
+
+def parse_day(option: str, value: str):
+    """A date option (``2026-11-23``); a bad one is a user error naming the option."""
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise UserError(f"{option}：{value!r} 不是日期（如 2026-11-23）/ is not a date like 2026-11-23") from None
+
+
+def runtime():
+    """The runtime (settings, the catalog with its local overrides), checked before any write.
+
+    Catalog and settings errors reach ``user_errors``; other problems of loading it (the
+    holiday file, say) become a one-line user error here.
+    """
+    from pingan.catalog import CatalogError
+    from pingan.runtime import get_runtime
+
+    try:
+        return get_runtime()
+    except (CatalogError, pydantic.ValidationError):
+        raise
+    except ValueError as exc:
+        raise UserError(str(exc)) from None

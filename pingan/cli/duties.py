@@ -14,7 +14,7 @@ from rich.table import Table
 
 from models import Audit, Channel, Message, Occurrence, Person, Waiver, now
 from pingan.catalog import CatalogError
-from pingan.cli.app import parse_as_of, UserError, command, console
+from pingan.cli.app import command, console, parse_as_of, parse_day, runtime, UserError
 from pingan.i18n import pick, register, t
 from pingan.periods import TZ
 
@@ -31,17 +31,8 @@ register({
 })
 
 
-def _runtime():
-    from pingan.runtime import get_runtime
-
-    return get_runtime()  # catalog and settings errors are printed by ``user_errors``
 
 
-def _date(option: str, value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UserError(t("err.date", option=option, value=value)) from None
 
 
 def _duty(rt, key: str):
@@ -59,7 +50,7 @@ def run(
     local: bool = typer.Option(False, "--local", help="不经 Prefect，直接运行 / run in-process without Prefect"),
 ) -> None:
     """运行一项职责（规划、提醒、督办、发送）/ run one duty now: plan, remind, escalate, send."""
-    rt = _runtime()
+    rt = runtime()
     spec = _duty(rt, duty)
     moment = parse_as_of(as_of)
     if os.environ.get("PREFECT_API_URL") and not local:
@@ -91,8 +82,8 @@ def replay(
     """按天回放所有职责 / replay every duty's flow logic day by day over a date range."""
     from pingan import service
 
-    rt = _runtime()
-    first, last = _date("--from", start), _date("--to", end)
+    rt = runtime()
+    first, last = parse_day("--from", start), parse_day("--to", end)
     if last < first:
         raise UserError("--to 早于 --from / --to is before --from")
     try:
@@ -137,7 +128,7 @@ def status(
     from pingan.publish import STATE_ZH
     from pingan.status import tally, task_rows
 
-    rt = _runtime()
+    rt = runtime()
     moment = parse_as_of(as_of)
     duties = [_duty(rt, duty)] if duty else rt.catalog.planned
     with session_scope() as session:
@@ -243,7 +234,7 @@ def waive(
             return
         if not until or not reason or not reason.strip():
             raise UserError("豁免需要 --until 和 --reason / a waiver needs --until and --reason")
-        end = parse_as_of(until) if "T" in until else dt.datetime.combine(_date("--until", until), dt.time(23, 59), tzinfo=TZ)
+        end = parse_as_of(until) if "T" in until else dt.datetime.combine(parse_day("--until", until), dt.time(23, 59), tzinfo=TZ)
         if end <= stamp:
             raise UserError("--until 已过去 / --until is in the past")
         session.add(Waiver(occurrence_id=task, granted_by=by, reason=reason.strip(), until=end))

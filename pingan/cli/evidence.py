@@ -9,8 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from models import now
-from pingan.cli.app import UserError, app, command, console, user_errors
+from pingan.cli.app import app, command, console, parse_as_of, runtime, user_errors, UserError
 from pingan.i18n import register, t
 
 register({
@@ -27,27 +26,8 @@ evidence_app = typer.Typer(help="材料：查看、通过、退回 / evidence: l
 app.add_typer(evidence_app, name="evidence")
 
 
-def _runtime():
-    from pingan.catalog import CatalogError
-    from pingan.runtime import get_runtime
-
-    try:
-        return get_runtime()
-    except CatalogError:
-        raise
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
 
 
-def _as_of(value: Optional[str]) -> dt.datetime:
-    from pingan.periods import parse_instant
-
-    if not value:
-        return now()
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise UserError(f"--as-of: {exc}") from None
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -69,7 +49,7 @@ def list_(
 
     if status not in (*evidence.STATUSES, "all"):
         raise UserError(t("evc.status", value=status))
-    rt = _runtime()
+    rt = runtime()
     with session_scope() as session:
         rows = evidence.list_evidence(session, rt, status=None if status == "all" else status, duty=duty,
                                       latest_only=not all_versions, limit=limit)
@@ -95,7 +75,7 @@ def show(
     from pingan import evidence
     from pingan.db import session_scope
 
-    rt = _runtime()
+    rt = runtime()
     with session_scope() as session:
         detail = evidence.evidence_detail(session, rt, evidence_id)
     if detail is None:
@@ -130,8 +110,8 @@ def _review(evidence_id: int, accept: bool, reason: Optional[str], by: str, as_o
     from pingan import evidence
     from pingan.db import session_scope
 
-    rt = _runtime()
-    moment = _as_of(as_of)
+    rt = runtime()
+    moment = parse_as_of(as_of)
     try:
         with session_scope() as session:
             outcome = evidence.review(session, rt, evidence_id=evidence_id, accept=accept, reason=reason,

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from models import now
-from pingan.cli.app import UserError, app, console, user_errors
+from pingan.cli.app import app, console, parse_as_of, runtime, user_errors, UserError
 from pingan.i18n import register, t
 
 register({
@@ -68,27 +68,8 @@ def loop_errors(func: Callable) -> Callable:
     return user_errors(wrapper)
 
 
-def _runtime():
-    from pingan.catalog import CatalogError
-    from pingan.runtime import get_runtime
-
-    try:
-        return get_runtime()
-    except CatalogError:
-        raise
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
 
 
-def _as_of(value: Optional[str]) -> dt.datetime:
-    from pingan.periods import parse_instant
-
-    if not value:
-        return now()
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise UserError(f"--as-of：{exc}") from None
 
 
 def _instant(option: str, value: Optional[str]) -> dt.datetime | None:
@@ -178,8 +159,8 @@ def report_(
     """上报隐患（重大隐患即时通知安全科和包保领导）/ report a hazard (a major one tells the bureau at once)."""
     from pingan import hazards, risks
 
-    rt = _runtime()
-    moment = _as_of(as_of)
+    rt = runtime()
+    moment = parse_as_of(as_of)
     due = _instant("--deadline", deadline)
     org = _org()
     unit_id, rectifier_id, reporter_id = _unit(org, unit), _person(org, "--rectifier", rectifier), _person(org, "--by", by)
@@ -219,8 +200,8 @@ def list_(
     from pingan import hazards
     from pingan.db import session_scope
 
-    rt = _runtime()
-    moment = _as_of(as_of)
+    rt = runtime()
+    moment = parse_as_of(as_of)
     if state and state not in STATES:
         raise UserError(f"--state：{state!r} 应为 {' / '.join(STATES)}")
     lvl = hazards.hazard_config(rt).parse_hazard_level(level).value if level else None
@@ -253,8 +234,8 @@ def show(
     from pingan import hazards
     from pingan.db import session_scope
 
-    rt = _runtime()
-    moment = _as_of(as_of)
+    rt = runtime()
+    moment = parse_as_of(as_of)
     with session_scope() as session:
         hazards.load(session, hazard_id)
         row = next(r for r in hazards.hazard_rows(session, moment) if r.id == hazard_id)
@@ -277,8 +258,8 @@ def show(
 
 
 def _move(hazard_id: int, as_of: Optional[str], by: str, work) -> None:
-    rt = _runtime()
-    moment = _as_of(as_of)
+    rt = runtime()
+    moment = parse_as_of(as_of)
     org = _org()
     person_id = _person(org, "--by", by)
     state = _act(rt, moment, lambda session, org: work(session, rt, org, person_id, f"person:{by}", moment))
@@ -367,8 +348,8 @@ def upload(
     """登记半月排查已上传市、区安全监管平台 / record a half-monthly check's platform upload."""
     from pingan import hazards
 
-    rt = _runtime()
-    moment = _as_of(as_of)
+    rt = runtime()
+    moment = parse_as_of(as_of)
     try:
         day = dt.date.fromisoformat(date) if date else moment.date()
     except ValueError:
@@ -385,8 +366,8 @@ def watch(
     local: bool = typer.Option(False, "--local", help="不经 Prefect，直接运行 / run in-process without Prefect"),
 ) -> None:
     """运行每日隐患巡查（到期、提醒、督办、发送）/ run the daily hazard watch now."""
-    rt = _runtime()
-    moment = _as_of(as_of)
+    rt = runtime()
+    moment = parse_as_of(as_of)
     if os.environ.get("PREFECT_API_URL") and not local:
         from flows.hazards import hazard_watch
 
@@ -415,7 +396,7 @@ def import_(
     """导入风险点（有任何错误则全部不导入）/ import risk points (all or nothing)."""
     from pingan import risks
 
-    rt = _runtime()
+    rt = runtime()
     if not path.is_file():
         raise UserError(t("hzc.file", option="PATH", path=path))
     moment = now()
@@ -438,7 +419,7 @@ def export(
     from pingan import risks
     from pingan.db import session_scope
 
-    rt = _runtime()
+    rt = runtime()
     with session_scope() as session:
         n = risks.export_points(session, rt, path, unit_code=unit, include_inactive=all_)
     _say(t("rkc.exported", n=n, path=path))
@@ -453,7 +434,7 @@ def template(
     """生成典型学校风险点模板（须按本校实际修改）/ write the template of typical school risk points."""
     from pingan import risks
 
-    n = risks.write_template(_runtime(), path, unit_code=unit)
+    n = risks.write_template(runtime(), path, unit_code=unit)
     _say(t("rkc.template", n=n, path=path))
 
 
@@ -469,7 +450,7 @@ def list_points(
     from pingan import hazards, risks
     from pingan.db import session_scope
 
-    rt = _runtime()
+    rt = runtime()
     cfg = hazards.hazard_config(rt)
     lvl = None
     if level:
@@ -510,8 +491,8 @@ def check(
     """登记风险点检查（发现隐患则进入整改闭环）/ record a risk point's check (a hazard enters the loop)."""
     from pingan import risks
 
-    rt = _runtime()
-    moment = _as_of(as_of)
+    rt = runtime()
+    moment = parse_as_of(as_of)
     org = _org()
     checker = _person(org, "--by", by)
     hazard = None

@@ -10,8 +10,7 @@ import typer
 from rich.table import Table
 
 from models import now
-from pingan.catalog import CatalogError
-from pingan.cli.app import UserError, app, console, user_errors
+from pingan.cli.app import app, console, runtime, user_errors, UserError
 from pingan.i18n import register, t
 from pingan.periods import parse_instant
 
@@ -38,15 +37,6 @@ register({
 })
 
 
-def _runtime():
-    from pingan.runtime import get_runtime
-
-    try:
-        return get_runtime()
-    except CatalogError:
-        raise
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
 
 
 def _instant(option: str, value: Optional[str], *, need_time: bool = False) -> dt.datetime:
@@ -80,7 +70,7 @@ def report(
     """登记一起事故并开始计时 / register an incident and start its clock."""
     from pingan import incidents
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
     req = incidents.IncidentRequest(
         unit=unit, occurred_at=_instant("--at", at, need_time=True), category=category, severity=severity,
@@ -116,7 +106,7 @@ def _session():
 def _record(kind: str, incident: int, at: Optional[str], by: str, as_of: Optional[str]) -> None:
     from pingan import incidents
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
     when = _instant("--at", at, need_time=True) if at else moment
     try:
@@ -168,7 +158,7 @@ def list_(
     """未结事故（或全部）及其报告状态 / open incidents (or all) and the state of their reports."""
     from pingan import incidents
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
     with _session() as session:
         ids = None if all_ else incidents.open_incident_ids(session)
@@ -198,7 +188,7 @@ def show(
     """一起事故的报告时间线 / the timeline of one incident."""
     from pingan import incidents
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
     with _session() as session:
         views = incidents.load_views(session, rt, [incident])
@@ -226,7 +216,7 @@ def sweep(as_of: Optional[str] = typer.Option(None, "--as-of")) -> None:
     """检查全部未结事故并督办、发送（不经 Prefect）/ evaluate every open incident now, in-process."""
     from pingan import incidents, service
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
     escalated = incidents.clock(rt, moment)
     report = service.dispatch(rt, moment)

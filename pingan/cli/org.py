@@ -17,8 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from models import Channel, Duty, Person, Role, RoleKind, Unit, UnitKind
-from pingan.catalog import CatalogError
-from pingan.cli.app import UserError, command, console
+from pingan.cli.app import command, console, runtime, UserError
 from pingan.i18n import register, t
 
 register({
@@ -119,16 +118,6 @@ def _target(path: Path) -> Path:
     return path
 
 
-def _runtime():
-    """The runtime (settings, the catalog with its local overrides): checked before any write."""
-    from pingan.runtime import get_runtime
-
-    try:
-        return get_runtime()
-    except CatalogError:
-        raise
-    except ValueError as exc:  # settings, the holiday file
-        raise UserError(str(exc)) from None
 
 
 def _db_error(url: str, exc: sa.exc.SQLAlchemyError) -> UserError:
@@ -174,7 +163,7 @@ def init(demo: bool = typer.Option(False, "--demo", help="载入德惠市教育�
     from pingan.migrate import current, safe_url, upgrade
     from pingan.org import demo_organisation, load_org, missing_from_db
 
-    rt = _runtime()
+    rt = runtime()
     url = rt.settings.db_url
     try:
         before = current(url)

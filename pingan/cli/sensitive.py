@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Optional
 
@@ -11,17 +10,12 @@ import typer
 from rich.table import Table
 
 from models import now
-from pingan.cli.app import parse_as_of, UserError, app, console, user_errors
+from pingan.cli.app import app, console, parse_as_of, parse_day, user_errors, UserError
 
 sp_app = typer.Typer(help="重点敏感时期 / key sensitive periods", no_args_is_help=True)
 app.add_typer(sp_app, name="sensitive-period")
 
 
-def _day(option: str, value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UserError(f"{option}：{value!r} 不是日期（如 2026-12-20）/ is not a date") from None
 
 
 @sp_app.command("start")
@@ -49,7 +43,7 @@ def start(
         with session_scope() as session:
             kinds, units = parse_scope(scope, load_org(session))
         req = Request(
-            name=name, starts_on=_day("--from", start_), ends_on=_day("--to", end), kinds=kinds, units=units,
+            name=name, starts_on=parse_day("--from", start_), ends_on=parse_day("--to", end), kinds=kinds, units=units,
             duties=tuple(d.strip() for d in (duties or "").split(",") if d.strip()), frequency=frequency,
         )
         result = service.start_sensitive_period(rt, req, moment, actor=f"operator:{by}")

@@ -10,8 +10,7 @@ import typer
 from rich.table import Table
 
 from models import now
-from pingan.catalog import CatalogError
-from pingan.cli.app import UserError, app, console, user_errors
+from pingan.cli.app import app, console, parse_day, runtime, user_errors, UserError
 from pingan.i18n import register, t
 from pingan.periods import parse_instant
 
@@ -36,7 +35,6 @@ register({
                             "{reminders} reminder(s), {escalations} escalation(s), {sent} sent"},
     "watch.cli.outside": {"zh-CN": "不在发送时段内：提醒与督办留待下次运行", "en": "outside the sending hours: reminders and escalations wait"},
     "watch.cli.not_watched": {"zh-CN": "{day} 不是值守日", "en": "{day} is not a day of watch"},
-    "watch.cli.date": {"zh-CN": "{option}：{value!r} 不是日期（如 2026-10-01）", "en": "{option}: {value!r} is not a date like 2026-10-01"},
     "watch.cli.time": {"zh-CN": "{option}：{error}", "en": "{option}: {error}"},
     "watch.cli.incident_args": {"zh-CN": "报告新事故需同时给出 --incident-at、--category 和 --severity",
                                 "en": "a new incident needs --incident-at, --category and --severity together"},
@@ -46,22 +44,8 @@ register({
 })
 
 
-def _runtime():
-    from pingan.runtime import get_runtime
-
-    try:
-        return get_runtime()
-    except CatalogError:
-        raise
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
 
 
-def _day(option: str, value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise UserError(t("watch.cli.date", option=option, value=value)) from None
 
 
 def _instant(option: str, value: Optional[str]) -> dt.datetime:
@@ -95,9 +79,9 @@ def add(
     """添加一个值守时段（重要时段）/ add a watch period (an important period besides the holidays)."""
     from pingan import watch
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
-    start, end = _day("--from", first), _day("--to", last)
+    start, end = parse_day("--from", first), parse_day("--to", last)
     period_id, created = _do(rt, lambda s, org: watch.add_period(s, name, start, end, moment, actor=f"operator:{by}"))
     if created:
         console.print(t("watch.cli.added", id=period_id, name=name.strip(), first=start, last=end))
@@ -115,7 +99,7 @@ def list_(
     """值守时段：日历中的节假日和添加的时段 / watch periods: the calendar's holidays and those added."""
     from pingan import watch
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
 
     def work(session, org):
@@ -153,7 +137,7 @@ def cancel(
     """取消一个值守时段：不再安排任务，未完成的任务豁免 / cancel a period: its open tasks are waived."""
     from pingan import watch
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
     waived = _do(rt, lambda s, org: watch.cancel_period(s, rt, period, moment, actor=f"operator:{by}"))
     if waived is None:
@@ -174,7 +158,7 @@ def roster(
     """报送值班表（带班领导、值班值宿人员及电话）/ file a unit's duty roster for a period."""
     from pingan import watch
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
 
     def work(session, org):
@@ -208,9 +192,9 @@ def report(
     """报告一天的情况：平安无事（零报告），或事故（同时开始事故报告计时）/ report a day: nothing, or an incident."""
     from pingan import incidents, watch
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
-    the_day = _day("--day", day) if day else moment.date()
+    the_day = parse_day("--day", day) if day else moment.date()
     request = None
     if incident_at or category or severity:
         if incident is not None:
@@ -241,9 +225,9 @@ def status(
     """各单位值班表和当日报告情况 / who has filed the roster and reported on a day."""
     from pingan import watch
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
-    the_day = _day("--day", day) if day else moment.date()
+    the_day = parse_day("--day", day) if day else moment.date()
     covering, rows = _do(rt, lambda s, org: watch.board(s, rt, org, the_day, moment))
     if as_json:
         console.print_json(json.dumps({"day": the_day.isoformat(), "periods": [p.key for p in covering],
@@ -267,7 +251,7 @@ def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="时刻 / inst
     """运行一次值守（不经 Prefect）：安排、提醒、督办、发送 / run the watch once, in-process."""
     from pingan import service, watch
 
-    rt = _runtime()
+    rt = runtime()
     moment = _instant("--as-of", as_of)
     try:
         result = watch.watch(rt, moment)
