@@ -81,8 +81,14 @@ def render_item(kind: str, payload: dict, catalog: Catalog, link: str | None) ->
     return "\n".join(line for line in lines if line)
 
 
-def render_message(person_name: str, items: list[tuple[str, str]]) -> tuple[str, str]:
-    """(title, body) for one person's notices; ``items`` are (kind, rendered paragraph)."""
+def render_message(person_name: str, items: list[tuple[str, str]], *, max_items: int | None = None) -> tuple[str, str]:
+    """(title, body) for one person's notices; ``items`` are (kind, rendered paragraph).
+
+    The title counts every item; the body lists the first ``max_items`` and sums up the rest, so
+    a leader escalated for hundreds of schools gets one readable message that chat APIs accept
+    (WeCom's bot takes 2,048 bytes) rather than a megabyte; the full list is in the Prefect UI
+    and ``pingan status``.
+    """
     en = locale() == "en"
     escalations = sum(1 for kind, _ in items if kind == "escalation")
     notices = sum(1 for kind, _ in items if kind == "announcement")
@@ -97,5 +103,11 @@ def render_message(person_name: str, items: list[tuple[str, str]]) -> tuple[str,
                  f"{notices} 条通知" if notices else ""]
         title = "平安校园安全工作：" + "，".join(p for p in parts if p)
         head = f"{person_name}，您好："
-    body = "\n\n".join([head, *(text for _, text in items)])
+    shown = items if max_items is None else items[:max_items]
+    rest = len(items) - len(shown)
+    tail = []
+    if rest:
+        tail = [f"… and {rest} more item(s), not listed here: see the Prefect UI or `pingan status`." if en else
+                f"……另有 {rest} 项未在此列出，请在 Prefect 界面或用 pingan status 查看。"]
+    body = "\n\n".join([head, *(text for _, text in shown), *tail])
     return title, body

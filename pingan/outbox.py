@@ -81,7 +81,7 @@ def compose(session: Session, rt: Runtime, as_of: dt.datetime, *, limit: int = 5
                 expires = dt.datetime.fromisoformat(n.payload["due"]) + dt.timedelta(days=settings.link_ttl_days)
                 link = hand_in_url(settings.base_url, n.occurrence_id, person_id, expires, key)
             items.append((n.kind, render_item(n.kind, n.payload, rt.catalog, link)))
-        title, body = render_message(people.get(person_id, ""), items)
+        title, body = render_message(people.get(person_id, ""), items, max_items=settings.digest_max_items)
         rows.append({
             "person_id": person_id, "title": title[:300], "body": body, "status": MessageStatus.pending.value,
             "urgent": any(n.urgent for n in notices), "attempts": 0, "created_at": as_of, "claim_token": token,

@@ -44,6 +44,8 @@ class Org:
     persons: dict[int, PersonInfo]
     roles: list[tuple[int, int, RoleKind]]  # (person_id, unit_id, role)
     _by_unit: dict[tuple[int, RoleKind], list[int]] = field(default_factory=dict, init=False, repr=False)
+    _bureau: UnitInfo | None = field(default=None, init=False, repr=False)
+    _sections: dict[int | None, UnitInfo] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         by_unit: dict[tuple[int, RoleKind], list[int]] = defaultdict(list)
@@ -51,6 +53,14 @@ class Org:
             if person_id in self.persons and unit_id in self.units:
                 by_unit[(unit_id, RoleKind(role))].append(person_id)
         self._by_unit = dict(by_unit)
+        # The bureau and its safety section are asked for at every escalation: index them once
+        # (scanning every unit per escalation made a level-3 pass quadratic in the schools).
+        for unit in sorted(self.units.values(), key=lambda u: u.id):
+            if unit.kind == UnitKind.bureau and self._bureau is None:
+                self._bureau = unit
+            if unit.kind == UnitKind.department and unit.function == "safety":
+                self._sections.setdefault(unit.parent_id, unit)
+                self._sections.setdefault(None, unit)
 
     # -- lookups
     def holders(self, unit_id: int, *roles: RoleKind) -> list[int]:
@@ -64,8 +74,7 @@ class Org:
 
     @property
     def bureau(self) -> UnitInfo | None:
-        bureaus = [u for u in self.units.values() if u.kind == UnitKind.bureau]
-        return min(bureaus, key=lambda u: u.id) if bureaus else None
+        return self._bureau
 
     def bureau_of(self, unit_id: int) -> UnitInfo | None:
         seen = set()
@@ -78,11 +87,8 @@ class Org:
         return self.bureau
 
     def safety_section(self, bureau_id: int | None) -> UnitInfo | None:
-        sections = [
-            u for u in self.units.values()
-            if u.kind == UnitKind.department and u.function == "safety" and (bureau_id is None or u.parent_id == bureau_id)
-        ]
-        return min(sections, key=lambda u: u.id) if sections else None
+        """The bureau's safety section (the lowest id if several); any bureau's for ``None``."""
+        return self._sections.get(bureau_id)
 
     # -- duties
     def matches(self, carrier: Carrier, unit: UnitInfo) -> bool:

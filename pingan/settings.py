@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     work_start: dt.time = dt.time(8, 30)
     work_end: dt.time = dt.time(17, 30)
     digest: bool = Field(default=True, description="one message per person per dispatch")
+    digest_max_items: int = Field(default=12, ge=1, le=200, description="items listed in one message; the rest are counted")
 
     # School terms for northern China; a locality edits these (MM-DD).
     spring_term: tuple[str, str] = ("03-01", "07-15")

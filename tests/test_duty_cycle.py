@@ -293,3 +293,14 @@ def test_a_duty_removed_from_the_catalog_is_deactivated_and_comes_back_when_rest
         assert sync_catalog(session, fewer) == 0
         assert sync_catalog(session, rt.catalog) == 1
         assert all(active(session).values())
+
+
+def test_a_digest_lists_a_dozen_items_and_counts_the_rest():
+    from pingan.messages import render_message
+
+    items = [("escalation", f"【逾期督办】第 {i} 所学校") for i in range(1, 31)]
+    title, body = render_message("局长", items, max_items=12)
+    assert "30 项逾期督办" in title
+    assert "第 12 所学校" in body and "第 13 所学校" not in body
+    assert "另有 18 项未在此列出" in body and len(body.encode()) < 2048
+    assert render_message("局长", items[:3], max_items=12)[1].count("第") == 3
