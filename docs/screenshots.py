@@ -96,13 +96,13 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1440, "height": 900}, locale="zh-CN")
             page.goto(f"{ui}/deployments", wait_until="networkidle")
-            page.get_by_text("duty-cycle").first.poll(timeout=60_000)
+            page.get_by_text("duty-cycle").first.wait_for(timeout=60_000)
             page.screenshot(path=args.out / "deployments.png")
             page.goto(f"{ui}/runs/flow-run/{run.id}", wait_until="networkidle")
-            page.get_by_text("publish").first.poll(timeout=30_000)
+            page.get_by_text("publish").first.wait_for(timeout=30_000)
             page.screenshot(path=args.out / "run.png")
             page.goto(f"{ui}/artifacts/artifact/{table.id}", wait_until="networkidle")
-            page.get_by_text("open", exact=False).first.poll(timeout=30_000)
+            page.get_by_text("open", exact=False).first.wait_for(timeout=30_000)
             page.screenshot(path=args.out / "run-artifacts.png", full_page=True)
             saved = ["deployments.png", "run.png", "run-artifacts.png"]
             if hand_in:
