@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -335,6 +335,26 @@ def _read_yaml(path: Path) -> tuple[Any, dict[int, int]]:
             if key.value == "duties" and isinstance(value, yaml.SequenceNode):
                 lines = {i: item.start_mark.line + 1 for i, item in enumerate(value.value)}
     return data if data is not None else {}, lines
+
+
+BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
+
+
+def read_data_file(path: Path, model: type[BaseModelT]) -> BaseModelT:
+    """A YAML data file beside the catalog (``catalog/flows/*.yaml``) checked by ``model``;
+    a bad file raises ``CatalogError`` naming the file and the first bad field."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{path}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise CatalogError(f"{path}: field {loc or '(file)'}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 def _where(exc: ValidationError) -> str:

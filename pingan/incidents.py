@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import Session
 
 from models import Audit, Escalation, Evidence, Incident, Occurrence, Person, Unit
-from pingan.catalog import CatalogError, Duration, DutySpec, EscalationPolicy
+from pingan.catalog import CatalogError, Duration, DutySpec, EscalationPolicy, read_data_file
 from pingan.cycle import queue_escalations
 from pingan.db import get_engine, insert_ignore, session_scope
 from pingan.i18n import pick, register as register_texts, t
@@ -119,18 +118,7 @@ def rules_path(rt: Runtime) -> Path:
 
 def read_rules(path: Path, duties: Mapping[str, DutySpec]) -> IncidentRules:
     """Read and check the file; a bad file raises ``CatalogError`` naming the file and field."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        rules = IncidentRules.model_validate(data or {})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise CatalogError(f"{path}: field {loc or '(file)'}: {err['msg'].removeprefix('Value error, ')}") from None
+    rules = read_data_file(path, IncidentRules)
     for where, key in [("duty", rules.duty), *((f"jurisdictions.{c}.duty", j.duty) for c, j in rules.jurisdictions.items() if j.duty)]:
         duty = duties.get(key)
         if duty is None or duty.flow != "incident":

@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlmodel import Session
 
 from models import Audit, Escalation, Incident, Occurrence, Waiver, WatchPeriod, WatchReport, WatchRoster
 from pingan import incidents
 from pingan.calendar import WorkCalendar
-from pingan.catalog import CatalogError, DutySpec
+from pingan.catalog import CatalogError, DutySpec, read_data_file
 from pingan.cycle import queue_escalations, queue_reminders
 from pingan.db import get_engine, insert_ignore, session_scope, upsert
 from pingan.i18n import pick, register, t
@@ -134,18 +133,7 @@ def rules_path(rt: Runtime) -> Path:
 
 
 def read_rules(path: Path, duties: Mapping[str, DutySpec]) -> WatchRules:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise CatalogError(f"{path}: cannot read: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        rules = WatchRules.model_validate(data or {})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise CatalogError(f"{path}: field {loc or '(file)'}: {err['msg'].removeprefix('Value error, ')}") from None
+    rules = read_data_file(path, WatchRules)
     for where, key in (("roster.duty", rules.roster.duty), ("daily_report.duty", rules.daily_report.duty)):
         duty = duties.get(key)
         if duty is None or duty.flow != "holiday":

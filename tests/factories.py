@@ -9,6 +9,8 @@ The bureau 局 (principal 局长, safety deputy 副局长甲, leader 副局长�
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import Counter
 import shutil
 import textwrap
 from pathlib import Path
@@ -20,6 +22,7 @@ from models import Channel, Person, Role, Unit
 from pingan.catalog import load_catalog
 from pingan.runtime import Runtime, build_runtime
 from pingan.settings import REPO_ROOT, Settings
+from pingan.transports import Outcome
 
 UNITS = [
     ("B", "局", "bureau", None, None, False),
@@ -135,3 +138,20 @@ def at(day: str, hm: str = "10:00") -> dt.datetime:
 
 def rows(session: Session, sql: str, **params) -> list:
     return session.execute(sa.text(sql), params).all()
+
+
+class Recorder:
+    """A transport that accepts every message and records it: ``calls`` as (url, title, body)."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, str, str]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, url: str, title: str, body: str, *, timeout: float) -> Outcome:
+        with self.lock:
+            self.calls.append((url, title, body))
+        return Outcome(ok=True)
+
+    def to(self) -> Counter:
+        """Messages per recipient (the person code that ends each test channel URL)."""
+        return Counter(url.rsplit("/", 1)[-1] for url, _, _ in self.calls)

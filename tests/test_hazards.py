@@ -9,13 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
-import threading
 from collections import Counter
 
 import pytest
 import sqlalchemy as sa
 import yaml
-from factories import at, make_org, rows
+from factories import Recorder, at, make_org, rows
 
 import models
 from models import Evidence, Occurrence
@@ -28,27 +27,12 @@ from pingan.hazards import Deadline, HazardCatalogError, HazardError, deadline_a
 from pingan.periods import TZ
 from pingan.runtime import get_runtime
 from pingan.settings import REPO_ROOT
-from pingan.transports import Outcome
 
 CATALOG = REPO_ROOT / "catalog"
 SEEDS = REPO_ROOT / "catalog" / "sources"
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 200
 HALF_MONTHLY = "school-half-monthly-hazard-check"
-
-
-class Recorder:
-    def __init__(self):
-        self.calls: list[tuple[str, str, str]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, url: str, title: str, body: str, *, timeout: float) -> Outcome:
-        with self.lock:
-            self.calls.append((url, title, body))
-        return Outcome(ok=True)
-
-    def to(self) -> Counter:
-        return Counter(url.rsplit("/", 1)[-1] for url, _, _ in self.calls)
 
 
 @pytest.fixture

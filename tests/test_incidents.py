@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import threading
 from collections import Counter
 
 import pytest
 import sqlalchemy as sa
 import yaml
-from factories import at, make_org, rows
+from factories import Recorder, at, make_org, rows
 from typer.testing import CliRunner
 
 from models import Escalation, Notice, Occurrence, Person, UnitKind
@@ -27,7 +26,6 @@ from pingan.db import session_scope
 from pingan.responsibility import Org, PersonInfo, UnitInfo
 from pingan.runtime import build_runtime
 from pingan.settings import REPO_ROOT, Settings
-from pingan.transports import Outcome
 
 CATALOG = REPO_ROOT / "catalog"
 DUTY = "school-incident-report"
@@ -143,20 +141,6 @@ def test_the_timeline_tells_what_came_when_and_what_is_missing():
 
 
 # --------------------------------------------------------------------------- database
-
-class Recorder:
-    def __init__(self):
-        self.calls: list[tuple[str, str, str]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, url: str, title: str, body: str, *, timeout: float) -> Outcome:
-        with self.lock:
-            self.calls.append((url, title, body))
-        return Outcome(ok=True)
-
-    def to(self) -> Counter:
-        return Counter(url.rsplit("/", 1)[-1] for url, _, _ in self.calls)
-
 
 @pytest.fixture
 def rt(migrated_db):

@@ -9,12 +9,11 @@ an incident instead of a zero report, operator periods, and the CLI.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections import Counter
 
 import pytest
 import sqlalchemy as sa
-from factories import at, make_org, rows
+from factories import Recorder, at, make_org, rows
 from typer.testing import CliRunner
 
 from models import Escalation, Notice, Occurrence, Person, Unit, WatchRoster
@@ -27,7 +26,6 @@ from pingan.periods import TZ, days
 from pingan.responsibility import load_org
 from pingan.runtime import build_runtime
 from pingan.settings import REPO_ROOT, Settings
-from pingan.transports import Outcome
 
 CATALOG = REPO_ROOT / "catalog"
 ROSTER, REPORT = "erdao-holiday-duty-roster", "erdao-holiday-zero-report"
@@ -148,17 +146,6 @@ def test_a_bad_rules_file_names_the_file_and_field(tmp_path, catalog):
 
 
 # --------------------------------------------------------------------------- database
-
-class Recorder:
-    def __init__(self):
-        self.calls: list[tuple[str, str, str]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, url: str, title: str, body: str, *, timeout: float) -> Outcome:
-        with self.lock:
-            self.calls.append((url, title, body))
-        return Outcome(ok=True)
-
 
 @pytest.fixture
 def rt(migrated_db):

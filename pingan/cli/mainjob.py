@@ -56,17 +56,19 @@ def _prepare(demo: bool) -> tuple[int, int]:
     upgrade()
     console.print(t("up.migrated", url=safe_url(settings.db_url)))
     ensure_catalog(get_runtime())
+    def count(session, table) -> int:
+        return session.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
     with session_scope(get_engine()) as session:
-        units = session.execute(sa.select(sa.func.count()).select_from(Unit)).scalar_one()
-        if not units:
+        empty = not count(session, Unit)
+        if empty:
             if not demo:
                 raise UserError(t("up.no_org"))
             load_org(session, demo_organisation(), actor="system:pingan-up")
             session.flush()
-            units = session.execute(sa.select(sa.func.count()).select_from(Unit)).scalar_one()
-            persons = session.execute(sa.select(sa.func.count()).select_from(Person)).scalar_one()
-            console.print(t("up.demo_loaded", units=units, persons=persons))
-        persons = session.execute(sa.select(sa.func.count()).select_from(Person)).scalar_one()
+        units, persons = count(session, Unit), count(session, Person)
+    if empty:
+        console.print(t("up.demo_loaded", units=units, persons=persons))
     return units, persons
 
 
