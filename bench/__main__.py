@@ -26,7 +26,7 @@ from bench.busyday import DAYS, BenchError, run_once
 from bench.databases import fresh_postgres, fresh_sqlite
 from bench.report import machine, print_runs, write_json
 from bench.sink import Sink
-from pingan.migrate import safe_url
+from pingan.core.migrate import safe_url
 
 OUT = Path(__file__).resolve().parent / "out"
 

@@ -41,14 +41,15 @@ from unittest import mock
 import sqlalchemy as sa
 
 from models import Audit, Channel, Delivery, Escalation, Message, Notice, Occurrence
-from pingan import service, transports
-from pingan.db import get_engine, session_scope
-from pingan.migrate import upgrade
-from pingan.org import load_org, synthetic_organisation
-from pingan.periods import TZ
-from pingan.responsibility import load_org as org_snapshot
-from pingan.runtime import Runtime, build_runtime
-from pingan.settings import Settings
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.core.db import get_engine, session_scope
+from pingan.core.migrate import upgrade
+from pingan.org.service import load_org, synthetic_organisation
+from pingan.core.periods import TZ
+from pingan.org.snapshot import load_org as org_snapshot
+from pingan.duties.runtime import Runtime, build_runtime
+from pingan.core.settings import Settings
 
 from deployments.build import specs as deployment_specs
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from pingan.db import dispose_engines
-from pingan.migrate import normalise_url, safe_url
+from pingan.core.db import dispose_engines
+from pingan.core.migrate import normalise_url, safe_url
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def _admin(server_url: str) -> sa.Engine:
 @contextlib.contextmanager
 def fresh_sqlite(*, keep: bool = False) -> Iterator[Database]:
     home = Path(tempfile.mkdtemp(prefix="pingan-bench-"))
-    url = f"sqlite:///{home / 'pingan.db'}"
+    url = f"sqlite:///{home / 'pingan.core.db'}"
     try:
         yield Database("sqlite", url, url, home, server_version=f"SQLite {sqlite3.sqlite_version}")
     finally:

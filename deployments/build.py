@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
-from pingan.catalog import Catalog, DutySpec
+from pingan.duties.catalog import Catalog, DutySpec
 
 TIMEZONE = "Asia/Shanghai"
 DUTY_ENTRYPOINT = "flows/duty_cycle.py:duty_cycle"

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from deployments.build import Schedule, Spec
-from pingan.catalog import Catalog, DutySpec, load_catalog
-from pingan.incidents import INCIDENT_CLOCK_DEPLOYMENT_NAME
+from pingan.duties.catalog import Catalog, DutySpec, load_catalog
+from pingan.incidents.service import INCIDENT_CLOCK_DEPLOYMENT_NAME
 
 SWEEP_CRON = "*/5 * * * *"
 
@@ -32,8 +32,9 @@ def watch_cron(send_hours) -> str:
 
 
 def specs(catalog_dir: Path | None = None) -> list[Spec]:
-    from pingan import incidents, watch
-    from pingan.settings import get_settings
+    from pingan.incidents import service as incidents
+    from pingan.watch import service as watch
+    from pingan.core.settings import get_settings
 
     directory = Path(catalog_dir or get_settings().catalog_dir)
     catalog = load_catalog(directory)

@@ -23,7 +23,7 @@ from prefect.events.schemas.automations import AutomationCore, EventTrigger, Pos
 from prefect.schedules import Cron
 
 from deployments.build import ALERT_DEPLOYMENT, Spec, all_specs
-from pingan.runtime import get_runtime
+from pingan.duties.runtime import get_runtime
 
 log = logging.getLogger("pingan.serve")
 

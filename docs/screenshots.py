@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from pingan.mainjob import free_port, poll
+from pingan.cli.supervisor import free_port, poll
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -67,7 +67,7 @@ def main() -> None:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         from deployments.build import all_specs
-        from pingan.catalog import load_catalog
+        from pingan.duties.catalog import load_catalog
 
         spec = next(s for s in all_specs(load_catalog()) if s.parameters.get("duty") == DUTY)
         from prefect.client.orchestration import get_client

@@ -17,8 +17,8 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from models import now
-from pingan.periods import local
-from pingan.reports import parse_period
+from pingan.core.periods import local
+from pingan.reports.compute import parse_period
 from tasks.report import compute_report, publish_report, write_files
 
 

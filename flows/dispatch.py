@@ -8,7 +8,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from models import now
-from pingan.periods import local
+from pingan.core.periods import local
 from tasks.duty import dispatch
 
 

@@ -14,9 +14,9 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from models import now
-from pingan.periods import local, period_at
-from pingan.publish import artifact_key
-from pingan.runtime import get_runtime
+from pingan.core.periods import local, period_at
+from pingan.duties.views import artifact_key
+from pingan.duties.runtime import get_runtime
 from tasks.duty import dispatch, escalate, plan, publish, remind
 
 

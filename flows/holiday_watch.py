@@ -15,7 +15,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from models import now
-from pingan.periods import local
+from pingan.core.periods import local
 from tasks.duty import dispatch
 from tasks.watch import escalate, plan, publish, remind
 

@@ -15,10 +15,10 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from models import now
-from pingan import incidents
-from pingan.incidents import INCIDENT_CLOCK_FLOW
-from pingan.periods import local
-from pingan.runtime import get_runtime
+from pingan.incidents import service as incidents
+from pingan.incidents.service import INCIDENT_CLOCK_FLOW
+from pingan.core.periods import local
+from pingan.duties.runtime import get_runtime
 from tasks.duty import dispatch
 from tasks.incident import escalate, publish_open, publish_timeline
 

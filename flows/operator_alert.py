@@ -7,11 +7,12 @@ import datetime as dt
 from prefect import flow
 
 from models import NoticeKind, RoleKind, now
-from pingan import service, transports
-from pingan.db import insert_ignore, session_scope
-from pingan.responsibility import load_org
-from pingan.periods import local
-from pingan.runtime import get_runtime
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.core.db import insert_ignore, session_scope
+from pingan.org.snapshot import load_org
+from pingan.core.periods import local
+from pingan.duties.runtime import get_runtime
 from models import Audit, Notice
 
 

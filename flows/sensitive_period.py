@@ -13,12 +13,12 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from models import now
-from pingan import service
-from pingan.db import session_scope
-from pingan.periods import local
-from pingan.responsibility import load_org
-from pingan.runtime import get_runtime
-from pingan.sensitive import Request, parse_scope
+from pingan.duties import service
+from pingan.core.db import session_scope
+from pingan.core.periods import local
+from pingan.org.snapshot import load_org
+from pingan.duties.runtime import get_runtime
+from pingan.duties.sensitive import Request, parse_scope
 
 
 @flow(name="sensitive-period", flow_run_name="重点敏感时期 {name}", log_prints=True)

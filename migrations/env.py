@@ -3,7 +3,7 @@
 Where the database is, first match wins:
 
 1. ``config.attributes["connection"]``: an open SQLAlchemy connection (tests, embedding);
-2. ``config.attributes["url"]``: set by :func:`pingan.migrate.config`;
+2. ``config.attributes["url"]``: set by :func:`pingan.core.migrate.config`;
 3. ``-x url=…`` on the alembic command line;
 4. ``sqlalchemy.url`` in alembic.ini, when not empty;
 5. pingan's settings: ``PINGAN_DATABASE_URL``, else the SQLite file in ``PINGAN_HOME``.
@@ -30,7 +30,7 @@ from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table on SQLModel.metadata)
 from models.types import AwareDateTime
-from pingan.migrate import ADVISORY_LOCK_ID, ensure_sqlite_dir, normalise_url, resolve_url
+from pingan.core.migrate import ADVISORY_LOCK_ID, ensure_sqlite_dir, normalise_url, resolve_url
 
 config = context.config
 log = logging.getLogger("alembic.env")

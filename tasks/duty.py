@@ -13,11 +13,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, create_table_artifact, update_progress_artifact
 from prefect.cache_policies import NONE
 
-from pingan import service
-from pingan.db import get_engine, session_scope
-from pingan.runtime import get_runtime
-from pingan.status import failed_messages, tally, task_rows
-from pingan.publish import artifact_key, status_table, summary_markdown
+from pingan.duties import service
+from pingan.core.db import get_engine, session_scope
+from pingan.duties.runtime import get_runtime
+from pingan.duties.status import failed_messages, tally, task_rows
+from pingan.duties.views import artifact_key, status_table, summary_markdown
 
 RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NONE)
 

@@ -13,10 +13,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from pingan import hazards, risks
-from pingan.db import get_engine, session_scope
-from pingan.responsibility import load_org
-from pingan.runtime import get_runtime
+from pingan.hazards import service as hazards
+from pingan.hazards import risks
+from pingan.core.db import get_engine, session_scope
+from pingan.org.snapshot import load_org
+from pingan.duties.runtime import get_runtime
 
 RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NONE)
 COUNTS = ("uploads_synced", "checks_planned", "overdue_marked", "hazard_reminders", "hazard_escalations",

@@ -8,9 +8,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from pingan import incidents
-from pingan.db import get_engine, session_scope
-from pingan.runtime import get_runtime
+from pingan.incidents import service as incidents
+from pingan.core.db import get_engine, session_scope
+from pingan.duties.runtime import get_runtime
 
 RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NONE)
 

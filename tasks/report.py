@@ -1,5 +1,5 @@
 """The steps of the compliance report and the digests as Prefect tasks: thin wrappers around
-``pingan.reports``, ``pingan.report_xlsx`` and ``pingan.digests`` (retries, logging, artifacts).
+``pingan.reports.compute``, ``pingan.reports.xlsx`` and ``pingan.reports.digests`` (retries, logging, artifacts).
 
 Each is one read or one bulk write whatever the number of schools; every step can be repeated.
 """
@@ -13,11 +13,11 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from pingan import digests
-from pingan.report_text import artifact_table, missing_table, summary_markdown, tr
-from pingan.report_xlsx import write_report
-from pingan.reports import Report, report_dir, report_for
-from pingan.runtime import get_runtime
+from pingan.reports import digests
+from pingan.reports.text import artifact_table, missing_table, summary_markdown, tr
+from pingan.reports.xlsx import write_report
+from pingan.reports.compute import Report, report_dir, report_for
+from pingan.duties.runtime import get_runtime
 
 RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NONE)
 

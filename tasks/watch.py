@@ -8,8 +8,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from pingan import watch
-from pingan.runtime import get_runtime
+from pingan.watch import service as watch
+from pingan.duties.runtime import get_runtime
 
 RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NONE)
 

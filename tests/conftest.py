@@ -9,12 +9,12 @@ Isolation, for every test (autouse):
     ignored, so a developer's real database or notification channels are never touched.
     Settings and engines are reset before and after the test. Returns the home folder.
     A test that needs another setting does ``monkeypatch.setenv("PINGAN_…", …)`` and then
-    ``pingan.settings.reset_settings()``.
+    ``pingan.core.settings.reset_settings()``.
 
 Databases (each yields a URL string; nothing is migrated unless the fixture says so):
 
 ``sqlite_url``
-    ``sqlite:///<tmp_path>/pingan.db``; the file does not exist yet.
+    ``sqlite:///<tmp_path>/pingan.core.db``; the file does not exist yet.
 ``pg_url``
     A fresh, empty PostgreSQL database ``pingan_test_<random>`` on the server of
     ``PINGAN_TEST_POSTGRES_URL``, dropped after the test (open connections are closed
@@ -34,7 +34,7 @@ Databases (each yields a URL string; nothing is migrated unless the fixture says
     marker (``-m "not prefect"`` deselects them).
 ``migrated_db``
     ``db_url`` upgraded to the head revision and made pingan's database
-    (``PINGAN_DATABASE_URL``); returns ``pingan.db.get_engine()``, so code under test that
+    (``PINGAN_DATABASE_URL``); returns ``pingan.core.db.get_engine()``, so code under test that
     calls ``get_engine()`` or ``session_scope()`` uses it.
 
 Do not define tables on ``SQLModel.metadata`` in tests: test_migrations checks that the
@@ -50,10 +50,10 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from pingan.db import dispose_engines, get_engine
-from pingan.migrate import normalise_url, safe_url, upgrade
-from pingan.runtime import reset_runtime
-from pingan.settings import Settings, reset_settings
+from pingan.core.db import dispose_engines, get_engine
+from pingan.core.migrate import normalise_url, safe_url, upgrade
+from pingan.duties.runtime import reset_runtime
+from pingan.core.settings import Settings, reset_settings
 
 PG_ENV = "PINGAN_TEST_POSTGRES_URL"
 PG_SKIP_REASON = f"{PG_ENV} not set: PostgreSQL tests skipped"
@@ -95,7 +95,7 @@ def pingan_home(tmp_path, monkeypatch) -> Iterator:
 
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'pingan.db'}"
+    return f"sqlite:///{tmp_path / 'pingan.core.db'}"
 
 
 def _admin_engine(server_url: str) -> sa.Engine:

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from models import Channel, Person, Role, Unit
-from pingan.catalog import load_catalog
-from pingan.runtime import Runtime, build_runtime
-from pingan.settings import REPO_ROOT, Settings
-from pingan.transports import Outcome
+from pingan.duties.catalog import load_catalog
+from pingan.duties.runtime import Runtime, build_runtime
+from pingan.core.settings import REPO_ROOT, Settings
+from pingan.delivery.transports import Outcome
 
 UNITS = [
     ("B", "局", "bureau", None, None, False),
@@ -131,7 +131,7 @@ def make_runtime(tmp_path: Path, **settings) -> Runtime:
 
 
 def at(day: str, hm: str = "10:00") -> dt.datetime:
-    from pingan.periods import TZ
+    from pingan.core.periods import TZ
 
     return dt.datetime.fromisoformat(f"{day}T{hm}").replace(tzinfo=TZ)
 

@@ -25,15 +25,16 @@ from test_evidence import JPEG, PDF
 from typer.testing import CliRunner
 
 from models import Occurrence
-from pingan import service, transports
-from pingan.catalog import load_catalog
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.duties.catalog import load_catalog
 from pingan.cli import app as cli
-from pingan.db import session_scope
-from pingan.runtime import build_runtime, reset_runtime
-from pingan.settings import Settings, reset_settings
-from pingan.transports import Outcome
+from pingan.core.db import session_scope
+from pingan.duties.runtime import build_runtime, reset_runtime
+from pingan.core.settings import Settings, reset_settings
+from pingan.delivery.transports import Outcome
 from pingan.web import create_app
-from pingan.mainjob import free_port
+from pingan.cli.supervisor import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from models.org import KINDERGARTEN_KINDS, UnitKind
-from pingan.catalog import Catalog, CatalogError, load_catalog
+from pingan.duties.catalog import Catalog, CatalogError, load_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 CATALOG_DIR = REPO / "catalog"

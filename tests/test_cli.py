@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pingan.cli import app
-from pingan.settings import reset_settings
+from pingan.core.settings import reset_settings
 
 
 def invoke(*args: str):

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from deployments.build import ALERT_DEPLOYMENT, DUTY_ENTRYPOINT, all_specs
 from deployments.serve import WATCHED_STATES, alert_automation, runner_deployments
 from deployments.yaml import render
-from pingan.catalog import load_catalog
+from pingan.duties.catalog import load_catalog
 from pingan.cli import app
-from pingan.settings import REPO_ROOT
+from pingan.core.settings import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

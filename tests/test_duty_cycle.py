@@ -1,6 +1,6 @@
 """The duty cycle against a real database (SQLite, and PostgreSQL where configured).
 
-Transports are replaced by a recorder: the tests patch only ``pingan.transports.deliver``.
+Transports are replaced by a recorder: the tests patch only ``pingan.delivery.transports.deliver``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import sqlalchemy as sa
 from factories import at, make_org, make_runtime, rows
 
 from models import Escalation, Message, Occurrence, Unit, Waiver, now
-from pingan import service, transports
-from pingan.db import session_scope
-from pingan.transports import Outcome
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.core.db import session_scope
+from pingan.delivery.transports import Outcome
 
 ALL = ("school-meeting", "kindergarten-drill", "office-report", "leader-inspection")
 
@@ -279,7 +280,7 @@ def test_a_duty_removed_from_the_catalog_is_deactivated_and_comes_back_when_rest
     from dataclasses import replace
 
     from models import Duty
-    from pingan.cycle import sync_catalog
+    from pingan.duties.cycle import sync_catalog
 
     def active(session):
         return dict(session.execute(sa.select(Duty.key, Duty.active)).tuples().all())
@@ -296,7 +297,7 @@ def test_a_duty_removed_from_the_catalog_is_deactivated_and_comes_back_when_rest
 
 
 def test_a_digest_lists_a_dozen_items_and_counts_the_rest():
-    from pingan.messages import render_message
+    from pingan.delivery.messages import render_message
 
     items = [("escalation", f"【逾期督办】第 {i} 所学校") for i in range(1, 31)]
     title, body = render_message("局长", items, max_items=12)

@@ -19,13 +19,14 @@ from factories import at, make_org, make_runtime, rows
 from typer.testing import CliRunner
 
 from models import Occurrence
-from pingan import evidence as ev
-from pingan import service, transports
+from pingan.evidence import service as ev
+from pingan.duties import service
+from pingan.delivery import transports
 from pingan.cli import app
-from pingan.db import session_scope
-from pingan.runtime import reset_runtime
-from pingan.settings import reset_settings
-from pingan.transports import Outcome
+from pingan.core.db import session_scope
+from pingan.duties.runtime import reset_runtime
+from pingan.core.settings import reset_settings
+from pingan.delivery.transports import Outcome
 
 # --------------------------------------------------------------------------- sample files
 

@@ -1,7 +1,7 @@
 """The hazard closed loop (排查 → 整改 → 核验 → 销号), its data file, deadlines, escalation,
 platform uploads, the CLI, the deployment and the daily watch replayed over two months.
 
-Transports are replaced by a recorder; the tests patch only ``pingan.transports.deliver``.
+Transports are replaced by a recorder; the tests patch only ``pingan.delivery.transports.deliver``.
 """
 
 from __future__ import annotations
@@ -18,15 +18,17 @@ from factories import Recorder, at, make_org, rows
 
 import models
 from models import Evidence, Occurrence
-from pingan import hazards, service, transports
-from pingan.calendar import WorkCalendar
-from pingan.catalog import load_catalog
-from pingan.db import session_scope
-from pingan.evidence import Upload
-from pingan.hazards import Deadline, HazardCatalogError, HazardError, deadline_after, load_hazard_config
-from pingan.periods import TZ
-from pingan.runtime import get_runtime
-from pingan.settings import REPO_ROOT
+from pingan.hazards import service as hazards
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.core.calendar import WorkCalendar
+from pingan.duties.catalog import load_catalog
+from pingan.core.db import session_scope
+from pingan.evidence.service import Upload
+from pingan.hazards.service import Deadline, HazardCatalogError, HazardError, deadline_after, load_hazard_config
+from pingan.core.periods import TZ
+from pingan.duties.runtime import get_runtime
+from pingan.core.settings import REPO_ROOT
 
 CATALOG = REPO_ROOT / "catalog"
 SEEDS = REPO_ROOT / "catalog" / "sources"
@@ -300,7 +302,7 @@ def test_it_refuses_bad_requests_with_one_clear_line_and_changes_nothing(rt, ids
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_it_speaks_english_when_asked(rt, ids, sent, monkeypatch):
-    from pingan.settings import reset_settings
+    from pingan.core.settings import reset_settings
 
     h = report(rt, ids).hazard_id
     act(rt, lambda s, org: hazards.rectify(s, rt, org, h, person_id=ids["s1-safe"], note="done", files=[Upload.of("a.jpg", JPEG)],

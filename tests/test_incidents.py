@@ -19,13 +19,15 @@ from factories import Recorder, at, make_org, rows
 from typer.testing import CliRunner
 
 from models import Escalation, Notice, Occurrence, Person, UnitKind
-from pingan import incidents, service, transports
-from pingan.catalog import CatalogError, load_catalog
+from pingan.incidents import service as incidents
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.duties.catalog import CatalogError, load_catalog
 from pingan.cli import app
-from pingan.db import session_scope
-from pingan.responsibility import Org, PersonInfo, UnitInfo
-from pingan.runtime import build_runtime
-from pingan.settings import REPO_ROOT, Settings
+from pingan.core.db import session_scope
+from pingan.org.snapshot import Org, PersonInfo, UnitInfo
+from pingan.duties.runtime import build_runtime
+from pingan.core.settings import REPO_ROOT, Settings
 
 CATALOG = REPO_ROOT / "catalog"
 DUTY = "school-incident-report"
@@ -411,7 +413,7 @@ def test_the_flows_run_under_prefect_and_publish_their_artifacts(prefect_harness
 
     from flows.holiday_watch import holiday_watch
     from flows.incident_clock import incident_clock, incident_sweep
-    from pingan.runtime import get_runtime
+    from pingan.duties.runtime import get_runtime
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     reg = register(get_runtime()).registered

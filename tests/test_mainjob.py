@@ -21,8 +21,8 @@ import sqlalchemy as sa
 
 from deployments.build import ALERT_DEPLOYMENT, DUTY_ENTRYPOINT, all_specs
 from deployments.serve import AUTOMATION_NAME
-from pingan.catalog import load_catalog
-from pingan.mainjob import free_port, poll
+from pingan.duties.catalog import load_catalog
+from pingan.cli.supervisor import free_port, poll
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -57,7 +57,7 @@ class Job:
         poll(ready, 300, "pingan up")
 
     def pingan_db(self) -> sa.Engine:
-        return sa.create_engine(f"sqlite:///{self.home / 'pingan.db'}")
+        return sa.create_engine(f"sqlite:///{self.home / 'pingan.core.db'}")
 
 
 @pytest.fixture(scope="module")

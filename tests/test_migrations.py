@@ -1,7 +1,7 @@
 """Alembic migrations: they build exactly the models' schema, on SQLite and PostgreSQL.
 
 When a model changes and test_it_builds_exactly_the_tables_of_the_models fails, write the
-next revision (see pingan/migrate.py):  python -m pingan.migrate revision -m "what changed"
+next revision (see pingan/migrate.py):  python -m pingan.core.migrate revision -m "what changed"
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from sqlmodel import Session, SQLModel
 
 import models
 from models import Audit
-from pingan import migrate
-from pingan.settings import REPO_ROOT, get_settings, reset_settings
+from pingan.core import migrate
+from pingan.core.settings import REPO_ROOT, get_settings, reset_settings
 
 SHANGHAI = models.SHANGHAI
 
@@ -121,7 +121,7 @@ def test_it_builds_exactly_the_tables_of_the_models(db_url):
     diffs = _diffs(db_url)
     assert diffs == [], (
         "the models and the migrations differ; write a revision with\n"
-        '    python -m pingan.migrate revision -m "what changed"\n'
+        '    python -m pingan.core.migrate revision -m "what changed"\n'
         f"differences: {diffs}"
     )
     assert migrate.current(db_url) == migrate.head()
@@ -150,7 +150,7 @@ def test_it_downgrades_to_an_empty_database_and_upgrades_again(db_url):
 
 
 def test_it_lets_concurrent_upgrades_converge(db_url):
-    code = "import sys; from pingan.migrate import upgrade; upgrade(url=sys.argv[1])"
+    code = "import sys; from pingan.core.migrate import upgrade; upgrade(url=sys.argv[1])"
     procs = [
         subprocess.Popen([sys.executable, "-c", code, db_url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for _ in range(3)
@@ -179,8 +179,8 @@ def test_it_migrates_pingan_database_from_any_directory(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["db", "upgrade"])
 
     assert result.exit_code == 0, result.output
-    assert (home / "pingan.db").is_file()
-    assert get_settings().db_url.endswith("pingan.db")
+    assert (home / "pingan.core.db").is_file()
+    assert get_settings().db_url.endswith("pingan.core.db")
     assert migrate.current() == migrate.head()
     assert list(elsewhere.iterdir()) == []
 
@@ -266,7 +266,7 @@ def test_it_renders_generated_revisions_that_import_and_run(tmp_path, sqlite_url
 
 
 def test_it_does_not_create_a_sqlite_file_to_read_its_revision(tmp_path):
-    url = f"sqlite:///{tmp_path / 'absent' / 'pingan.db'}"
+    url = f"sqlite:///{tmp_path / 'absent' / 'pingan.core.db'}"
 
     assert migrate.current(url) is None
     assert not (tmp_path / "absent").exists()

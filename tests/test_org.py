@@ -20,12 +20,12 @@ from typer.testing import CliRunner
 
 from pingan.cli import app
 from pingan.cli.app import console
-from pingan.db import dispose_engines, get_engine, session_scope
-from pingan.org import (
+from pingan.core.db import dispose_engines, get_engine, session_scope
+from pingan.org.service import (
     ChannelRow, OrgData, PersonRow, RoleRow, UnitRow, demo_organisation, load_org,
 )
-from pingan.runtime import get_runtime, reset_runtime
-from pingan.settings import reset_settings
+from pingan.duties.runtime import get_runtime, reset_runtime
+from pingan.core.settings import reset_settings
 from models import RoleKind, UnitKind
 
 # Channel URLs holding secrets: none of these strings may ever reach a screen or an export.
@@ -467,7 +467,7 @@ def test_it_deactivates_what_the_file_marks_inactive_and_deletes_nothing(org, tm
     shown = cli("org").stdout
     assert re.search(r"在用单位\s*│\s*3\s*│", shown) and re.search(r"在职人员\s*│\s*4\s*│", shown)
     with session_scope(org) as session:
-        from pingan.responsibility import load_org as active_org
+        from pingan.org.snapshot import load_org as active_org
 
         active = active_org(session)
     assert {u.code for u in active.units.values()} == {"B", "SAFE", "S1"}

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from pingan.calendar import HolidayFileError, WorkCalendar
-from pingan.catalog import Cadence, KeyDate, Window
-from pingan.periods import TZ, Terms, key_date_days, parse_instant, period_at, periods_between, timing
+from pingan.core.calendar import HolidayFileError, WorkCalendar
+from pingan.duties.catalog import Cadence, KeyDate, Window
+from pingan.core.periods import TZ, Terms, key_date_days, parse_instant, period_at, periods_between, timing
 
 D = dt.date
 TERMS = Terms()
@@ -127,7 +127,7 @@ def test_it_opens_windows_before_the_period_and_keeps_the_due_time():
 def test_it_falls_back_to_weekends_loudly_where_no_data_covers_the_year(caplog):
     cal = WorkCalendar()
     assert cal.source(2027) == "weekends"
-    with caplog.at_level(logging.WARNING, logger="pingan.calendar"):
+    with caplog.at_level(logging.WARNING, logger="pingan.core.calendar"):
         assert cal.is_workday(D(2027, 1, 1)) is True  # a Friday: really 元旦, unknown to the data
         assert cal.is_workday(D(2027, 1, 2)) is False
         cal.is_workday(D(2027, 1, 4))

@@ -14,11 +14,12 @@ import pytest
 import sqlalchemy as sa
 from factories import make_org, make_runtime
 
-from pingan import service, transports
-from pingan.db import session_scope
-from pingan.periods import TZ, days, periods_between, timing
-from pingan.rules import escalation_schedule, is_working_time, step_time, TaskView
-from pingan.transports import Outcome
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.core.db import session_scope
+from pingan.core.periods import TZ, days, periods_between, timing
+from pingan.duties.rules import escalation_schedule, is_working_time, step_time, TaskView
+from pingan.delivery.transports import Outcome
 
 START, END = dt.date(2026, 10, 1), dt.date(2026, 12, 31)
 TIMES = (dt.time(9, 0), dt.time(15, 0))
@@ -29,7 +30,7 @@ def expected(rt, org_ids) -> dict[str, dict[str, int]]:
     s = rt.settings
     runs = [dt.datetime.combine(d, t, tzinfo=TZ) for d in days(START, END) for t in TIMES]
     work = [r for r in runs if is_working_time(r, rt.calendar, s.work_start, s.work_end)]
-    from pingan.responsibility import load_org
+    from pingan.org.snapshot import load_org
 
     with session_scope() as session:
         org = load_org(session)

@@ -29,19 +29,22 @@ from typer.testing import CliRunner
 
 from models import Message, Notice, Occurrence, Waiver
 from models.hazard import Hazard
-from pingan import digests, evidence, service, transports
-from pingan.db import dispose_engines, session_scope
-from pingan.migrate import upgrade
-from pingan.periods import TZ, days, periods_between, timing
-from pingan.reports import (
+from pingan.reports import digests
+from pingan.evidence import service as evidence
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.core.db import dispose_engines, session_scope
+from pingan.core.migrate import upgrade
+from pingan.core.periods import TZ, days, periods_between, timing
+from pingan.reports.compute import (
     OUTCOMES, ReportError, ReportPeriod, Waived, _Version, judge, parse_period, previous_quarter, previous_week,
     report_for,
 )
-from pingan.responsibility import load_org
-from pingan.rules import escalation_schedule, is_working_time
-from pingan.runtime import reset_runtime
-from pingan.settings import Settings, reset_settings
-from pingan.transports import Outcome
+from pingan.org.snapshot import load_org
+from pingan.duties.rules import escalation_schedule, is_working_time
+from pingan.duties.runtime import reset_runtime
+from pingan.core.settings import Settings, reset_settings
+from pingan.delivery.transports import Outcome
 
 START, END = dt.date(2026, 10, 1), dt.date(2026, 12, 31)
 RUN = dt.time(9, 0)
@@ -211,7 +214,7 @@ def delivered(monkeypatch):
 def q4_sqlite(tmp_path_factory):
     """The replayed quarter on SQLite, built once per module; each test works on a copy."""
     base = tmp_path_factory.mktemp("q4")
-    url = f"sqlite:///{base / 'pingan.db'}"
+    url = f"sqlite:///{base / 'pingan.core.db'}"
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("PINGAN_") and not name.startswith("PINGAN_TEST_"):
@@ -230,7 +233,7 @@ def q4_sqlite(tmp_path_factory):
         scenario = build_scenario(rt, ids)
         dispose_engines()
         reset_settings(), reset_runtime()
-    yield base / "pingan.db", scenario
+    yield base / "pingan.core.db", scenario
 
 
 @pytest.fixture
@@ -239,8 +242,8 @@ def q4(q4_sqlite, tmp_path, monkeypatch):
     source, scenario = q4_sqlite
     for suffix in ("", "-wal", "-shm"):
         if Path(f"{source}{suffix}").exists():
-            shutil.copy(f"{source}{suffix}", tmp_path / f"pingan.db{suffix}")
-    monkeypatch.setenv("PINGAN_DATABASE_URL", f"sqlite:///{tmp_path / 'pingan.db'}")
+            shutil.copy(f"{source}{suffix}", tmp_path / f"pingan.core.db{suffix}")
+    monkeypatch.setenv("PINGAN_DATABASE_URL", f"sqlite:///{tmp_path / 'pingan.core.db'}")
     reset_settings(), dispose_engines()
     return make_runtime(tmp_path), scenario
 
@@ -299,7 +302,7 @@ def test_it_judges_one_outcome_per_task_with_what_was_known_at_the_time():
 
 
 def test_the_clauses_it_cites_are_quoted_verbatim_from_the_seed_documents():
-    from pingan.report_text import BASIS, TITLES
+    from pingan.reports.text import BASIS, TITLES
 
     seeds = Settings().seeds_path
     if not seeds.is_dir():
@@ -375,7 +378,7 @@ def test_a_report_judges_the_quarter_as_it_stood_at_its_as_of(q4):
 # =========================================================================== workbook and charts
 
 def test_the_workbook_has_a_sheet_per_view_frozen_headers_and_totals(q4, tmp_path):
-    from pingan.report_xlsx import write_report
+    from pingan.reports.xlsx import write_report
 
     rt, scenario = q4
     report = report_for(rt, "2026-Q4", AS_OF)
@@ -422,7 +425,7 @@ def test_the_workbook_has_a_sheet_per_view_frozen_headers_and_totals(q4, tmp_pat
 def test_the_charts_are_png_files(q4, tmp_path):
     from PIL import Image
 
-    from pingan import charts
+    from pingan.reports import charts
 
     rt, _ = q4
     report = report_for(rt, "2026-Q4", AS_OF)
@@ -439,7 +442,7 @@ def test_the_charts_are_png_files(q4, tmp_path):
 
 
 def test_without_a_cjk_font_the_charts_warn_and_fall_back_to_codes(q4, tmp_path, monkeypatch):
-    from pingan import charts
+    from pingan.reports import charts
 
     rt, _ = q4
     report = report_for(rt, "2026-Q4", AS_OF)
@@ -450,7 +453,7 @@ def test_without_a_cjk_font_the_charts_warn_and_fall_back_to_codes(q4, tmp_path,
 
 
 def test_english_locale_names_sheets_and_columns_in_english(q4, tmp_path, monkeypatch):
-    from pingan.report_xlsx import write_workbook
+    from pingan.reports.xlsx import write_workbook
 
     rt, _ = q4
     report = report_for(rt, "2026-Q4", AS_OF)
@@ -460,15 +463,15 @@ def test_english_locale_names_sheets_and_columns_in_english(q4, tmp_path, monkey
     assert wb.sheetnames == ["About", "By unit", "By leader", "By duty", "On-time matrix", "Hazards", "Tasks"]
     assert [c.value for c in wb["By unit"][1]][:5] == ["Unit code", "Unit", "Kind", "Responsible leader", "Tasks"]
     assert wb["By unit"].cell(wb["By unit"].max_row, 1).value == "Total"
-    from pingan.report_text import summary_markdown
+    from pingan.reports.text import summary_markdown
 
     md = summary_markdown(report)
     assert md.startswith("# Safety compliance report · 2026-Q4") and "one-vote veto" in md and "Total" not in md[:10]
 
 
 def test_the_summary_markdown_cites_the_basis_and_inlines_the_charts(q4, tmp_path):
-    from pingan.report_text import artifact_table, missing_table, summary_markdown
-    from pingan.report_xlsx import write_report
+    from pingan.reports.text import artifact_table, missing_table, summary_markdown
+    from pingan.reports.xlsx import write_report
 
     rt, _ = q4
     report = report_for(rt, "2026-Q4", AS_OF)

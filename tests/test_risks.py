@@ -20,16 +20,19 @@ import sqlalchemy as sa
 from factories import at, make_org
 
 import models
-from pingan import hazards, risks, service, transports
-from pingan.db import session_scope
-from pingan.evidence import Upload
-from pingan.hazards import HazardError, hazard_config
-from pingan.periods import TZ, days, periods_between, timing
-from pingan.responsibility import load_org
-from pingan.risks import COLUMNS, RiskImportError
-from pingan.rules import escalation_schedule, is_working_time, step_time, TaskView
-from pingan.runtime import get_runtime
-from pingan.transports import Outcome
+from pingan.hazards import service as hazards
+from pingan.hazards import risks
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.core.db import session_scope
+from pingan.evidence.service import Upload
+from pingan.hazards.service import HazardError, hazard_config
+from pingan.core.periods import TZ, days, periods_between, timing
+from pingan.org.snapshot import load_org
+from pingan.hazards.risks import COLUMNS, RiskImportError
+from pingan.duties.rules import escalation_schedule, is_working_time, step_time, TaskView
+from pingan.duties.runtime import get_runtime
+from pingan.delivery.transports import Outcome
 
 HEADERS = [c.header for c in COLUMNS]
 RP, RC = models.RiskPoint.__table__, models.RiskCheck.__table__

@@ -7,13 +7,13 @@ import datetime as dt
 import pytest
 
 from models import RoleKind, UnitKind
-from pingan.calendar import WorkCalendar
-from pingan.catalog import (
+from pingan.core.calendar import WorkCalendar
+from pingan.duties.catalog import (
     Carrier, DutySpec, EscalationLevel, EscalationPolicy, ReminderStep, Repeat, Source,
 )
-from pingan.periods import TZ, Terms
-from pingan.responsibility import Org, PersonInfo, UnitInfo
-from pingan.rules import (
+from pingan.core.periods import TZ, Terms
+from pingan.org.snapshot import Org, PersonInfo, UnitInfo
+from pingan.duties.rules import (
     PlanContext, TaskView, escalation_schedule, escalations_due, is_working_time, plan, reminder_due, state,
 )
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pingan.settings import REPO_ROOT
-from pingan.mainjob import free_port, poll
+from pingan.core.settings import REPO_ROOT
+from pingan.cli.supervisor import free_port, poll
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -89,7 +89,7 @@ def test_two_workers_run_the_same_duty_at_once_without_duplicates(pg_databases, 
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         from deployments.build import all_specs
-        from pingan.catalog import load_catalog
+        from pingan.duties.catalog import load_catalog
 
         specs = all_specs(load_catalog())
         spec = next(s for s in specs if s.parameters.get("duty") == DUTY)

@@ -15,14 +15,15 @@ from factories import at, make_catalog_dir, make_org, make_runtime
 from typer.testing import CliRunner
 
 from models import Notice, Occurrence
-from pingan import service, transports
+from pingan.duties import service
+from pingan.delivery import transports
 from pingan.cli import app
-from pingan.db import session_scope
-from pingan.periods import parse_instant
-from pingan.runtime import reset_runtime
-from pingan.sensitive import Request, SensitivePeriodError
-from pingan.settings import reset_settings
-from pingan.transports import RecordingTransport
+from pingan.core.db import session_scope
+from pingan.core.periods import parse_instant
+from pingan.duties.runtime import reset_runtime
+from pingan.duties.sensitive import Request, SensitivePeriodError
+from pingan.core.settings import reset_settings
+from pingan.delivery.transports import RecordingTransport
 
 D = parse_instant
 
@@ -109,7 +110,7 @@ def test_a_scope_of_unit_codes_and_an_explicit_frequency(rt, ids):
 
 def test_a_cancelled_period_plans_nothing_more(rt, ids):
     first = service.start_sensitive_period(rt, request(), at("2026-11-16"), actor="operator:test")
-    from pingan.sensitive import cancel
+    from pingan.duties.sensitive import cancel
 
     with session_scope() as session:
         assert cancel(session, first["id"], actor="operator:test")

@@ -1,4 +1,4 @@
-"""pingan.transports: one message through one Apprise URL, classified.
+"""pingan.delivery.transports: one message through one Apprise URL, classified.
 
 HTTP channels are pointed at a real server on 127.0.0.1. The chat services (WeCom, DingTalk,
 Feishu) post to fixed public hosts, so their tests replace ``requests.post`` underneath our
@@ -23,10 +23,10 @@ import pytest
 import requests
 from apprise.plugins.wecombot import NotifyWeComBot
 
-import pingan.transports as transports
-from pingan.settings import get_settings, reset_settings
-from pingan.transports import Outcome, deliver, fake_transport, mask, validate
-from pingan.mainjob import free_port
+import pingan.delivery.transports as transports
+from pingan.core.settings import get_settings, reset_settings
+from pingan.delivery.transports import Outcome, deliver, fake_transport, mask, validate
+from pingan.cli.supervisor import free_port
 
 WECOM_KEY = "b7c1f5e2-9d4a-4c3e-8f1a-2e6d0c9b7a55"
 WECOM = f"wecombot://{WECOM_KEY}"

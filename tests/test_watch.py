@@ -17,15 +17,18 @@ from factories import Recorder, at, make_org, rows
 from typer.testing import CliRunner
 
 from models import Escalation, Notice, Occurrence, Person, Unit, WatchRoster
-from pingan import incidents, service, transports, watch
-from pingan.calendar import WorkCalendar
-from pingan.catalog import CatalogError, load_catalog
+from pingan.incidents import service as incidents
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.watch import service as watch
+from pingan.core.calendar import WorkCalendar
+from pingan.duties.catalog import CatalogError, load_catalog
 from pingan.cli import app
-from pingan.db import session_scope
-from pingan.periods import TZ, days
-from pingan.responsibility import load_org
-from pingan.runtime import build_runtime
-from pingan.settings import REPO_ROOT, Settings
+from pingan.core.db import session_scope
+from pingan.core.periods import TZ, days
+from pingan.org.snapshot import load_org
+from pingan.duties.runtime import build_runtime
+from pingan.core.settings import REPO_ROOT, Settings
 
 CATALOG = REPO_ROOT / "catalog"
 ROSTER, REPORT = "erdao-holiday-duty-roster", "erdao-holiday-zero-report"

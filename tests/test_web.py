@@ -29,17 +29,18 @@ from fastapi.testclient import TestClient
 from test_evidence import DOCX, JPEG, MINUTES, PDF, PNG
 
 from models import Occurrence
-from pingan import service, transports
-from pingan.catalog import load_catalog
-from pingan.db import dispose_engines, session_scope
-from pingan.links import sign
-from pingan.migrate import upgrade
-from pingan.runtime import build_runtime
-from pingan.settings import REPO_ROOT, Settings, reset_settings
-from pingan.transports import Outcome
+from pingan.duties import service
+from pingan.delivery import transports
+from pingan.duties.catalog import load_catalog
+from pingan.core.db import dispose_engines, session_scope
+from pingan.core.links import sign
+from pingan.core.migrate import upgrade
+from pingan.duties.runtime import build_runtime
+from pingan.core.settings import REPO_ROOT, Settings, reset_settings
+from pingan.delivery.transports import Outcome
 from pingan.web import create_app
 from pingan.web.auth import hash_password
-from pingan.mainjob import free_port
+from pingan.cli.supervisor import free_port
 
 SECRET = "web-test-signing-key-5b1f0c9a"
 PASSWORD = "审核-correct-horse-battery"
@@ -78,7 +79,7 @@ class Site:
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory) -> Path:
     """A migrated SQLite file, copied for each test (migrating takes longer than the test)."""
-    path = tmp_path_factory.mktemp("template") / "pingan.db"
+    path = tmp_path_factory.mktemp("template") / "pingan.core.db"
     upgrade("head", url=f"sqlite:///{path}")
     dispose_engines()
     return path
@@ -451,7 +452,7 @@ def test_it_refuses_placeholder_secrets_outside_demo_mode(catalog):
 
 
 def test_python_m_pingan_web_serves_standalone_and_logs_its_url_not_its_key(tmp_path, sqlite_url, template_db):
-    shutil.copy(template_db, tmp_path / "pingan.db")
+    shutil.copy(template_db, tmp_path / "pingan.core.db")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINGAN_") or k.startswith("PINGAN_TEST_")}
     env.update(PINGAN_HOME=str(tmp_path / "home"), PINGAN_DATABASE_URL=sqlite_url, PINGAN_SECRET_KEY=SECRET,

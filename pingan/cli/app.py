@@ -29,7 +29,7 @@ class UserError(Exception):
 
 def user_errors(func: Callable) -> Callable:
     """Turn the errors a user can cause into one clear line and a non-zero exit."""
-    from pingan.catalog import CatalogError
+    from pingan.duties.catalog import CatalogError
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -41,8 +41,8 @@ def user_errors(func: Callable) -> Callable:
             problems = "; ".join(f"PINGAN_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
             fail(f"设置有误 / bad setting: {problems}")
         except sa.exc.OperationalError as exc:
-            from pingan.migrate import safe_url
-            from pingan.settings import get_settings
+            from pingan.core.migrate import safe_url
+            from pingan.core.settings import get_settings
 
             reason = str(exc.orig or exc).strip().splitlines()[0]
             fail(f"无法使用数据库 / cannot use the database {safe_url(get_settings().db_url)}: {reason}")
@@ -67,7 +67,7 @@ def command(*args, **kwargs):
 def parse_as_of(value: str | None):
     """``--as-of``: an instant in Asia/Shanghai (``2026-11-23`` or ``2026-11-23T09:00``); default now."""
     from models import now
-    from pingan.periods import parse_instant
+    from pingan.core.periods import parse_instant
 
     if not value:
         return now()
@@ -93,8 +93,8 @@ def runtime():
     Catalog and settings errors reach ``user_errors``; other problems of loading it (the
     holiday file, say) become a one-line user error here.
     """
-    from pingan.catalog import CatalogError
-    from pingan.runtime import get_runtime
+    from pingan.duties.catalog import CatalogError
+    from pingan.duties.runtime import get_runtime
 
     try:
         return get_runtime()

@@ -14,7 +14,7 @@ app.add_typer(db_app, name="db")
 @user_errors
 def upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
     """把数据库升级到最新结构 / migrate the database to the latest schema."""
-    from pingan.migrate import upgrade as run_upgrade
+    from pingan.core.migrate import upgrade as run_upgrade
 
     run_upgrade(revision)
     console.print("数据库已是最新结构 / database schema is up to date")

@@ -13,10 +13,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from models import Audit, Channel, Message, Occurrence, Person, Waiver, now
-from pingan.catalog import CatalogError
+from pingan.duties.catalog import CatalogError
 from pingan.cli.app import command, console, parse_as_of, parse_day, runtime, UserError
-from pingan.i18n import pick, register, t
-from pingan.periods import TZ
+from pingan.core.i18n import pick, register, t
+from pingan.core.periods import TZ
 
 register({
     "run.done": {"zh-CN": "「{duty}」已运行：新建任务 {planned}，提醒 {reminders}，督办 {escalations}，发送 {sent}，失败 {failed}",
@@ -60,7 +60,7 @@ def run(
         planned, reminders, escalations, sent, failed = (
             result["planned"], result["reminders"], result["escalations"], result["sent"], result["failed"])
     else:
-        from pingan import service
+        from pingan.duties import service
 
         cycle = service.cycle(rt, spec.key, moment)
         report = service.dispatch(rt, moment)
@@ -80,7 +80,7 @@ def replay(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """按天回放所有职责 / replay every duty's flow logic day by day over a date range."""
-    from pingan import service
+    from pingan.duties import service
 
     rt = runtime()
     first, last = parse_day("--from", start), parse_day("--to", end)
@@ -124,9 +124,9 @@ def status(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """各职责、各单位的任务状态 / state of every duty (and per unit)."""
-    from pingan.db import session_scope
-    from pingan.publish import STATE_ZH
-    from pingan.status import tally, task_rows
+    from pingan.core.db import session_scope
+    from pingan.duties.views import STATE_ZH
+    from pingan.duties.status import tally, task_rows
 
     rt = runtime()
     moment = parse_as_of(as_of)
@@ -177,8 +177,8 @@ def outbox(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """已发送和待发送的消息 / messages sent and waiting (channel URLs masked)."""
-    from pingan import transports
-    from pingan.db import session_scope
+    from pingan.delivery import transports
+    from pingan.core.db import session_scope
 
     if status_ and status_ not in ("pending", "sending", "sent", "failed"):
         raise UserError(f"--status：{status_!r} 应为 pending/sending/sent/failed")
@@ -221,7 +221,7 @@ def waive(
     revoke: bool = typer.Option(False, "--revoke", help="撤销该任务的豁免 / revoke its waivers"),
 ) -> None:
     """豁免一项任务：停止提醒与督办，到期后恢复 / waive a task: reminders and escalation stop until it expires."""
-    from pingan.db import session_scope
+    from pingan.core.db import session_scope
 
     with session_scope() as session:
         if session.get(Occurrence, task) is None:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from pingan.cli.app import app, command, console, parse_as_of, runtime, user_errors, UserError
-from pingan.i18n import register, t
+from pingan.core.i18n import register, t
 
 register({
     "evc.list.title": {"zh-CN": "材料（{status}，{n} 份）", "en": "Evidence ({status}, {n})"},
@@ -44,8 +44,8 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """列出材料（默认待审核）/ list evidence (by default what awaits review)."""
-    from pingan import evidence
-    from pingan.db import session_scope
+    from pingan.evidence import service as evidence
+    from pingan.core.db import session_scope
 
     if status not in (*evidence.STATUSES, "all"):
         raise UserError(t("evc.status", value=status))
@@ -72,8 +72,8 @@ def show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """显示一份材料：填报内容、文件及其 SHA-256、各版本 / show one hand-in with its files and versions."""
-    from pingan import evidence
-    from pingan.db import session_scope
+    from pingan.evidence import service as evidence
+    from pingan.core.db import session_scope
 
     rt = runtime()
     with session_scope() as session:
@@ -107,8 +107,8 @@ def show(
 
 
 def _review(evidence_id: int, accept: bool, reason: Optional[str], by: str, as_of: Optional[str]):
-    from pingan import evidence
-    from pingan.db import session_scope
+    from pingan.evidence import service as evidence
+    from pingan.core.db import session_scope
 
     rt = runtime()
     moment = parse_as_of(as_of)
@@ -146,7 +146,7 @@ def reject(
     rt, moment, outcome = _review(evidence_id, False, reason, by, as_of)
     sent = 0
     if send:
-        from pingan import service
+        from pingan.duties import service
 
         sent = service.dispatch(rt, moment).sent
     console.print(t("evc.rejected", id=evidence_id, task=outcome.occurrence_id, n=len(outcome.notified), sent=sent))

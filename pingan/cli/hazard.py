@@ -16,7 +16,7 @@ from rich.table import Table
 
 from models import now
 from pingan.cli.app import app, console, parse_as_of, runtime, user_errors, UserError
-from pingan.i18n import register, t
+from pingan.core.i18n import register, t
 
 register({
     "hzc.reported": {"zh-CN": "隐患 #{id} 已上报：{level}，整改责任人 {rectifier}，整改期限 {deadline}",
@@ -56,9 +56,9 @@ def loop_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from pingan.evidence import EvidenceError
-        from pingan.hazards import HazardError
-        from pingan.risks import RiskImportError
+        from pingan.evidence.service import EvidenceError
+        from pingan.hazards.service import HazardError
+        from pingan.hazards.risks import RiskImportError
 
         try:
             return func(*args, **kwargs)
@@ -73,7 +73,7 @@ def loop_errors(func: Callable) -> Callable:
 
 
 def _instant(option: str, value: Optional[str]) -> dt.datetime | None:
-    from pingan.periods import TZ, parse_instant
+    from pingan.core.periods import TZ, parse_instant
 
     if not value:
         return None
@@ -101,7 +101,7 @@ def _unit(org, code: str) -> int:
 
 @contextlib.contextmanager
 def _uploads(option: str, paths: list[Path] | None):
-    from pingan.evidence import Upload
+    from pingan.evidence.service import Upload
 
     with contextlib.ExitStack() as stack:
         out = []
@@ -113,7 +113,7 @@ def _uploads(option: str, paths: list[Path] | None):
 
 
 def _act(rt, as_of: dt.datetime, work):
-    from pingan.hazards import act
+    from pingan.hazards.service import act
 
     return act(rt, work, as_of=as_of)
 
@@ -123,14 +123,14 @@ def _say(text: str) -> None:
 
 
 def _moved(hazard_id: int, state: str) -> None:
-    from pingan.hazards import STATE_ZH
+    from pingan.hazards.service import STATE_ZH
 
     _say(t("hzc.moved", id=hazard_id, state=STATE_ZH.get(state, state), state_en=state))
 
 
 def _org():
-    from pingan.db import session_scope
-    from pingan.responsibility import load_org
+    from pingan.core.db import session_scope
+    from pingan.org.snapshot import load_org
 
     with session_scope() as session:
         return load_org(session)
@@ -157,7 +157,8 @@ def report_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """上报隐患（重大隐患即时通知安全科和包保领导）/ report a hazard (a major one tells the bureau at once)."""
-    from pingan import hazards, risks
+    from pingan.hazards import service as hazards
+    from pingan.hazards import risks
 
     rt = runtime()
     moment = parse_as_of(as_of)
@@ -197,8 +198,8 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """隐患列表（默认未销号的）/ hazards (open ones by default)."""
-    from pingan import hazards
-    from pingan.db import session_scope
+    from pingan.hazards import service as hazards
+    from pingan.core.db import session_scope
 
     rt = runtime()
     moment = parse_as_of(as_of)
@@ -231,8 +232,8 @@ def show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """一项隐患的详情和全部经过 / one hazard and its history."""
-    from pingan import hazards
-    from pingan.db import session_scope
+    from pingan.hazards import service as hazards
+    from pingan.core.db import session_scope
 
     rt = runtime()
     moment = parse_as_of(as_of)
@@ -271,7 +272,7 @@ def _move(hazard_id: int, as_of: Optional[str], by: str, work) -> None:
 def start(hazard_id: int = typer.Argument(...), by: str = typer.Option(..., "--by", help="人员编码 / person code"),
           note: Optional[str] = typer.Option(None, "--note"), as_of: Optional[str] = typer.Option(None, "--as-of")) -> None:
     """开始整改 / the rectification starts."""
-    from pingan import hazards
+    from pingan.hazards import service as hazards
 
     _move(hazard_id, as_of, by, lambda s, rt, org, pid, actor, m: hazards.start(
         s, rt, org, hazard_id, person_id=pid, actor=actor, as_of=m, note=note))
@@ -287,7 +288,7 @@ def rectify(
     as_of: Optional[str] = typer.Option(None, "--as-of"),
 ) -> None:
     """整改完成（附整改材料），等待他人核验 / rectified, with evidence; someone else verifies."""
-    from pingan import hazards
+    from pingan.hazards import service as hazards
 
     with _uploads("--file", file) as files:
         _move(hazard_id, as_of, by, lambda s, rt, org, pid, actor, m: hazards.rectify(
@@ -305,7 +306,7 @@ def verify(
     as_of: Optional[str] = typer.Option(None, "--as-of"),
 ) -> None:
     """核验整改（整改人以外的人员）；不通过则重新打开 / verify; a failure re-opens the hazard."""
-    from pingan import hazards
+    from pingan.hazards import service as hazards
 
     if passed is None:
         raise UserError(t("hzc.verify_choice"))
@@ -319,7 +320,7 @@ def verify(
 def close(hazard_id: int = typer.Argument(...), by: str = typer.Option(..., "--by", help="人员编码 / person code"),
           note: Optional[str] = typer.Option(None, "--note"), as_of: Optional[str] = typer.Option(None, "--as-of")) -> None:
     """销号（已核验的隐患）/ close a verified hazard (销号)."""
-    from pingan import hazards
+    from pingan.hazards import service as hazards
 
     _move(hazard_id, as_of, by, lambda s, rt, org, pid, actor, m: hazards.close(
         s, rt, org, hazard_id, person_id=pid, actor=actor, as_of=m, note=note))
@@ -330,7 +331,7 @@ def close(hazard_id: int = typer.Argument(...), by: str = typer.Option(..., "--b
 def reopen(hazard_id: int = typer.Argument(...), by: str = typer.Option(..., "--by", help="人员编码 / person code"),
            reason: str = typer.Option(..., "--reason", help="原因 / why"), as_of: Optional[str] = typer.Option(None, "--as-of")) -> None:
     """重新打开已核验或已销号的隐患 / re-open a verified or closed hazard."""
-    from pingan import hazards
+    from pingan.hazards import service as hazards
 
     _move(hazard_id, as_of, by, lambda s, rt, org, pid, actor, m: hazards.reopen(
         s, rt, org, hazard_id, person_id=pid, reason=reason, actor=actor, as_of=m))
@@ -346,7 +347,7 @@ def upload(
     as_of: Optional[str] = typer.Option(None, "--as-of"),
 ) -> None:
     """登记半月排查已上传市、区安全监管平台 / record a half-monthly check's platform upload."""
-    from pingan import hazards
+    from pingan.hazards import service as hazards
 
     rt = runtime()
     moment = parse_as_of(as_of)
@@ -374,7 +375,7 @@ def watch(
         out = hazard_watch(as_of=moment)
         values = {k: out[k] for k in ("checks", "overdue", "reminders", "escalations", "uploads", "sent")}
     else:
-        from pingan import hazards
+        from pingan.hazards import service as hazards
 
         r = hazards.watch(rt, moment)
         values = dict(checks=r.checks_planned, overdue=r.overdue_marked, reminders=r.hazard_reminders + r.check_reminders,
@@ -394,7 +395,7 @@ def import_(
     by: str = typer.Option("operator", "--by", help="导入人 / imported by"),
 ) -> None:
     """导入风险点（有任何错误则全部不导入）/ import risk points (all or nothing)."""
-    from pingan import risks
+    from pingan.hazards import risks
 
     rt = runtime()
     if not path.is_file():
@@ -416,8 +417,8 @@ def export(
     all_: bool = typer.Option(False, "--all", help="含已停用 / include inactive points"),
 ) -> None:
     """导出风险点清单（可修改后再导入）/ export the register (edit and import it again)."""
-    from pingan import risks
-    from pingan.db import session_scope
+    from pingan.hazards import risks
+    from pingan.core.db import session_scope
 
     rt = runtime()
     with session_scope() as session:
@@ -432,7 +433,7 @@ def template(
     unit: Optional[str] = typer.Option(None, "--unit", help="预填单位编码 / fill in this unit code"),
 ) -> None:
     """生成典型学校风险点模板（须按本校实际修改）/ write the template of typical school risk points."""
-    from pingan import risks
+    from pingan.hazards import risks
 
     n = risks.write_template(runtime(), path, unit_code=unit)
     _say(t("rkc.template", n=n, path=path))
@@ -447,8 +448,9 @@ def list_points(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """风险点清单 / list risk points."""
-    from pingan import hazards, risks
-    from pingan.db import session_scope
+    from pingan.hazards import service as hazards
+    from pingan.hazards import risks
+    from pingan.core.db import session_scope
 
     rt = runtime()
     cfg = hazards.hazard_config(rt)
@@ -489,7 +491,7 @@ def check(
     as_of: Optional[str] = typer.Option(None, "--as-of"),
 ) -> None:
     """登记风险点检查（发现隐患则进入整改闭环）/ record a risk point's check (a hazard enters the loop)."""
-    from pingan import risks
+    from pingan.hazards import risks
 
     rt = runtime()
     moment = parse_as_of(as_of)

@@ -11,8 +11,8 @@ from rich.table import Table
 
 from models import now
 from pingan.cli.app import app, console, runtime, user_errors, UserError
-from pingan.i18n import register, t
-from pingan.periods import parse_instant
+from pingan.core.i18n import register, t
+from pingan.core.periods import parse_instant
 
 incident_app = typer.Typer(help="事故报告时限（30 分钟电话、2 小时书面）/ the incident-report clock", no_args_is_help=True)
 app.add_typer(incident_app, name="incident")
@@ -68,7 +68,7 @@ def report(
     schedule: bool = typer.Option(True, "--schedule/--no-schedule", help="安排 Prefect 后续运行 / schedule follow-up runs"),
 ) -> None:
     """登记一起事故并开始计时 / register an incident and start its clock."""
-    from pingan import incidents
+    from pingan.incidents import service as incidents
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
@@ -98,13 +98,13 @@ def report(
 
 
 def _session():
-    from pingan.db import session_scope
+    from pingan.core.db import session_scope
 
     return session_scope()
 
 
 def _record(kind: str, incident: int, at: Optional[str], by: str, as_of: Optional[str]) -> None:
-    from pingan import incidents
+    from pingan.incidents import service as incidents
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
@@ -156,7 +156,7 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """未结事故（或全部）及其报告状态 / open incidents (or all) and the state of their reports."""
-    from pingan import incidents
+    from pingan.incidents import service as incidents
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
@@ -186,7 +186,7 @@ def show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """一起事故的报告时间线 / the timeline of one incident."""
-    from pingan import incidents
+    from pingan.incidents import service as incidents
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
@@ -214,7 +214,8 @@ def show(
 @user_errors
 def sweep(as_of: Optional[str] = typer.Option(None, "--as-of")) -> None:
     """检查全部未结事故并督办、发送（不经 Prefect）/ evaluate every open incident now, in-process."""
-    from pingan import incidents, service
+    from pingan.incidents import service as incidents
+    from pingan.duties import service
 
     rt = runtime()
     moment = _instant("--as-of", as_of)

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from pingan.cli.app import UserError, app, command, console, user_errors
-from pingan.i18n import register, t
+from pingan.core.i18n import register, t
 
 register({
     "up.migrated": {"zh-CN": "数据库：{url}（结构已是最新）", "en": "database: {url} (schema up to date)"},
@@ -39,12 +39,12 @@ register({
 def _prepare(demo: bool) -> tuple[int, int]:
     """Migrate, sync the catalog, load the demo organisation into an empty database."""
     from models import Person, Unit
-    from pingan.db import get_engine, session_scope
-    from pingan.migrate import safe_url, upgrade
-    from pingan.org import demo_organisation, load_org
-    from pingan.runtime import get_runtime
-    from pingan.service import ensure_catalog
-    from pingan.settings import get_settings
+    from pingan.core.db import get_engine, session_scope
+    from pingan.core.migrate import safe_url, upgrade
+    from pingan.org.service import demo_organisation, load_org
+    from pingan.duties.runtime import get_runtime
+    from pingan.duties.service import ensure_catalog
+    from pingan.core.settings import get_settings
 
     settings = get_settings()
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -83,9 +83,9 @@ def up(
 ) -> None:
     """启动 pingan：数据库、Prefect 服务器与界面、各职责部署、证据页面 / start the main job."""
     from deployments.build import all_specs
-    from pingan.mainjob import MainJob, MainJobError
-    from pingan.runtime import get_runtime
-    from pingan.settings import get_settings, reset_settings
+    from pingan.cli.supervisor import MainJob, MainJobError
+    from pingan.duties.runtime import get_runtime
+    from pingan.core.settings import get_settings, reset_settings
 
     if demo:
         os.environ["PINGAN_DEMO"] = "1"
@@ -130,7 +130,7 @@ app.add_typer(dep_app, name="deployments")
 
 
 def _yaml_path() -> Path:
-    from pingan.settings import REPO_ROOT
+    from pingan.core.settings import REPO_ROOT
 
     return REPO_ROOT / "prefect.yaml"
 
@@ -138,7 +138,7 @@ def _yaml_path() -> Path:
 def _rendered() -> tuple[str, int]:
     from deployments.build import all_specs
     from deployments.yaml import render
-    from pingan.runtime import get_runtime
+    from pingan.duties.runtime import get_runtime
 
     specs = all_specs(get_runtime().catalog)
     return render(specs), len(specs)

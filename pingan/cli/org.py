@@ -18,7 +18,7 @@ from rich.table import Table
 
 from models import Channel, Duty, Person, Role, RoleKind, Unit, UnitKind
 from pingan.cli.app import command, console, runtime, UserError
-from pingan.i18n import register, t
+from pingan.core.i18n import register, t
 
 register({
     "org.init.title": {"zh-CN": "初始化结果", "en": "Initialisation"},
@@ -121,7 +121,7 @@ def _target(path: Path) -> Path:
 
 
 def _db_error(url: str, exc: sa.exc.SQLAlchemyError) -> UserError:
-    from pingan.migrate import safe_url
+    from pingan.core.migrate import safe_url
 
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
     return UserError(t("org.db.unreachable", url=safe_url(url), reason=reason[0]))
@@ -129,9 +129,9 @@ def _db_error(url: str, exc: sa.exc.SQLAlchemyError) -> UserError:
 
 def _engine() -> sa.Engine:
     """pingan's engine, once its database is known to be at the newest schema (else one clear line)."""
-    from pingan.db import get_engine
-    from pingan.migrate import current, head, safe_url
-    from pingan.settings import get_settings
+    from pingan.core.db import get_engine
+    from pingan.core.migrate import current, head, safe_url
+    from pingan.core.settings import get_settings
 
     url = get_settings().db_url
     try:
@@ -145,7 +145,7 @@ def _engine() -> sa.Engine:
 
 def _sync_duties(session, catalog) -> tuple[bool, tuple[int, int, int, int]]:
     """Write the catalog into ``duty``: (changed, (new, updated, deactivated, active total))."""
-    from pingan.cycle import sync_catalog
+    from pingan.duties.cycle import sync_catalog
 
     table = Duty.__table__
     before = dict(session.execute(sa.select(table.c.key, table.c.active)).tuples().all())
@@ -159,9 +159,9 @@ def _sync_duties(session, catalog) -> tuple[bool, tuple[int, int, int, int]]:
 @command("init")
 def init(demo: bool = typer.Option(False, "--demo", help="载入德惠市教育局示例组织 / load the Dehui demo organisation")) -> None:
     """建库、载入职责目录（可选示例组织）；可重复运行 / create or upgrade the database, load the catalog (and a demo organisation); safe to repeat."""
-    from pingan.db import get_engine, session_scope
-    from pingan.migrate import current, safe_url, upgrade
-    from pingan.org import demo_organisation, load_org, missing_from_db
+    from pingan.core.db import get_engine, session_scope
+    from pingan.core.migrate import current, safe_url, upgrade
+    from pingan.org.service import demo_organisation, load_org, missing_from_db
 
     rt = runtime()
     url = rt.settings.db_url
@@ -198,8 +198,8 @@ def import_(
              " / the file's tables are complete: units or persons it leaves out are deactivated (never deleted)"),
 ) -> None:
     """导入单位和人员；任何一行有错都不写入 / import units and persons from Excel or CSV; one bad row and nothing is written."""
-    from pingan.db import session_scope
-    from pingan.org import OrgImportError, load_org, read_org_files, write_template
+    from pingan.core.db import session_scope
+    from pingan.org.service import OrgImportError, load_org, read_org_files, write_template
 
     if template is not None:
         try:
@@ -252,8 +252,8 @@ def export(
     with_secrets: bool = typer.Option(False, "--with-secrets", help="写出完整的通知渠道地址（含令牌）/ write full channel URLs (tokens!)"),
 ) -> None:
     """导出单位和人员（与导入格式相同）/ export units and persons in the import format."""
-    from pingan.db import session_scope
-    from pingan.org import export_org
+    from pingan.core.db import session_scope
+    from pingan.org.service import export_org
 
     _target(file)
     with session_scope(_engine()) as session:
@@ -268,8 +268,8 @@ def export(
 @command("org")
 def show() -> None:
     """组织概况：各类单位、人员、通知渠道 / the organisation at a glance (never shows channel URLs)."""
-    from pingan.db import session_scope
-    from pingan.org import kind_name
+    from pingan.core.db import session_scope
+    from pingan.org.service import kind_name
 
     with session_scope(_engine()) as session:
         kinds = Counter(dict(session.execute(

@@ -23,10 +23,10 @@ def report(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="数据截至 / as of, e.g. 2027-01-04 (default now)"),
 ) -> None:
     """安全工作履职考核报告：按单位、责任领导和职责 / compliance report per unit, leader and duty."""
-    from pingan.report_text import tr
-    from pingan.report_xlsx import write_report
-    from pingan.reports import ReportError, parse_period, report_dir, report_for
-    from pingan.runtime import get_runtime
+    from pingan.reports.text import tr
+    from pingan.reports.xlsx import write_report
+    from pingan.reports.compute import ReportError, parse_period, report_dir, report_for
+    from pingan.duties.runtime import get_runtime
 
     rt = get_runtime()
     moment = parse_as_of(as_of)

@@ -31,11 +31,11 @@ def start(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="视为此时刻开始 / instant, default now"),
 ) -> None:
     """开始一个重点敏感时期：加密所选职责、通知责任人 / start a period: tighten duties and announce it."""
-    from pingan import service
-    from pingan.db import session_scope
-    from pingan.responsibility import load_org
-    from pingan.runtime import get_runtime
-    from pingan.sensitive import Request, SensitivePeriodError, parse_scope
+    from pingan.duties import service
+    from pingan.core.db import session_scope
+    from pingan.org.snapshot import load_org
+    from pingan.duties.runtime import get_runtime
+    from pingan.duties.sensitive import Request, SensitivePeriodError, parse_scope
 
     rt = get_runtime()
     moment = parse_as_of(as_of)
@@ -59,8 +59,8 @@ def start(
 @user_errors
 def list_(as_json: bool = typer.Option(False, "--json")) -> None:
     """列出重点敏感时期 / list sensitive periods."""
-    from pingan.db import session_scope
-    from pingan.sensitive import S
+    from pingan.core.db import session_scope
+    from pingan.duties.sensitive import S
 
     with session_scope() as session:
         found = session.execute(sa.select(S).order_by(S.c.starts_on.desc(), S.c.id.desc())).all()
@@ -88,8 +88,8 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
 @user_errors
 def cancel(period: int = typer.Argument(..., help="编号 / id"), by: str = typer.Option("operator", "--by")) -> None:
     """取消一个重点敏感时期（已建任务保留）/ cancel a period (tasks already planned stay)."""
-    from pingan.db import session_scope
-    from pingan.sensitive import cancel as do_cancel
+    from pingan.core.db import session_scope
+    from pingan.duties.sensitive import cancel as do_cancel
 
     with session_scope() as session:
         if not do_cancel(session, period, actor=f"operator:{by}"):

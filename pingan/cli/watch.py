@@ -11,8 +11,8 @@ from rich.table import Table
 
 from models import now
 from pingan.cli.app import app, console, parse_day, runtime, user_errors, UserError
-from pingan.i18n import register, t
-from pingan.periods import parse_instant
+from pingan.core.i18n import register, t
+from pingan.core.periods import parse_instant
 
 watch_app = typer.Typer(help="节假日值班与零报告 / the holiday watch: duty rosters and daily zero reports", no_args_is_help=True)
 app.add_typer(watch_app, name="watch")
@@ -59,7 +59,8 @@ def _instant(option: str, value: Optional[str]) -> dt.datetime:
 
 def _do(rt, work):
     """Run ``work(session, org)`` in one transaction; watch and incident errors become user errors."""
-    from pingan import incidents, watch
+    from pingan.incidents import service as incidents
+    from pingan.watch import service as watch
 
     try:
         return watch.in_session(rt, work)
@@ -77,7 +78,7 @@ def add(
     as_of: Optional[str] = typer.Option(None, "--as-of"),
 ) -> None:
     """添加一个值守时段（重要时段）/ add a watch period (an important period besides the holidays)."""
-    from pingan import watch
+    from pingan.watch import service as watch
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
@@ -97,7 +98,7 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """值守时段：日历中的节假日和添加的时段 / watch periods: the calendar's holidays and those added."""
-    from pingan import watch
+    from pingan.watch import service as watch
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
@@ -135,7 +136,7 @@ def cancel(
     as_of: Optional[str] = typer.Option(None, "--as-of"),
 ) -> None:
     """取消一个值守时段：不再安排任务，未完成的任务豁免 / cancel a period: its open tasks are waived."""
-    from pingan import watch
+    from pingan.watch import service as watch
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
@@ -156,7 +157,7 @@ def roster(
     as_of: Optional[str] = typer.Option(None, "--as-of"),
 ) -> None:
     """报送值班表（带班领导、值班值宿人员及电话）/ file a unit's duty roster for a period."""
-    from pingan import watch
+    from pingan.watch import service as watch
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
@@ -190,7 +191,8 @@ def report(
     as_of: Optional[str] = typer.Option(None, "--as-of"),
 ) -> None:
     """报告一天的情况：平安无事（零报告），或事故（同时开始事故报告计时）/ report a day: nothing, or an incident."""
-    from pingan import incidents, watch
+    from pingan.incidents import service as incidents
+    from pingan.watch import service as watch
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
@@ -223,7 +225,7 @@ def status(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """各单位值班表和当日报告情况 / who has filed the roster and reported on a day."""
-    from pingan import watch
+    from pingan.watch import service as watch
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
@@ -249,7 +251,8 @@ def status(
 @user_errors
 def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="时刻 / instant")) -> None:
     """运行一次值守（不经 Prefect）：安排、提醒、督办、发送 / run the watch once, in-process."""
-    from pingan import service, watch
+    from pingan.duties import service
+    from pingan.watch import service as watch
 
     rt = runtime()
     moment = _instant("--as-of", as_of)

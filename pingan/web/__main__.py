@@ -16,7 +16,7 @@ log = logging.getLogger("pingan.web")
 def serve(host: str | None = None, port: int | None = None) -> int:
     import uvicorn
 
-    from pingan.settings import DEMO_OPERATOR_PASSWORD, get_settings
+    from pingan.core.settings import DEMO_OPERATOR_PASSWORD, get_settings
     from pingan.web.app import create_app
 
     if not logging.getLogger().handlers:

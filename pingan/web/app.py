@@ -2,7 +2,7 @@
 
 Server-rendered (Jinja2), no JavaScript, one column: most people open it from WeCom or
 DingTalk on a phone. The routes (``handin``, ``review``) are thin: checking, storing and
-reviewing are ``pingan.evidence``'s, shared with ``pingan evidence …``. No page, log line or
+reviewing are ``pingan.evidence.service``'s, shared with ``pingan evidence …``. No page, log line or
 error carries the signing key, the operator's password or a hand-in token.
 """
 
@@ -17,9 +17,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from models import now
-from pingan.db import get_engine
-from pingan.runtime import Runtime, build_runtime, get_runtime
-from pingan.settings import Settings
+from pingan.core.db import get_engine
+from pingan.duties.runtime import Runtime, build_runtime, get_runtime
+from pingan.core.settings import Settings
 from pingan.web import handin, review
 from pingan.web.site import HERE, Guard, Web
 

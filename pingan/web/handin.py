@@ -1,6 +1,6 @@
 """Hand-in: ``/e/<token>`` shows the task and its form; posting it stores a new evidence version.
 
-The token (``pingan.links``) names the task and the person and expires; the person must also
+The token (``pingan.core.links``) names the task and the person and expires; the person must also
 have been reminded of the task or answer for it. Every refusal is the same 403 page. The form
 carries a CSRF token tied to the link; a bad hand-in is shown again with its messages and what
 was typed, and nothing is stored.
@@ -20,10 +20,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from models import Evidence, Person
-from pingan import evidence as ev
-from pingan.db import session_scope
-from pingan.i18n import pick, t
-from pingan.links import LinkError, LinkGrant, verify
+from pingan.evidence import service as ev
+from pingan.core.db import session_scope
+from pingan.core.i18n import pick, t
+from pingan.core.links import LinkError, LinkGrant, verify
 from pingan.web.site import BodyTooLarge, Web
 
 log = logging.getLogger("pingan.web")

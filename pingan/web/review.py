@@ -1,7 +1,7 @@
 """Review: the operator signs in, lists what was handed in, opens the files, accepts or rejects.
 
 Sessions are signed cookies (``pingan.web.auth``), forms carry CSRF tokens; accepting and
-rejecting are ``pingan.evidence.review``, the same as ``pingan evidence accept|reject``.
+rejecting are ``pingan.evidence.service.review``, the same as ``pingan evidence accept|reject``.
 A rejection's notice goes out with the outbox's next dispatch (the sweeper runs every 15
 minutes in working hours), not from inside the request.
 """
@@ -18,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
-from pingan import evidence as ev
-from pingan.db import session_scope
-from pingan.i18n import t
+from pingan.evidence import service as ev
+from pingan.core.db import session_scope
+from pingan.core.i18n import t
 from pingan.web.auth import SESSION_TTL, check_password
 from pingan.web.site import BodyTooLarge, Web
 

@@ -20,11 +20,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 
-from pingan import evidence as ev
-from pingan.catalog import Catalog
-from pingan.i18n import locale, pick, t
-from pingan.runtime import Runtime
-from pingan.settings import Settings
+from pingan.evidence import service as ev
+from pingan.duties.catalog import Catalog
+from pingan.core.i18n import locale, pick, t
+from pingan.duties.runtime import Runtime
+from pingan.core.settings import Settings
 from pingan.web.auth import Signer
 from pingan.web.texts import STATE_TEXTS
 

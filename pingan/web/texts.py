@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pingan.i18n import register
+from pingan.core.i18n import register
 
 STATE_TEXTS = {
     "upcoming": ("未开始", "not yet open"), "open": ("办理中", "open"), "submitted": ("已提交，待审核", "handed in, awaiting review"),

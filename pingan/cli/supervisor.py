@@ -1,0 +1,230 @@
+"""The main job: pingan's database, a local Prefect server and UI, the served deployments, the evidence page.
+
+``pingan up`` calls ``MainJob(...).run()``. Each part is a child process in its own process
+group with its log in ``<home>/logs``; Prefect keeps its own SQLite file in ``<home>/prefect``
+(pingan's tables never go there). Ctrl-C or SIGTERM stops the children in reverse order;
+a child that dies on its own stops the rest and the job exits non-zero with its log's tail.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pingan.core.settings import REPO_ROOT, Settings
+
+
+class MainJobError(RuntimeError):
+    """Something the operator can fix (a port in use, a child that would not start)."""
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def prefect_env(settings: Settings, host: str, port: int) -> dict[str, str]:
+    """The environment of every Prefect process of the main job (server, runner, CLI calls)."""
+    home = settings.home.resolve()
+    api = f"http://{host}:{port}/api"
+    env = dict(os.environ)
+    env.update({
+        "PREFECT_HOME": str(home / "prefect"),
+        "PREFECT_API_URL": api,
+        "PREFECT_UI_API_URL": api,
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect' / 'prefect.db'}",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
+        "PINGAN_HOME": str(home),
+        "PINGAN_CODE_DIR": str(REPO_ROOT),
+        "PYTHONUNBUFFERED": "1",
+    })
+    if settings.database_url:
+        env["PINGAN_DATABASE_URL"] = settings.database_url
+    if settings.demo:
+        env["PINGAN_DEMO"] = "1"
+    env.pop("PREFECT_PROFILE", None)
+    env.pop("PREFECT_API_KEY", None)
+    return env
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (for tests and a second main job on one machine)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def poll(check: Callable[[], object], timeout: float, what: str, error: type[Exception] = AssertionError):
+    """Call ``check`` twice a second until it returns something truthy, and return that.
+
+    For waiting on a condition another process reaches by itself (a server answering, a run
+    finishing); raises ``error`` naming ``what`` after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise error(f"{what}: not ready after {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, alive: Callable[[], None]) -> None:
+    """Poll ``check`` until it holds; ``alive`` raises if a child died meanwhile."""
+    poll(lambda: (alive(), check())[1], timeout, what, MainJobError)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    log: Path
+    proc: subprocess.Popen | None = None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        out = self.log.open("ab")
+        out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {self.name} starting\n".encode())
+        out.flush()
+        self.proc = subprocess.Popen(self.argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=REPO_ROOT, start_new_session=True)
+        out.close()
+
+    def exited(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(text[-lines:])
+
+    def stop(self, grace: float = 20.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+@dataclass
+class MainJob:
+    settings: Settings
+    host: str = "127.0.0.1"
+    port: int = 4200
+    web_port: int = 8400
+    limit: int = 4
+    web: bool = True
+    say: Callable[[str], None] = print
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.host}:{self.web_port}"
+
+    def _child(self, name: str, *argv: str) -> Child:
+        return Child(name, list(argv), self.settings.home.resolve() / "logs" / f"{name}.log")
+
+    def _check_children(self) -> None:
+        for child in self.children:
+            code = child.exited()
+            if code is not None:
+                raise MainJobError(f"{child.name} exited with code {code}; last lines of {child.log}:\n{child.tail()}")
+
+    def _deployments_registered(self, env: dict[str, str], expected: int) -> Callable[[], bool]:
+        import json
+
+        def check() -> bool:
+            request = urllib.request.Request(f"{env['PREFECT_API_URL']}/deployments/count", data=b"{}",
+                                             headers={"Content-Type": "application/json"}, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    return json.loads(response.read()) >= expected
+            except (urllib.error.URLError, OSError, ValueError):
+                return False
+
+        return check
+
+    def start(self, expected_deployments: int) -> dict[str, str]:
+        """Start every part and return when the deployments are registered and served."""
+        for port, what in ((self.port, "Prefect"), (self.web_port, "evidence page")):
+            if self.web or what == "Prefect":
+                if port_in_use(self.host, port):
+                    raise MainJobError(f"{self.host}:{port} ({what}) is already in use: stop what runs there "
+                                       f"or choose another port (--port / --web-port)")
+        env = prefect_env(self.settings, self.host, self.port)
+        # Links in reminders point at the evidence page: here, unless the operator set a public URL.
+        env.setdefault("PINGAN_BASE_URL", self.web_url)
+        Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+        prefect = [sys.executable, "-m", "prefect"]
+
+        self.say("Prefect: database upgrade …")
+        upgrade = subprocess.run([*prefect, "server", "database", "upgrade", "-y"], env=env, cwd=REPO_ROOT,
+                                 stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if upgrade.returncode != 0:
+            raise MainJobError(f"prefect server database upgrade failed:\n{upgrade.stderr[-2000:]}")
+
+        server = self._child("prefect-server", *prefect, "server", "start", "--host", self.host,
+                             "--port", str(self.port))
+        self.children.append(server)
+        server.start(env)
+        self.say(f"Prefect server starting on {self.ui_url} …")
+        wait_until(lambda: http_ok(f"{env['PREFECT_API_URL']}/health"), 180, "Prefect server", self._check_children)
+
+        runner = self._child("serve", sys.executable, "-m", "deployments.serve", "--limit", str(self.limit))
+        self.children.append(runner)
+        runner.start(env)
+        if self.web:
+            web = self._child("web", sys.executable, "-m", "pingan.web", "--host", self.host,
+                              "--port", str(self.web_port))
+            self.children.append(web)
+            web.start(env)
+        self.say(f"registering {expected_deployments} deployments …")
+        wait_until(self._deployments_registered(env, expected_deployments), 300, "deployments", self._check_children)
+        if self.web:
+            wait_until(lambda: http_ok(f"{self.web_url}/healthz"), 60, "evidence page", self._check_children)
+        return env
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+
+    def watch(self) -> None:
+        """Block until a signal arrives or a child dies (then raise)."""
+        while True:
+            self._check_children()
+            time.sleep(1)

@@ -1,0 +1,107 @@
+"""Engine, sessions and the two bulk primitives every writer uses.
+
+``insert_ignore`` is the idempotent bulk write (``INSERT … ON CONFLICT DO NOTHING``) on
+SQLite and PostgreSQL alike; it answers with the rows it really inserted via RETURNING,
+because psycopg reports rowcount -1 for such statements.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from pingan.core.settings import get_settings
+
+CHUNK = 2000  # rows per statement: stays under SQLite's 32766 bound parameters for wide tables
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # flows, workers and the web page share one file
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+_ENGINES: dict[str, sa.Engine] = {}
+
+
+def get_engine(url: str | None = None) -> sa.Engine:
+    url = url or get_settings().db_url
+    if url not in _ENGINES:
+        _ENGINES[url] = make_engine(url)
+    return _ENGINES[url]
+
+
+def dispose_engines() -> None:
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
+
+
+@contextlib.contextmanager
+def session_scope(engine: sa.Engine | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def _insert(session: Session, table: sa.Table):
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"unsupported database dialect {dialect!r}")
+
+
+def insert_ignore(
+    session: Session,
+    table: sa.Table,
+    rows: Sequence[dict],
+    conflict: Sequence[str],
+    returning: Sequence[str] = ("id",),
+) -> list[sa.Row]:
+    """Insert rows, skipping those that collide on ``conflict``; return what was inserted.
+
+    One statement, executed with a list of parameter sets: SQLAlchemy's "insertmanyvalues"
+    batches it into multi-row INSERTs with RETURNING, and the compiled form is cached.
+    """
+    if not rows:
+        return []
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(conflict))
+    if not returning:
+        session.execute(stmt, list(rows))
+        return []
+    stmt = stmt.returning(*(table.c[name] for name in returning))
+    return session.execute(stmt, list(rows)).all()
+
+
+def upsert(session: Session, table: sa.Table, rows: Sequence[dict], conflict: Sequence[str], update: Sequence[str]) -> None:
+    """Insert rows or update ``update`` columns of the row they collide with."""
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        stmt = _insert(session, table).values(chunk)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(conflict), set_={name: stmt.excluded[name] for name in update}
+        )
+        session.execute(stmt)

@@ -1,0 +1,34 @@
+"""What people read, in Chinese by default and English with ``PINGAN_LOCALE=en``.
+
+Texts live in ``MESSAGES`` by key; ``t(key, **values)`` formats the one for the current locale.
+Modules add their own keys with ``register({...})`` so each feature keeps its texts beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+MESSAGES: dict[str, dict[str, str]] = {}
+
+
+def register(texts: Mapping[str, Mapping[str, str]]) -> None:
+    for key, pair in texts.items():
+        if set(pair) != {"zh-CN", "en"}:
+            raise ValueError(f"message {key!r} needs both zh-CN and en")
+        MESSAGES[key] = dict(pair)
+
+
+def locale() -> str:
+    from pingan.core.settings import get_settings
+
+    return get_settings().locale
+
+
+def t(key: str, /, **values: object) -> str:
+    pair = MESSAGES[key]
+    return pair.get(locale(), pair["zh-CN"]).format(**values)
+
+
+def pick(zh: str, en: str | None) -> str:
+    """A catalog text in the reader's language (catalog entries carry name and name_en)."""
+    return en if (en and locale() == "en") else zh

@@ -1,0 +1,1 @@
+"""Notices become messages: the outbox, the one dispatcher, Apprise transports and message texts."""

@@ -1,0 +1,113 @@
+"""The texts people receive: reminders, escalations and digests, in Chinese or English."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pingan.duties.catalog import Catalog
+from pingan.core.i18n import locale, pick
+
+_STEP_ZH = {"open": "任务已开始", "due": "今日截止"}
+_STEP_EN = {"open": "task opened", "due": "due today"}
+_REASON_ZH = {"missing": "未提交材料", "rejected": "材料被退回未重新提交"}
+_REASON_EN = {"missing": "no evidence handed in", "rejected": "evidence rejected and not resubmitted"}
+
+
+def _due(iso: str) -> str:
+    return dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
+
+
+def _step(step: str, en: bool) -> str:
+    table = _STEP_EN if en else _STEP_ZH
+    if step in table:
+        return table[step]
+    if step.startswith("due-"):
+        return f"{step[4:]} before the deadline" if en else f"距截止还有 {step[4:].replace('d', ' 天').replace('h', ' 小时')}"
+    return step
+
+
+def render_item(kind: str, payload: dict, catalog: Catalog, link: str | None) -> str:
+    """One notice as a paragraph of a message."""
+    en = locale() == "en"
+    if kind == "announcement":
+        return "\n".join(x for x in (payload.get("text_en") if en else None, payload["text"]) if x)[:2000] + (
+            f"\n{'Link: ' if en else '链接：'}{link}" if link else "")
+    duty = catalog.duties.get(payload["duty"])
+    name = pick(duty.name, duty.name_en) if duty else payload["duty"]
+    who = payload["unit"] + (f"（{payload['person']}）" if payload.get("person") else "")
+    source = ""
+    evidence = ""
+    if duty:
+        title = catalog.documents.get(duty.source.document, duty.source.document)
+        source = (f"Source: {title}, clause {duty.source.clause}" if en else f"依据：《{title}》{duty.source.clause}")
+        kinds = [catalog.evidence_kinds[k] for k in duty.evidence if k in catalog.evidence_kinds]
+        if kinds:
+            parts = [f"{pick(k.name, k.name_en)}（{pick(k.must_contain, k.must_contain_en)}）" for k in kinds]
+            evidence = ("Hand in: " if en else "需提交：") + "；".join(parts)
+    lines: list[str]
+    if kind == "review":  # a rejected hand-in: say why, and that the task is open again
+        if en:
+            lines = [f"[Evidence returned] {who}: “{name}” for {payload['period']} (version {payload.get('version')}) "
+                     f"was rejected: {payload.get('reason')}", f"Please hand it in again. Due: {_due(payload['due'])}"]
+        else:
+            lines = [f"【材料退回】{who}「{name}」（{payload['period']}，第 {payload.get('version')} 版）未通过审核，"
+                     f"理由：{payload.get('reason')}", f"请修改后重新提交。截止时间：{_due(payload['due'])}"]
+        lines += [source, evidence]
+    elif kind == "escalation":
+        level, reason = payload.get("level"), payload.get("reason", "missing")
+        assignees = "、".join(payload.get("assignees") or []) or ("—" if en else "无")
+        if en:
+            lines = [
+                f"[Escalation, level {level}] {who}: “{name}” for {payload['period']} is overdue "
+                f"(due {_due(payload['due'])}): {_REASON_EN.get(reason, reason)}.",
+                f"Responsible: {assignees}",
+            ]
+        else:
+            lines = [
+                f"【督办·第{level}级】{who}「{name}」（{payload['period']}）已逾期"
+                f"（截止 {_due(payload['due'])}），{_REASON_ZH.get(reason, reason)}。",
+                f"责任人：{assignees}",
+            ]
+        lines.append(source)
+    else:
+        step = _step(payload.get("step", ""), en)
+        if en:
+            lines = [f"[{name}] {who}, period {payload['period']}", f"Due: {_due(payload['due'])} ({step})"]
+        else:
+            lines = [f"【{name}】{who} · {payload['period']}", f"截止时间：{_due(payload['due'])}（{step}）"]
+        lines += [source, evidence]
+    if link:
+        lines.append(("Link: " if en else "办理链接：") + link)
+    return "\n".join(line for line in lines if line)
+
+
+def render_message(person_name: str, items: list[tuple[str, str]], *, max_items: int | None = None) -> tuple[str, str]:
+    """(title, body) for one person's notices; ``items`` are (kind, rendered paragraph).
+
+    The title counts every item; the body lists the first ``max_items`` and sums up the rest, so
+    a leader escalated for hundreds of schools gets one readable message that chat APIs accept
+    (WeCom's bot takes 2,048 bytes) rather than a megabyte; the full list is in the Prefect UI
+    and ``pingan status``.
+    """
+    en = locale() == "en"
+    escalations = sum(1 for kind, _ in items if kind == "escalation")
+    notices = sum(1 for kind, _ in items if kind == "announcement")
+    reminders = len(items) - escalations - notices
+    if en:
+        parts = [f"{reminders} reminder(s)" if reminders else "", f"{escalations} escalation(s)" if escalations else "",
+                 f"{notices} notice(s)" if notices else ""]
+        title = "pingan school safety: " + ", ".join(p for p in parts if p)
+        head = f"Dear {person_name},"
+    else:
+        parts = [f"{reminders} 项待办提醒" if reminders else "", f"{escalations} 项逾期督办" if escalations else "",
+                 f"{notices} 条通知" if notices else ""]
+        title = "平安校园安全工作：" + "，".join(p for p in parts if p)
+        head = f"{person_name}，您好："
+    shown = items if max_items is None else items[:max_items]
+    rest = len(items) - len(shown)
+    tail = []
+    if rest:
+        tail = [f"… and {rest} more item(s), not listed here: see the Prefect UI or `pingan status`." if en else
+                f"……另有 {rest} 项未在此列出，请在 Prefect 界面或用 pingan status 查看。"]
+    body = "\n\n".join([head, *(text for _, text in shown), *tail])
+    return title, body

@@ -1,0 +1,204 @@
+"""One duty cycle against the database: plan → remind → escalate, in bulk and idempotently.
+
+Each step reads what it needs in a few queries, asks ``pingan.duties.rules`` what is due, and writes
+with ``INSERT … ON CONFLICT DO NOTHING`` on the natural keys (task slot, notice dedupe key,
+escalation step). Running it again, or twice at once, converges to the same rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from models import Audit, Duty, Escalation, Notice, NoticeKind, Occurrence, Waiver
+from pingan.duties.catalog import Catalog, DutySpec
+from pingan.core.db import insert_ignore, upsert
+from pingan.core.i18n import pick
+from pingan.org.snapshot import Org
+from pingan.duties.rules import TaskView, escalations_due, is_working_time, plan, reminder_due
+from pingan.duties.runtime import Runtime
+from pingan.duties.sensitive import plan_tighter
+
+O = Occurrence.__table__
+
+
+@dataclass
+class CycleResult:
+    duty_key: str
+    as_of: dt.datetime
+    periods: list[str] = field(default_factory=list)
+    planned: int = 0  # tasks created by this run
+    reminders: int = 0  # notices queued by this run
+    escalations: int = 0  # escalation events fired by this run
+    working_time: bool = True
+    unreachable: list[int] = field(default_factory=list)  # tasks nobody could be reminded of
+
+    def merge(self, other: CycleResult) -> None:
+        self.planned += other.planned
+        self.reminders += other.reminders
+        self.escalations += other.escalations
+
+
+def sync_catalog(session: Session, catalog: Catalog) -> int:
+    """Write the catalog's duties into ``duty`` (upsert by key); deactivate removed ones."""
+    rows = [
+        {
+            "key": d.key, "name": d.name, "name_en": d.name_en, "document": d.source.document,
+            "clause": d.source.clause, "cadence": d.cadence.every, "spec": d.model_dump(mode="json"),
+            "spec_hash": d.spec_hash(), "active": True,
+        }
+        for d in catalog.duties.values()
+    ]
+    table = Duty.__table__
+    before = {r.key: (r.spec_hash, r.active) for r in session.execute(sa.select(table.c.key, table.c.spec_hash, table.c.active))}
+    # Changed: new, edited, or back in the catalog after it had been removed (same spec, inactive).
+    changed = sum(1 for r in rows if before.get(r["key"]) != (r["spec_hash"], True))
+    if changed:
+        upsert(session, table, rows, ["key"], ["name", "name_en", "document", "clause", "cadence", "spec", "spec_hash", "active"])
+    gone = {key for key, (_, active) in before.items() if active} - set(catalog.duties)
+    if gone:
+        session.execute(sa.update(table).where(table.c.key.in_(gone)).values(active=False))
+    if changed or gone:
+        session.add(Audit(actor="system", action="catalog.synced", object_type="catalog", object_id="duties",
+                          detail={"changed": changed, "deactivated": sorted(gone)}))
+    return changed
+
+
+# --------------------------------------------------------------------------- plan
+
+def plan_tasks(
+    session: Session, rt: Runtime, duty: DutySpec, org: Org, as_of: dt.datetime, *,
+    sensitive_period_id: int | None = None, **kwargs,
+) -> tuple[int, list[str]]:
+    """Create the tasks of every open period for every subject; return (created, period keys)."""
+    slots = plan(duty, org, as_of, rt.ctx, **kwargs)
+    rows = [s.row(created_at=as_of, sensitive_period_id=sensitive_period_id) for s in slots]
+    inserted = insert_ignore(session, O, rows, ["duty_key", "unit_id", "person_key", "period_key"])
+    tighter = plan_tighter(session, rt, duty, org, as_of)
+    return len(inserted) + tighter, sorted({s.period.key for s in slots})
+
+
+# --------------------------------------------------------------------------- read tasks
+
+def _tasks(session: Session, duty_key: str, where: sa.ColumnElement) -> list[TaskView]:
+    waived = (
+        sa.select(sa.func.max(Waiver.until))
+        .where(Waiver.occurrence_id == O.c.id, Waiver.revoked_at.is_(None))
+        .scalar_subquery()
+    )
+    query = sa.select(
+        O.c.id, O.c.duty_key, O.c.unit_id, O.c.person_id, O.c.period_key, O.c.opens_at, O.c.due_at,
+        O.c.escalate_at, O.c.review, waived.label("waived_until"),
+    ).where(O.c.duty_key == duty_key, O.c.review.in_(("none", "rejected")), where)
+    return [TaskView(**row._mapping) for row in session.execute(query)]
+
+
+# --------------------------------------------------------------------------- remind
+
+def queue_reminders(session: Session, rt: Runtime, duty: DutySpec, org: Org, as_of: dt.datetime) -> tuple[int, list[int]]:
+    """Queue the due reminder step of every open task to its assignees; return (queued, unreachable)."""
+    if not duty.reminders:
+        return 0, []
+    tasks = _tasks(session, duty.key, sa.and_(O.c.opens_at <= as_of, O.c.escalate_at > as_of))
+    rows, unreachable = [], []
+    for task in tasks:
+        step = reminder_due(duty.reminders, task, as_of)
+        if step is None:
+            continue
+        people = org.assignees(duty.carrier, task.unit_id, task.person_id)
+        if not people:
+            unreachable.append(task.id)
+            continue
+        payload = _payload(rt, duty, org, task)
+        for pid in people:
+            rows.append({
+                "person_id": pid, "dedupe_key": f"r:{task.id}:{step.key}", "kind": NoticeKind.reminder.value,
+                "occurrence_id": task.id, "duty_key": duty.key, "step": step.key, "level": None,
+                "urgent": False, "payload": {**payload, "step": step.key}, "created_at": as_of,
+            })
+    inserted = insert_ignore(session, Notice.__table__, rows, ["person_id", "dedupe_key"])
+    return len(inserted), unreachable
+
+
+def _payload(rt: Runtime, duty: DutySpec, org: Org, task: TaskView) -> dict:
+    unit = org.units.get(task.unit_id)
+    person = org.persons.get(task.person_id) if task.person_id else None
+    return {
+        "duty": duty.key, "unit": unit.name if unit else str(task.unit_id),
+        "person": person.name if person else None, "period": task.period_key,
+        "due": task.due_at.isoformat(),
+    }
+
+
+# --------------------------------------------------------------------------- escalate
+
+def queue_escalations(session: Session, rt: Runtime, duty: DutySpec, org: Org, as_of: dt.datetime) -> int:
+    """Fire the escalation events that are due; each reaches its level's leaders once."""
+    tasks = _tasks(session, duty.key, O.c.escalate_at <= as_of)
+    if not tasks:
+        return 0
+    E = Escalation.__table__
+    fired: dict[int, set[tuple[int, int]]] = defaultdict(set)
+    query = sa.select(E.c.occurrence_id, E.c.level, E.c.seq).join(O, O.c.id == E.c.occurrence_id).where(O.c.duty_key == duty.key)
+    for row in session.execute(query):
+        fired[row.occurrence_id].add((row.level, row.seq))
+
+    rows, by_key = [], {}
+    for task in tasks:
+        for event in escalations_due(duty.escalation, task, as_of, fired[task.id]):
+            assignees = set(org.assignees(duty.carrier, task.unit_id, task.person_id))
+            recipients = [p for p in org.escalation_targets(event.targets, task.unit_id) if p not in assignees]
+            reason = "rejected" if task.review == "rejected" else "missing"
+            rows.append({
+                "occurrence_id": task.id, "level": event.level, "seq": event.seq, "reason": reason,
+                "recipients": recipients, "due_at": event.at, "fired_at": as_of,
+            })
+            by_key[(task.id, event.level, event.seq)] = (task, event, recipients, reason, sorted(assignees))
+    inserted = insert_ignore(session, E, rows, ["occurrence_id", "level", "seq"], returning=("id", "occurrence_id", "level", "seq"))
+    notices, audits = [], []
+    for row in inserted:
+        task, event, recipients, reason, assignees = by_key[(row.occurrence_id, row.level, row.seq)]
+        payload = {
+            **_payload(rt, duty, org, task), "level": event.level, "seq": event.seq, "reason": reason,
+            "assignees": [org.persons[p].name for p in assignees if p in org.persons],
+        }
+        for pid in recipients:
+            notices.append({
+                "person_id": pid, "dedupe_key": f"e:{task.id}:{event.level}:{event.seq}",
+                "kind": NoticeKind.escalation.value, "occurrence_id": task.id, "duty_key": duty.key,
+                "step": f"L{event.level}" + (f"R{event.seq}" if event.seq else ""), "level": event.level,
+                "urgent": duty.flow == "incident", "payload": payload, "created_at": as_of,
+            })
+        audits.append({
+            "at": as_of, "actor": "system", "action": "escalation.fired", "object_type": "occurrence",
+            "object_id": str(task.id),
+            "detail": {"duty": duty.key, "level": event.level, "seq": event.seq, "reason": reason,
+                       "recipients": recipients, "due": event.at.isoformat()},
+        })
+    insert_ignore(session, Notice.__table__, notices, ["person_id", "dedupe_key"], returning=())
+    if audits:
+        session.execute(sa.insert(Audit.__table__), audits)
+    return len(inserted)
+
+
+# --------------------------------------------------------------------------- the cycle
+
+def run_cycle(session: Session, rt: Runtime, duty_key: str, as_of: dt.datetime, org: Org) -> CycleResult:
+    """Plan, remind and escalate one duty at ``as_of`` (sending is the outbox's job)."""
+    duty = rt.catalog.duty(duty_key)
+    result = CycleResult(duty_key=duty.key, as_of=as_of)
+    result.planned, result.periods = plan_tasks(session, rt, duty, org, as_of)
+    s = rt.settings
+    result.working_time = is_working_time(as_of, rt.calendar, s.work_start, s.work_end)
+    if result.working_time:
+        result.reminders, result.unreachable = queue_reminders(session, rt, duty, org, as_of)
+        result.escalations = queue_escalations(session, rt, duty, org, as_of)
+    return result
+
+
+def duty_label(duty: DutySpec) -> str:
+    return pick(duty.name, duty.name_en)

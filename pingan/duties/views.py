@@ -1,0 +1,61 @@
+"""What the operator sees in the Prefect UI: a table per unit and a summary citing the clause."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from pingan.duties.catalog import DutySpec
+from pingan.duties.runtime import Runtime
+from pingan.duties.status import TaskRow
+
+STATE_ZH = {
+    "upcoming": "未开始", "open": "进行中", "submitted": "已提交", "accepted": "已通过",
+    "overdue": "逾期", "escalated": "已督办", "waived": "已豁免",
+}
+
+
+def artifact_key(duty_key: str, what: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]", "-", f"duty-{duty_key}-{what}".lower())
+
+
+def status_table(rows: list[TaskRow]) -> list[dict]:
+    return [
+        {
+            "单位 unit": r.unit, "责任人 person": r.person or "", "周期 period": r.period, "截止 due": r.due,
+            "状态 state": f"{STATE_ZH[r.state]} {r.state}", "督办级别 level": r.level, "提醒次数 reminders": r.reminders,
+        }
+        for r in rows
+    ] or [{"单位 unit": "—", "状态 state": "本期无任务 / no task in this period"}]
+
+
+def summary_markdown(
+    rt: Runtime, duty: DutySpec, as_of: dt.datetime, planned: dict, reminded: dict, escalated: dict,
+    sent: dict, counts: dict[str, int], failures: list[dict],
+) -> str:
+    title = rt.catalog.documents.get(duty.source.document, duty.source.document)
+    lines = [
+        f"# {duty.name} · {', '.join(planned['periods']) or '—'}",
+        f"*{duty.name_en}* — as of {as_of:%Y-%m-%d %H:%M} (Asia/Shanghai)",
+        "",
+        f"**依据 / source**：《{title}》{duty.source.clause}（`{duty.source.document}`）",
+        "",
+        f"> {duty.text}",
+        "",
+        "| 状态 state | 数量 count |",
+        "|---|---:|",
+        *(f"| {STATE_ZH[s]} {s} | {n} |" for s, n in counts.items()),
+        "",
+        f"本次运行 / this run: 新建任务 planned **{planned['created']}**, 提醒 reminders **{reminded['queued']}**, "
+        f"督办 escalations **{escalated['fired']}**, 已发送 sent **{sent['sent']}**, "
+        f"重试中 retrying **{sent['retrying']}**, 失败 failed **{sent['failed']}**.",
+    ]
+    if not reminded.get("working_time", True):
+        lines.append("\n非工作时间：提醒与督办将在下一个工作时段发送 / outside working time: nothing was queued.")
+    if reminded.get("unreachable"):
+        lines.append(f"\n⚠ {len(reminded['unreachable'])} 项任务无人可提醒（请检查单位角色）/ tasks with nobody to remind.")
+    if failures:
+        lines += ["", "## 发送失败 / failed sends", "", "| message | person | attempts | error |", "|---:|---|---:|---|"]
+        lines += [f"| {f['message']} | {f['person']} | {f['attempts']} | {f['error'] or ''} |" for f in failures]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The incident-report clock: phone and written reports against their deadlines."""

@@ -1,0 +1,160 @@
+"""Who carries a duty and who answers for it: pure functions over an organisation snapshot.
+
+The snapshot is read once per flow run (a few queries, whatever the number of schools) and
+everything after — the subjects of a duty, the persons to remind, the leader to escalate to —
+is computed in memory, so it can be tested without a database.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from models import Person, Role, RoleKind, Unit, UnitKind
+from pingan.duties.catalog import Carrier, EscalationTarget
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    id: int
+    code: str
+    name: str
+    kind: UnitKind
+    parent_id: int | None
+    function: str | None
+    has_school_bus: bool = False
+    has_dormitory: bool = False
+    has_canteen: bool = False
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    id: int
+    code: str
+    name: str
+    unit_id: int
+
+
+@dataclass
+class Org:
+    units: dict[int, UnitInfo]
+    persons: dict[int, PersonInfo]
+    roles: list[tuple[int, int, RoleKind]]  # (person_id, unit_id, role)
+    _by_unit: dict[tuple[int, RoleKind], list[int]] = field(default_factory=dict, init=False, repr=False)
+    _bureau: UnitInfo | None = field(default=None, init=False, repr=False)
+    _sections: dict[int | None, UnitInfo] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_unit: dict[tuple[int, RoleKind], list[int]] = defaultdict(list)
+        for person_id, unit_id, role in sorted(self.roles):
+            if person_id in self.persons and unit_id in self.units:
+                by_unit[(unit_id, RoleKind(role))].append(person_id)
+        self._by_unit = dict(by_unit)
+        # The bureau and its safety section are asked for at every escalation: index them once
+        # (scanning every unit per escalation made a level-3 pass quadratic in the schools).
+        for unit in sorted(self.units.values(), key=lambda u: u.id):
+            if unit.kind == UnitKind.bureau and self._bureau is None:
+                self._bureau = unit
+            if unit.kind == UnitKind.department and unit.function == "safety":
+                self._sections.setdefault(unit.parent_id, unit)
+                self._sections.setdefault(None, unit)
+
+    # -- lookups
+    def holders(self, unit_id: int, *roles: RoleKind) -> list[int]:
+        """Persons holding any of ``roles`` at the unit, in a stable order, without repeats."""
+        out: list[int] = []
+        for role in roles:
+            for pid in self._by_unit.get((unit_id, role), ()):
+                if pid not in out:
+                    out.append(pid)
+        return out
+
+    @property
+    def bureau(self) -> UnitInfo | None:
+        return self._bureau
+
+    def bureau_of(self, unit_id: int) -> UnitInfo | None:
+        seen = set()
+        unit = self.units.get(unit_id)
+        while unit is not None and unit.id not in seen:
+            if unit.kind == UnitKind.bureau:
+                return unit
+            seen.add(unit.id)
+            unit = self.units.get(unit.parent_id) if unit.parent_id else None
+        return self.bureau
+
+    def safety_section(self, bureau_id: int | None) -> UnitInfo | None:
+        """The bureau's safety section (the lowest id if several); any bureau's for ``None``."""
+        return self._sections.get(bureau_id)
+
+    # -- duties
+    def matches(self, carrier: Carrier, unit: UnitInfo) -> bool:
+        if unit.kind not in carrier.unit_kinds:
+            return False
+        if carrier.unit_functions and unit.function not in carrier.unit_functions:
+            return False
+        return all(getattr(unit, fact) == wanted for fact, wanted in carrier.require.items())
+
+    def subjects(self, carrier: Carrier) -> list[tuple[int, int | None]]:
+        """(unit_id, person_id) pairs that each get a task: one per unit, or one per role holder."""
+        out: list[tuple[int, int | None]] = []
+        for unit in sorted(self.units.values(), key=lambda u: u.id):
+            if not self.matches(carrier, unit):
+                continue
+            if carrier.scope == "unit":
+                out.append((unit.id, None))
+            else:
+                out.extend((unit.id, pid) for pid in self.holders(unit.id, *carrier.roles))
+        return out
+
+    def assignees(self, carrier: Carrier, unit_id: int, person_id: int | None) -> list[int]:
+        """Who is reminded of a task: its person, or the unit's role holders (its principal failing those)."""
+        if person_id is not None:
+            return [person_id] if person_id in self.persons else []
+        return self.holders(unit_id, *carrier.roles) or self.holders(unit_id, RoleKind.principal)
+
+    def escalation_targets(self, targets: tuple[EscalationTarget, ...], unit_id: int) -> list[int]:
+        """The persons a level of an escalation policy reaches for a task of ``unit_id``."""
+        unit = self.units.get(unit_id)
+        bureau = self.bureau_of(unit_id)
+        out: list[int] = []
+        for target in targets:
+            if target == "unit_principal" and unit is not None:
+                found = self.holders(unit.id, RoleKind.principal)
+            elif target == "unit_leader" and unit is not None:
+                # 包保 for a school, 分管 for a department; a bureau has nobody above but its principal.
+                found = self.holders(unit.id, RoleKind.patron, RoleKind.in_charge)
+            elif target == "bureau_principal" and bureau is not None:
+                found = self.holders(bureau.id, RoleKind.principal)
+            elif target == "safety_lead" and bureau is not None:
+                found = self.holders(bureau.id, RoleKind.safety_lead)
+            elif target == "safety_section":
+                section = self.safety_section(bureau.id if bureau else None)
+                found = self.holders(section.id, RoleKind.principal) if section else []
+            else:
+                found = []
+            out.extend(pid for pid in found if pid not in out)
+        return out
+
+
+def load_org(session: Session) -> Org:
+    """Read the active organisation in three queries."""
+    units = {
+        row.id: UnitInfo(
+            id=row.id, code=row.code, name=row.name, kind=UnitKind(row.kind), parent_id=row.parent_id,
+            function=row.function, has_school_bus=row.has_school_bus, has_dormitory=row.has_dormitory,
+            has_canteen=row.has_canteen,
+        )
+        for row in session.execute(sa.select(Unit.__table__).where(Unit.active.is_(True)))
+    }
+    persons = {
+        row.id: PersonInfo(id=row.id, code=row.code, name=row.name, unit_id=row.unit_id)
+        for row in session.execute(
+            sa.select(Person.id, Person.code, Person.name, Person.unit_id).where(Person.active.is_(True))
+        )
+    }
+    roles = [(r.person_id, r.unit_id, RoleKind(r.role)) for r in session.execute(sa.select(Role.__table__))]
+    return Org(units=units, persons=persons, roles=roles)

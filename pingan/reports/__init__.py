@@ -1,0 +1,1 @@
+"""Compliance reports for the annual assessment, and the digests that summarise them."""
