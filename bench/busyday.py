@@ -46,7 +46,7 @@ from pingan.delivery import transports
 from pingan.core.db import get_engine, session_scope
 from pingan.core.migrate import upgrade
 from pingan.org.service import load_org, synthetic_organisation
-from pingan.core.periods import TZ
+from pingan.core.clock import TZ
 from pingan.org.snapshot import load_org as org_snapshot
 from pingan.duties.runtime import Runtime, build_runtime
 from pingan.core.settings import Settings

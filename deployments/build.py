@@ -10,9 +10,9 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
+from pingan.core.clock import TZ_NAME
 from pingan.duties.catalog import Catalog, DutySpec
 
-TIMEZONE = "Asia/Shanghai"
 DUTY_ENTRYPOINT = "flows/duty_cycle.py:duty_cycle"
 ALERT_DEPLOYMENT = "运行失败告警"
 
@@ -21,7 +21,7 @@ ALERT_DEPLOYMENT = "运行失败告警"
 class Schedule:
     cron: str
     slug: str
-    timezone: str = TIMEZONE
+    timezone: str = TZ_NAME
 
 
 @dataclass(frozen=True)

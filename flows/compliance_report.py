@@ -16,8 +16,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
-from models import now
-from pingan.core.periods import local
+from pingan.core.clock import now
+from pingan.core.clock import local
 from pingan.reports.compute import parse_period
 from tasks.report import compute_report, publish_report, write_files
 

@@ -13,8 +13,9 @@ import datetime as dt
 from prefect import flow
 from prefect.runtime import flow_run
 
-from models import now
-from pingan.core.periods import local, period_at
+from pingan.core.clock import now
+from pingan.core.periods import period_at
+from pingan.core.clock import local
 from pingan.duties.views import artifact_key
 from pingan.duties.runtime import get_runtime
 from tasks.duty import dispatch, escalate, plan, publish, remind

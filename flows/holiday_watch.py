@@ -14,8 +14,8 @@ import datetime as dt
 from prefect import flow
 from prefect.runtime import flow_run
 
-from models import now
-from pingan.core.periods import local
+from pingan.core.clock import now
+from pingan.core.clock import local
 from tasks.duty import dispatch
 from tasks.watch import escalate, plan, publish, remind
 

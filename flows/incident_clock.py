@@ -14,10 +14,10 @@ import datetime as dt
 from prefect import flow
 from prefect.runtime import flow_run
 
-from models import now
+from pingan.core.clock import now
 from pingan.incidents import service as incidents
 from pingan.incidents.service import INCIDENT_CLOCK_FLOW
-from pingan.core.periods import local
+from pingan.core.clock import local
 from pingan.duties.runtime import get_runtime
 from tasks.duty import dispatch
 from tasks.incident import escalate, publish_open, publish_timeline

@@ -6,12 +6,13 @@ import datetime as dt
 
 from prefect import flow
 
-from models import NoticeKind, RoleKind, now
+from models import NoticeKind, RoleKind
+from pingan.core.clock import now
 from pingan.duties import service
 from pingan.delivery import transports
 from pingan.core.db import insert_ignore, session_scope
 from pingan.org.snapshot import load_org
-from pingan.core.periods import local
+from pingan.core.clock import local
 from pingan.duties.runtime import get_runtime
 from models import Audit, Notice
 

@@ -12,10 +12,10 @@ import datetime as dt
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from models import now
+from pingan.core.clock import now
 from pingan.duties import service
 from pingan.core.db import session_scope
-from pingan.core.periods import local
+from pingan.core.clock import local
 from pingan.org.snapshot import load_org
 from pingan.duties.runtime import get_runtime
 from pingan.duties.sensitive import Request, parse_scope

@@ -9,12 +9,13 @@ from models.hazard import Hazard, HazardEvent, HazardFile, PlatformUpload, RiskC
 from models.incident import Incident
 from models.sensitive import SensitivePeriod
 from models.watch import WatchPeriod, WatchReport, WatchRoster
-from models.types import SHANGHAI, AwareDateTime, now
+from models.types import AwareDateTime
+from pingan.core.clock import TZ, now
 
 __all__ = [
     "Audit", "AwareDateTime", "Channel", "Delivery", "Duty", "Escalation", "Evidence", "EvidenceFile",
     "Hazard", "HazardEvent", "HazardFile", "Incident", "KINDERGARTEN_KINDS", "Message", "MessageStatus",
     "Notice", "NoticeKind", "Occurrence", "Person", "PlatformUpload", "Review", "RiskCheck", "RiskPoint",
-    "Role", "RoleKind", "SCHOOL_KINDS", "SensitivePeriod", "SHANGHAI", "Unit", "UnitKind", "Waiver",
-    "WatchPeriod", "WatchReport", "WatchRoster", "now",
+    "Role", "RoleKind", "SCHOOL_KINDS", "SensitivePeriod", "Unit", "UnitKind", "Waiver",
+    "WatchPeriod", "WatchReport", "WatchRoster",
 ]

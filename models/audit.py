@@ -10,7 +10,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.types import JSON, AwareDateTime, now
+from models.types import JSON, AwareDateTime
+from pingan.core.clock import now
 
 
 class Audit(SQLModel, table=True):

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.duty import Review
-from models.types import JSON, AwareDateTime, now
+from models.types import JSON, AwareDateTime
+from pingan.core.clock import now
 
 
 class Evidence(SQLModel, table=True):

@@ -13,7 +13,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.types import AwareDateTime, now
+from models.types import AwareDateTime
+from pingan.core.clock import now
 
 
 class Incident(SQLModel, table=True):

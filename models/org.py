@@ -8,7 +8,8 @@ import enum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from models.types import AwareDateTime, now
+from models.types import AwareDateTime
+from pingan.core.clock import now
 
 
 class UnitKind(str, enum.Enum):

@@ -1,20 +1,20 @@
 """Column types shared by the tables.
 
 SQLite has no time zone type: ``AwareDateTime`` stores UTC there and hands back aware
-datetimes in Asia/Shanghai, so code never meets a naive datetime from either backend.
+datetimes in Asia/Shanghai (``pingan.core.clock``), so code never meets a naive datetime from either backend.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from pingan.core.clock import TZ
+
 
 # Named constraints, so migrations can drop them by name on SQLite and PostgreSQL alike
 # (the names 0001_initial was written with).
@@ -43,11 +43,8 @@ class AwareDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(SHANGHAI)
+        return value.astimezone(TZ)
 
 
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 
-
-def now() -> dt.datetime:
-    return dt.datetime.now(SHANGHAI)

@@ -131,7 +131,7 @@ def make_runtime(tmp_path: Path, **settings) -> Runtime:
 
 
 def at(day: str, hm: str = "10:00") -> dt.datetime:
-    from pingan.core.periods import TZ
+    from pingan.core.clock import TZ
 
     return dt.datetime.fromisoformat(f"{day}T{hm}").replace(tzinfo=TZ)
 

@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 from factories import at, make_org, make_runtime, rows
 
-from models import Escalation, Message, Occurrence, Unit, Waiver, now
+from models import Escalation, Message, Occurrence, Unit, Waiver
+from pingan.core.clock import now
 from pingan.duties import service
 from pingan.delivery import transports
 from pingan.core.db import session_scope

@@ -26,7 +26,7 @@ from pingan.duties.catalog import load_catalog
 from pingan.core.db import session_scope
 from pingan.evidence.service import Upload
 from pingan.hazards.service import Deadline, HazardCatalogError, HazardError, deadline_after, load_hazard_config
-from pingan.core.periods import TZ
+from pingan.core.clock import TZ
 from pingan.duties.runtime import get_runtime
 from pingan.core.settings import REPO_ROOT
 

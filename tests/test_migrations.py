@@ -26,7 +26,7 @@ from models import Audit
 from pingan.core import migrate
 from pingan.core.settings import REPO_ROOT, get_settings, reset_settings
 
-SHANGHAI = models.SHANGHAI
+from pingan.core.clock import TZ as SHANGHAI  # noqa: E402
 
 
 def _engine(url: str) -> sa.Engine:

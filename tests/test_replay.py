@@ -17,7 +17,8 @@ from factories import make_org, make_runtime
 from pingan.duties import service
 from pingan.delivery import transports
 from pingan.core.db import session_scope
-from pingan.core.periods import TZ, days, periods_between, timing
+from pingan.core.periods import days, periods_between, timing
+from pingan.core.clock import TZ
 from pingan.duties.rules import escalation_schedule, is_working_time, step_time, TaskView
 from pingan.delivery.transports import Outcome
 

@@ -35,7 +35,8 @@ from pingan.duties import service
 from pingan.delivery import transports
 from pingan.core.db import dispose_engines, session_scope
 from pingan.core.migrate import upgrade
-from pingan.core.periods import TZ, days, periods_between, timing
+from pingan.core.periods import days, periods_between, timing
+from pingan.core.clock import TZ
 from pingan.reports.compute import (
     OUTCOMES, ReportError, ReportPeriod, Waived, _Version, judge, parse_period, previous_quarter, previous_week,
     report_for,

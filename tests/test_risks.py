@@ -27,7 +27,8 @@ from pingan.delivery import transports
 from pingan.core.db import session_scope
 from pingan.evidence.service import Upload
 from pingan.hazards.service import HazardError, hazard_config
-from pingan.core.periods import TZ, days, periods_between, timing
+from pingan.core.periods import days, periods_between, timing
+from pingan.core.clock import TZ
 from pingan.org.snapshot import load_org
 from pingan.hazards.risks import COLUMNS, RiskImportError
 from pingan.duties.rules import escalation_schedule, is_working_time, step_time, TaskView

@@ -11,7 +11,8 @@ from pingan.core.calendar import WorkCalendar
 from pingan.duties.catalog import (
     Carrier, DutySpec, EscalationLevel, EscalationPolicy, ReminderStep, Repeat, Source,
 )
-from pingan.core.periods import TZ, Terms
+from pingan.core.periods import Terms
+from pingan.core.clock import TZ
 from pingan.org.snapshot import Org, PersonInfo, UnitInfo
 from pingan.duties.rules import (
     PlanContext, TaskView, escalation_schedule, escalations_due, is_working_time, plan, reminder_due, state,

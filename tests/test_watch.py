@@ -25,7 +25,8 @@ from pingan.core.calendar import WorkCalendar
 from pingan.duties.catalog import CatalogError, load_catalog
 from pingan.cli import app
 from pingan.core.db import session_scope
-from pingan.core.periods import TZ, days
+from pingan.core.periods import days
+from pingan.core.clock import TZ
 from pingan.org.snapshot import load_org
 from pingan.duties.runtime import build_runtime
 from pingan.core.settings import REPO_ROOT, Settings

@@ -66,7 +66,7 @@ def command(*args, **kwargs):
 
 def parse_as_of(value: str | None):
     """``--as-of``: an instant in Asia/Shanghai (``2026-11-23`` or ``2026-11-23T09:00``); default now."""
-    from models import now
+    from pingan.core.clock import now
     from pingan.core.periods import parse_instant
 
     if not value:

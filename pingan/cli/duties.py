@@ -12,11 +12,12 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from models import Audit, Channel, Message, Occurrence, Person, Waiver, now
+from models import Audit, Channel, Message, Occurrence, Person, Waiver
+from pingan.core.clock import now
 from pingan.duties.catalog import CatalogError
 from pingan.cli.app import command, console, parse_as_of, parse_day, runtime, UserError
 from pingan.core.i18n import pick, register, t
-from pingan.core.periods import TZ
+from pingan.core.clock import TZ
 
 register({
     "run.done": {"zh-CN": "「{duty}」已运行：新建任务 {planned}，提醒 {reminders}，督办 {escalations}，发送 {sent}，失败 {failed}",

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from models import now
+from pingan.core.clock import now
 from pingan.cli.app import app, console, parse_as_of, runtime, user_errors, UserError
 from pingan.core.i18n import register, t
 
@@ -73,7 +73,8 @@ def loop_errors(func: Callable) -> Callable:
 
 
 def _instant(option: str, value: Optional[str]) -> dt.datetime | None:
-    from pingan.core.periods import TZ, parse_instant
+    from pingan.core.periods import parse_instant
+    from pingan.core.clock import TZ
 
     if not value:
         return None

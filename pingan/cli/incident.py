@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from models import now
+from pingan.core.clock import now
 from pingan.cli.app import app, console, runtime, user_errors, UserError
 from pingan.core.i18n import register, t
 from pingan.core.periods import parse_instant

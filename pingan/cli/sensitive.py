@@ -9,7 +9,7 @@ import sqlalchemy as sa
 import typer
 from rich.table import Table
 
-from models import now
+from pingan.core.clock import now
 from pingan.cli.app import app, console, parse_as_of, parse_day, user_errors, UserError
 
 sp_app = typer.Typer(help="重点敏感时期 / key sensitive periods", no_args_is_help=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import pendulum
 
 from pingan.core.calendar import WorkCalendar
-from pingan.duties.catalog import Cadence, KeyDate, Window
+from pingan.core.clock import TZ, TZ_NAME, local
+from pingan.core.cadence import Cadence, KeyDate, Window
 
-TZ = pendulum.timezone("Asia/Shanghai")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -176,12 +176,6 @@ def timing(period: Period, window: Window, calendar: WorkCalendar) -> Timing:
     return Timing(opens_at=opens_at, due_at=due_at)
 
 
-def local(moment: dt.datetime) -> dt.datetime:
-    """``moment`` in Asia/Shanghai; naive datetimes are refused."""
-    if moment.tzinfo is None:
-        raise ValueError(f"naive datetime {moment!r}: give a time zone")
-    return moment.astimezone(TZ)
-
 
 def parse_instant(text: str) -> dt.datetime:
     """An ``as_of`` from the command line: a date (09:00 that day) or an ISO datetime, Asia/Shanghai."""
@@ -190,7 +184,7 @@ def parse_instant(text: str) -> dt.datetime:
         if len(text) == 10:  # a bare date
             day = dt.date.fromisoformat(text)
             return dt.datetime.combine(day, dt.time(9, 0), tzinfo=TZ)
-        value = pendulum.parse(text, tz=TZ)
+        value = pendulum.parse(text, tz=TZ_NAME)
     except (ValueError, pendulum.parsing.exceptions.ParserError):
         raise ValueError(f"{text!r} is not a date (2026-11-23) or a datetime (2026-11-23T09:00)") from None
     if not isinstance(value, dt.datetime):

@@ -25,7 +25,6 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".pingan"), description="data directory: database, evidence files, logs")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default a SQLite file in home")
-    timezone: str = "Asia/Shanghai"
     locale: Literal["zh-CN", "en"] = "zh-CN"
 
     catalog_dir: Path = REPO_ROOT / "catalog"

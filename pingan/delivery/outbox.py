@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, Person, now
+from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, Person
+from pingan.core.clock import now
 from pingan.delivery import transports
 from pingan.core.links import hand_in_url
 from pingan.delivery.messages import render_item, render_message

@@ -76,7 +76,6 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 import apprise
 import requests
@@ -87,6 +86,7 @@ from apprise.manager_plugins import NotificationManager
 from apprise.plugins.base import NotifyBase
 from apprise.utils.parse import parse_url
 
+from pingan.core.clock import now
 from pingan.core.settings import get_settings
 
 __all__ = [
@@ -338,7 +338,7 @@ def _to_outbox_file(body: str, title: str, notify_type: str, meta: Mapping, *arg
         return False
     settings = get_settings()
     line = {
-        "at": dt.datetime.now(ZoneInfo(settings.timezone)).isoformat(timespec="seconds"),
+        "at": now().isoformat(timespec="seconds"),
         "to": to,
         "title": title,
         "body": body,

@@ -26,30 +26,13 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.org import RoleKind, UnitKind
-
-_DURATION = re.compile(r"^(\d+)\s*([dhm])$")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-KEY_PATTERN = r"^[a-z][a-z0-9_-]{1,79}$"
+from pingan.org.snapshot import Carrier, EscalationTarget  # noqa: F401 — re-exported
 
 
-def parse_duration(value: Any) -> dt.timedelta:
-    """``"7d"``, ``"2h"``, ``"30m"`` (or a timedelta) → timedelta."""
-    if isinstance(value, dt.timedelta):
-        return value
-    if isinstance(value, int) and value == 0:
-        return dt.timedelta(0)
-    match = _DURATION.match(str(value).strip())
-    if not match:
-        raise ValueError(f"{value!r} is not a duration like 7d, 2h or 30m")
-    return dt.timedelta(**{_UNITS[match[2]]: int(match[1])})
-
-
-Duration = Annotated[dt.timedelta, BeforeValidator(parse_duration)]
-
-
-class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from pingan.core.cadence import (  # noqa: F401 — the catalog's vocabulary, re-exported for its readers
+    CADENCE_DAYS, KEY_PATTERN, TIGHTENABLE, Cadence, CadenceName, Duration, KeyDate, Spec as _Spec, Window,
+    parse_duration,
+)
 
 
 # --------------------------------------------------------------------------- evidence
@@ -71,87 +54,6 @@ class EvidenceKind(_Spec):
     fields: tuple[EvidenceField, ...] = ()
     min_files: int = Field(default=1, ge=0, le=20)
 
-
-# --------------------------------------------------------------------------- time rules
-
-CadenceName = Literal[
-    "daily", "weekly", "half_monthly", "monthly", "quarterly", "half_yearly", "yearly",
-    "semester", "key_date", "holiday", "event",
-]
-# Cadences a sensitive period may tighten a duty to, tightest first.
-TIGHTENABLE: tuple[str, ...] = ("daily", "weekly", "half_monthly", "monthly", "quarterly")
-# How many days a period of each cadence lasts, roughly; orders cadences by tightness.
-CADENCE_DAYS = {
-    "daily": 1, "weekly": 7, "half_monthly": 15, "monthly": 30, "quarterly": 91,
-    "half_yearly": 182, "semester": 140, "yearly": 365, "key_date": 365, "holiday": 365, "event": 0,
-}
-
-
-class KeyDate(_Spec):
-    """A date in the year: fixed (month, day), the nth weekday of a month, or a term boundary."""
-
-    key: str = Field(pattern=KEY_PATTERN)
-    name: str
-    name_en: str
-    month: int | None = Field(default=None, ge=1, le=12)
-    day: int | None = Field(default=None, ge=1, le=31)
-    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
-    nth: int | None = Field(default=None, ge=-5, le=5)
-    term: Literal["start", "end"] | None = None
-
-    @model_validator(mode="after")
-    def _one_rule(self) -> KeyDate:
-        fixed = self.month is not None and self.day is not None and self.weekday is None
-        nth = self.month is not None and self.weekday is not None and self.nth not in (None, 0) and self.day is None
-        term = self.term is not None and self.month is None
-        if [fixed, nth, term].count(True) != 1:
-            raise ValueError("give exactly one rule: month+day, month+weekday+nth, or term")
-        if fixed:
-            dt.date(2024, self.month, self.day)  # raises for 02-30
-        return self
-
-
-class Cadence(_Spec):
-    every: CadenceName
-    times: int = Field(default=1, ge=1, le=31, description="tasks per period (twice a month: monthly, times 2)")
-    key_dates: tuple[str, ...] = ()
-    workdays_only: bool = False
-    in_term_only: bool = False
-
-    @model_validator(mode="after")
-    def _key_dates(self) -> Cadence:
-        if (self.every == "key_date") != bool(self.key_dates):
-            raise ValueError("key_dates is required with every: key_date and only there")
-        return self
-
-
-class Window(_Spec):
-    """When a task can be done.
-
-    It opens ``opens_before`` the period starts and is due ``due_after`` the period ends — or,
-    with ``due_within``, that long after the period starts (responsibility letters signed within
-    the first quarter of the year: ``due_within: 90d``).
-    """
-
-    opens_before: Duration = dt.timedelta(0)
-    due_after: Duration = dt.timedelta(0)
-    due_within: Duration | None = None
-    due_time: dt.time = dt.time(17, 30)
-    shift_to_workday: bool = True
-
-    @field_validator("due_time", mode="before")
-    @classmethod
-    def _quoted_time(cls, value: Any) -> Any:
-        # YAML reads an unquoted 17:30 as the sexagesimal number 1050: refuse it loudly.
-        if isinstance(value, (int, float)):
-            raise ValueError("write the time in quotes, like '17:30' (unquoted, YAML reads it as a number)")
-        return value
-
-    @model_validator(mode="after")
-    def _one_due_rule(self) -> Window:
-        if self.due_within is not None and self.due_after:
-            raise ValueError("give due_after or due_within, not both")
-        return self
 
 
 class ReminderStep(_Spec):
@@ -185,7 +87,6 @@ def _short(d: dt.timedelta) -> str:
     return f"{int(d.total_seconds() // 60)}m"
 
 
-EscalationTarget = Literal["unit_principal", "unit_leader", "bureau_principal", "safety_lead", "safety_section"]
 
 
 class EscalationLevel(_Spec):
@@ -228,25 +129,6 @@ class EscalationPolicy(_Spec):
 class Source(_Spec):
     document: str
     clause: str = Field(min_length=1, max_length=40)
-
-
-class Carrier(_Spec):
-    """Who carries the duty.
-
-    ``scope: unit`` — one task per matching unit, reminding the persons holding ``roles`` there;
-    ``scope: person`` — one task per person holding one of ``roles`` at a matching unit.
-    """
-
-    scope: Literal["unit", "person"] = "unit"
-    unit_kinds: tuple[UnitKind, ...] = Field(min_length=1)
-    unit_functions: tuple[str, ...] = ()
-    roles: tuple[RoleKind, ...] = (RoleKind.principal,)
-    require: Mapping[Literal["has_school_bus", "has_dormitory", "has_canteen"], bool] = Field(default_factory=dict)
-
-    @field_validator("require", mode="after")
-    @classmethod
-    def _freeze(cls, value):
-        return dict(value)
 
 
 class Sensitive(_Spec):

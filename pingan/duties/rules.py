@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from pingan.core.calendar import WorkCalendar
 from pingan.duties.catalog import Cadence, DutySpec, EscalationPolicy, KeyDate, ReminderStep
-from pingan.core.periods import TZ, Period, Terms, periods_between, timing
+from pingan.core.periods import Period, Terms, periods_between, timing
+from pingan.core.clock import TZ
 from pingan.org.snapshot import Org
 
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Audit, NoticeKind, Notice, Occurrence, SensitivePeriod, UnitKind, now
+from models import Audit, NoticeKind, Notice, Occurrence, SensitivePeriod, UnitKind
+from pingan.core.clock import now
 from pingan.duties.catalog import CADENCE_DAYS, Catalog, DutySpec
 from pingan.core.db import insert_ignore
 from pingan.core.calendar import WorkCalendar
-from pingan.core.periods import TZ, Period, period_at
+from pingan.core.periods import Period, period_at
+from pingan.core.clock import TZ
 from pingan.org.snapshot import Org
 from pingan.duties.runtime import Runtime
 

@@ -15,7 +15,8 @@ from pingan.duties.cycle import CycleResult, plan_tasks, sync_catalog, queue_esc
 from pingan.duties.rules import is_working_time
 from pingan.core.db import get_engine, session_scope
 from pingan.delivery.outbox import SendReport, compose, send
-from pingan.core.periods import TZ, days, local
+from pingan.core.periods import days
+from pingan.core.clock import TZ, local
 from pingan.org.snapshot import Org, load_org
 from pingan.duties.runtime import Runtime
 

@@ -34,7 +34,7 @@ from models import Audit, Evidence, EvidenceFile, Notice, NoticeKind, Occurrence
 from pingan.duties.catalog import DutySpec, EvidenceKind
 from pingan.core.db import insert_ignore
 from pingan.core.i18n import pick, register, t
-from pingan.core.periods import TZ
+from pingan.core.clock import TZ
 from pingan.duties.rules import TaskView, state
 from pingan.duties.runtime import Runtime
 from pingan.core.settings import Settings

@@ -43,7 +43,7 @@ from pingan.duties.catalog import (
 )
 from pingan.core.db import insert_ignore
 from pingan.core.i18n import MESSAGES, pick, register, t
-from pingan.core.periods import TZ
+from pingan.core.clock import TZ
 from pingan.org.snapshot import Org
 from pingan.duties.rules import TaskView, escalations_due, is_working_time, reminder_due, step_time
 from pingan.duties.runtime import Runtime
@@ -1181,7 +1181,7 @@ def watch(rt: Runtime, as_of: dt.datetime, *, send_messages: bool = True) -> Wat
     """One run of the daily hazard watch in one transaction, then the outbox (the flow's steps in a row)."""
     from pingan.duties import service
     from pingan.core.db import get_engine, session_scope
-    from pingan.core.periods import local
+    from pingan.core.clock import local
     from pingan.org.snapshot import load_org
 
     as_of = local(as_of)

@@ -32,7 +32,7 @@ from pingan.duties.catalog import CatalogError, Duration, DutySpec, EscalationPo
 from pingan.duties.cycle import queue_escalations
 from pingan.core.db import get_engine, insert_ignore, session_scope
 from pingan.core.i18n import pick, register as register_texts, t
-from pingan.core.periods import local
+from pingan.core.clock import local
 from pingan.org.snapshot import Org, load_org
 from pingan.duties.rules import escalation_schedule
 from pingan.duties.runtime import Runtime

@@ -46,7 +46,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from models import SCHOOL_KINDS, Audit, Channel, Person, Role, RoleKind, Unit, UnitKind, now
+from models import SCHOOL_KINDS, Audit, Channel, Person, Role, RoleKind, Unit, UnitKind
+from pingan.core.clock import now
 from pingan.core.i18n import register, t
 from pingan.delivery.transports import mask, validate
 

@@ -13,8 +13,36 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import Field, field_validator
+
 from models import Person, Role, RoleKind, Unit, UnitKind
-from pingan.duties.catalog import Carrier, EscalationTarget
+from pingan.core.cadence import Spec
+
+# Whom an escalation level reaches, relative to the unit of the task.
+EscalationTarget = Literal["unit_principal", "unit_leader", "bureau_principal", "safety_lead", "safety_section"]
+
+
+class Carrier(Spec):
+    """Who carries the duty.
+
+    ``scope: unit`` — one task per matching unit, reminding the persons holding ``roles`` there;
+    ``scope: person`` — one task per person holding one of ``roles`` at a matching unit.
+    """
+
+    scope: Literal["unit", "person"] = "unit"
+    unit_kinds: tuple[UnitKind, ...] = Field(min_length=1)
+    unit_functions: tuple[str, ...] = ()
+    roles: tuple[RoleKind, ...] = (RoleKind.principal,)
+    require: Mapping[Literal["has_school_bus", "has_dormitory", "has_canteen"], bool] = Field(default_factory=dict)
+
+    @field_validator("require", mode="after")
+    @classmethod
+    def _freeze(cls, value):
+        return dict(value)
+
 
 
 @dataclass(frozen=True)

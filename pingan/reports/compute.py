@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from models import Duty, Escalation, Evidence, Occurrence, Person, Role, RoleKind, Unit, UnitKind, Waiver
-from pingan.core.periods import TZ, local
+from pingan.core.clock import TZ, local
 from pingan.duties.runtime import Runtime
 
 O, EV, W, E = Occurrence.__table__, Evidence.__table__, Waiver.__table__, Escalation.__table__

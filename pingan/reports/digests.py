@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from models import Audit, Escalation, Message, Notice, NoticeKind, Person, RoleKind
 from pingan.core.db import get_engine, insert_ignore, session_scope
-from pingan.core.periods import local
+from pingan.core.clock import local
 from pingan.reports.text import TITLES, DEHUI
 from pingan.reports.compute import NO_LEADER, Figures, HazardFigures, ReportPeriod, TaskFact, compute, previous_week
 from pingan.org.snapshot import load_org

@@ -301,7 +301,7 @@ def task_columns() -> list[str]:
 
 def naive(moment: dt.datetime | None) -> dt.datetime | None:
     """Excel has no time zones: local Shanghai wall time, as the sheet says."""
-    from pingan.core.periods import TZ
+    from pingan.core.clock import TZ
 
     return None if moment is None else moment.astimezone(TZ).replace(tzinfo=None)
 

@@ -35,7 +35,8 @@ from pingan.duties.catalog import CatalogError, DutySpec, read_data_file
 from pingan.duties.cycle import queue_escalations, queue_reminders
 from pingan.core.db import get_engine, insert_ignore, session_scope, upsert
 from pingan.core.i18n import pick, register, t
-from pingan.core.periods import TZ, days, local
+from pingan.core.periods import days
+from pingan.core.clock import TZ, local
 from pingan.org.snapshot import Org, load_org
 from pingan.duties.runtime import Runtime
 

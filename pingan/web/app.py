@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models import now
+from pingan.core.clock import now
 from pingan.core.db import get_engine
 from pingan.duties.runtime import Runtime, build_runtime, get_runtime
 from pingan.core.settings import Settings
