@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 
 from pingan.core.clock import now
 from pingan.core.clock import local
-from tasks.duty import dispatch
+from tasks.delivery import dispatch
 from tasks.report import queue_daily, queue_weekly
 
 
@@ -39,7 +39,7 @@ def weekly_digest(as_of: dt.datetime | None = None) -> dict:
     """Queue and send this week's digest to every leader with something to report."""
     as_of = local(as_of) if as_of else now()
     queued = queue_weekly(as_of)
-    sent = dispatch(as_of, key="digest-weekly-outbox")
+    sent = dispatch(as_of)
     return {**queued, "sent": sent["sent"], "failed": sent["failed"]}
 
 
@@ -48,5 +48,5 @@ def daily_summary(as_of: dt.datetime | None = None) -> dict:
     """Queue and send today's summary to the safety section (skipped on days off)."""
     as_of = local(as_of) if as_of else now()
     queued = queue_daily(as_of)
-    sent = dispatch(as_of, key="digest-daily-outbox")
+    sent = dispatch(as_of)
     return {**queued, "sent": sent["sent"], "failed": sent["failed"]}

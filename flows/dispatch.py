@@ -9,7 +9,7 @@ from prefect.runtime import flow_run
 
 from pingan.core.clock import now
 from pingan.core.clock import local
-from tasks.duty import dispatch
+from tasks.delivery import dispatch
 
 
 def run_name() -> str:
@@ -20,4 +20,4 @@ def run_name() -> str:
 @flow(name="outbox-dispatch", flow_run_name=run_name, log_prints=True)
 def outbox_dispatch(as_of: dt.datetime | None = None) -> dict:
     """Send every message that is due: retries whose backoff has passed and rows left ``sending``."""
-    return dispatch(local(as_of) if as_of else now(), key="outbox")
+    return dispatch(local(as_of) if as_of else now())

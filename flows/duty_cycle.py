@@ -16,9 +16,11 @@ from prefect.runtime import flow_run
 from pingan.core.clock import now
 from pingan.core.periods import period_at
 from pingan.core.clock import local
-from pingan.duties.views import artifact_key
 from pingan.duties.runtime import get_runtime
-from tasks.duty import dispatch, escalate, plan, publish, remind
+from pingan.duties.workflow import CYCLE
+from tasks.delivery import dispatch
+from tasks.duty import publish
+from tasks.steps import run_steps
 
 
 def run_name() -> str:
@@ -41,11 +43,9 @@ def duty_cycle(duty: str, as_of: dt.datetime | None = None) -> dict:
     """Plan, remind, escalate, send and publish one duty at ``as_of`` (default: now)."""
     as_of = local(as_of) if as_of else now()
     get_runtime().catalog.duty(duty)  # an unknown duty fails before any task runs
-    planned = plan(duty, as_of)
-    reminded = remind(duty, as_of)
-    escalated = escalate(duty, as_of)
-    sent = dispatch(as_of, key=artifact_key(duty, "outbox"))
-    counts = publish(duty, as_of, planned, reminded, escalated, sent)
-    return {"duty": duty, "as_of": as_of.isoformat(), "planned": planned["created"], "periods": planned["periods"],
-            "reminders": reminded["queued"], "escalations": escalated["fired"], "sent": sent["sent"],
-            "failed": sent["failed"], "states": counts}
+    steps = run_steps(CYCLE, duty=duty, as_of=as_of)
+    sent = dispatch(as_of)
+    counts = publish(duty, as_of, steps, sent)
+    return {"duty": duty, "as_of": as_of.isoformat(), "planned": steps["plan"]["created"],
+            "periods": steps["plan"]["periods"], "reminders": steps["remind"]["queued"],
+            "escalations": steps["escalate"]["fired"], "sent": sent["sent"], "failed": sent["failed"], "states": counts}

@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 
 from pingan.core.clock import now
 from pingan.core.clock import local
-from tasks.duty import dispatch
+from tasks.delivery import dispatch
 from tasks.hazard import advance, escalate, publish, remind
 
 
@@ -36,7 +36,7 @@ def hazard_watch(as_of: dt.datetime | None = None) -> dict:
     advanced = advance(as_of)
     reminded = remind(as_of)
     escalated = escalate(as_of)
-    sent = dispatch(as_of, key="hazards-outbox")
+    sent = dispatch(as_of)
     run = {**advanced, **reminded, **escalated, "sent": sent["sent"], "failed": sent["failed"]}
     published = publish(as_of, run)
     return {

@@ -16,7 +16,7 @@ from prefect.runtime import flow_run
 
 from pingan.core.clock import now
 from pingan.core.clock import local
-from tasks.duty import dispatch
+from tasks.delivery import dispatch
 from tasks.watch import escalate, plan, publish, remind
 
 
@@ -32,7 +32,7 @@ def holiday_watch(as_of: dt.datetime | None = None) -> dict:
     planned = plan(as_of)
     reminded = remind(as_of)
     escalated = escalate(as_of)
-    sent = dispatch(as_of, key="holiday-watch-outbox")
+    sent = dispatch(as_of)
     board = publish(as_of)
     return {"as_of": as_of.isoformat(), **planned, "reminders": reminded["queued"], "escalations": escalated["fired"],
             "sent": sent["sent"], "failed": sent["failed"], "periods": board["periods"], "reports": board["reports"]}

@@ -19,7 +19,7 @@ from pingan.incidents import service as incidents
 from pingan.incidents.service import INCIDENT_CLOCK_FLOW
 from pingan.core.clock import local
 from pingan.duties.runtime import get_runtime
-from tasks.duty import dispatch
+from tasks.delivery import dispatch
 from tasks.incident import escalate, publish_open, publish_timeline
 
 
@@ -41,7 +41,7 @@ def incident_clock(incident_id: int, as_of: dt.datetime | None = None) -> dict:
     if not incidents.exists(get_runtime(), incident_id):  # fail before any task (and its retries) runs
         raise ValueError(f"no incident #{incident_id}")
     escalated = escalate(as_of)
-    sent = dispatch(as_of, key=f"incident-{incident_id}-outbox")
+    sent = dispatch(as_of)
     state = publish_timeline(incident_id, as_of)
     return {"incident": incident_id, "as_of": as_of.isoformat(), "escalated": escalated["incidents"],
             "sent": sent["sent"], "failed": sent["failed"], **state}
@@ -53,7 +53,7 @@ def incident_sweep(as_of: dt.datetime | None = None) -> dict:
     timelines of those escalated now."""
     as_of = local(as_of) if as_of else now()
     escalated = escalate(as_of)
-    sent = dispatch(as_of, key="incident-sweep-outbox")
+    sent = dispatch(as_of)
     for incident_id in escalated["incidents"]:
         publish_timeline(incident_id, as_of)
     still = publish_open(as_of)

@@ -7,8 +7,8 @@ import datetime as dt
 from prefect import flow
 
 from models import NoticeKind, RoleKind
+from pingan.delivery.workflow import dispatch
 from pingan.core.clock import now
-from pingan.duties import service
 from pingan.delivery import transports
 from pingan.core.db import insert_ignore, session_scope
 from pingan.org.snapshot import load_org
@@ -40,7 +40,7 @@ def operator_alert(flow_run_id: str, flow_run_name: str = "", state: str = "Fail
         queued = len(insert_ignore(session, Notice.__table__, rows, ["person_id", "dedupe_key"]))
         session.add(Audit(actor="system", action="run.alerted", object_type="flow_run", object_id=flow_run_id[:64],
                           detail={"state": state, "name": flow_run_name, "recipients": people}))
-    report = service.dispatch(rt, stamp)
+    report = dispatch(rt, stamp)
     direct = None
     if rt.settings.operator_channel and (queued or not people):
         outcome = transports.deliver(rt.settings.operator_channel, "pingan 告警 / alert", text,

@@ -3,7 +3,7 @@
 from models.audit import Audit
 from models.duty import Duty, Occurrence, Review, Waiver
 from models.evidence import Evidence, EvidenceFile
-from models.org import KINDERGARTEN_KINDS, SCHOOL_KINDS, Channel, Person, Role, RoleKind, Unit, UnitKind
+from models.org import KINDERGARTEN_KINDS, SCHOOL_KINDS, Channel, OrgVersion, Person, Role, RoleKind, Unit, UnitKind
 from models.outbox import Delivery, Escalation, Message, MessageStatus, Notice, NoticeKind
 from models.hazard import Hazard, HazardEvent, HazardFile, PlatformUpload, RiskCheck, RiskPoint
 from models.incident import Incident
@@ -15,7 +15,7 @@ from pingan.core.clock import TZ, now
 __all__ = [
     "Audit", "AwareDateTime", "Channel", "Delivery", "Duty", "Escalation", "Evidence", "EvidenceFile",
     "Hazard", "HazardEvent", "HazardFile", "Incident", "KINDERGARTEN_KINDS", "Message", "MessageStatus",
-    "Notice", "NoticeKind", "Occurrence", "Person", "PlatformUpload", "Review", "RiskCheck", "RiskPoint",
+    "Notice", "NoticeKind", "Occurrence", "OrgVersion", "Person", "PlatformUpload", "Review", "RiskCheck", "RiskPoint",
     "Role", "RoleKind", "SCHOOL_KINDS", "SensitivePeriod", "Unit", "UnitKind", "Waiver",
     "WatchPeriod", "WatchReport", "WatchRoster",
 ]

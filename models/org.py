@@ -88,3 +88,14 @@ class Role(SQLModel, table=True):
     person_id: int = Field(foreign_key="person.id", index=True)
     unit_id: int = Field(foreign_key="unit.id", index=True)
     role: RoleKind = Field(sa_type=sa.String(32), index=True)
+
+
+class OrgVersion(SQLModel, table=True):
+    """One row, changed by database triggers on every change to ``unit``, ``person`` or ``role``
+    (migration 0005), so a process can keep its organisation snapshot until the token changes —
+    whoever changed the organisation: an import, the demo, a test, a hand-written UPDATE."""
+
+    __tablename__ = "org_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_type=sa.BigInteger)  # an opaque token, not a count

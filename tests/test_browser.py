@@ -25,7 +25,8 @@ from test_evidence import JPEG, PDF
 from typer.testing import CliRunner
 
 from models import Occurrence
-from pingan.duties import service
+from pingan.delivery.workflow import dispatch
+from pingan.duties.workflow import cycle
 from pingan.delivery import transports
 from pingan.duties.catalog import load_catalog
 from pingan.cli import app as cli
@@ -128,8 +129,8 @@ def test_a_person_hands_in_from_a_phone_and_review_from_the_cli_drives_the_next_
     rt = build_runtime(Settings(), load_catalog(catalog_dir))
     with session_scope() as session:
         ids = make_org(session)
-    service.cycle(rt, "school-meeting", at("2026-11-10"))
-    service.dispatch(rt, at("2026-11-10"))
+    cycle(rt, "school-meeting", at("2026-11-10"))
+    dispatch(rt, at("2026-11-10"))
     links = {code: link_for(sent, code) for code in ("s1-head", "s2-head")}
     assert all(urlsplit(link).netloc == f"127.0.0.1:{port}" for link in links.values())
 
@@ -164,8 +165,8 @@ def test_a_person_hands_in_from_a_phone_and_review_from_the_cli_drives_the_next_
 
     # the day before the deadline, then a week past it
     for day in ("2026-11-30", "2026-12-07"):
-        service.cycle(rt, "school-meeting", at(day))
-        service.dispatch(rt, at(day))
+        cycle(rt, "school-meeting", at(day))
+        dispatch(rt, at(day))
     with session_scope() as session:
         notices = rows(session, "select occurrence_id, kind, step from notice where kind in ('reminder', 'escalation') "
                                 "and occurrence_id in (:a, :b) order by id", a=tasks[ids["S1"]], b=tasks[ids["S2"]])

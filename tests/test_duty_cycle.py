@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from factories import at, make_org, make_runtime, rows
 
 from models import Escalation, Message, Occurrence, Unit, Waiver
+from pingan.delivery.workflow import dispatch
+from pingan.duties.workflow import cycle
 from pingan.core.clock import now
-from pingan.duties import service
 from pingan.delivery import transports
 from pingan.core.db import session_scope
 from pingan.delivery.transports import Outcome
@@ -60,8 +61,8 @@ def sent(monkeypatch):
 
 
 def run_all(rt, as_of, duties=ALL):
-    results = [service.cycle(rt, key, as_of) for key in duties]
-    return results, service.dispatch(rt, as_of)
+    results = [cycle(rt, key, as_of) for key in duties]
+    return results, dispatch(rt, as_of)
 
 
 def table_counts(session) -> dict[str, int]:
@@ -200,7 +201,7 @@ def test_it_keeps_retrying_transient_failures_across_runs_until_the_cap(rt, ids,
         for _ in range(rt.settings.max_send_attempts):  # the backoff has passed each time
             session.execute(sa.update(Message).where(Message.status == "pending").values(next_attempt_at=None))
             session.commit()
-            service.dispatch(rt, at("2026-11-10", "11:00"))
+            dispatch(rt, at("2026-11-10", "11:00"))
         status, attempts = rows(session, "select m.status, m.attempts from message m join person p on p.id = m.person_id where p.code = 'k1-head'")[0]
     assert (status, attempts) == ("failed", rt.settings.max_send_attempts)
     assert len([c for c in recorder.calls if c[0].endswith("k1-head")]) == rt.settings.max_send_attempts * 3

@@ -19,8 +19,9 @@ from factories import at, make_org, make_runtime, rows
 from typer.testing import CliRunner
 
 from models import Occurrence
+from pingan.delivery.workflow import dispatch
+from pingan.duties.workflow import cycle
 from pingan.evidence import service as ev
-from pingan.duties import service
 from pingan.delivery import transports
 from pingan.cli import app
 from pingan.core.db import session_scope
@@ -181,8 +182,8 @@ def db(tmp_path, migrated_db, monkeypatch):
     rt = make_runtime(tmp_path, send_backoff=0)
     with session_scope() as session:
         ids = make_org(session)
-    service.cycle(rt, "school-meeting", at("2026-11-10"))
-    service.dispatch(rt, at("2026-11-10"))
+    cycle(rt, "school-meeting", at("2026-11-10"))
+    dispatch(rt, at("2026-11-10"))
     with session_scope() as session:
         task = session.scalar(sa.select(Occurrence.id).where(Occurrence.unit_id == ids["S1"], Occurrence.duty_key == "school-meeting"))
     sent.clear()
@@ -255,8 +256,8 @@ def test_accepting_closes_the_task_so_the_cycle_stops_reminding_and_escalating(d
     state = review_state(task)
     assert state.review == "accepted" and state.closed_at is not None
     for day in ("2026-11-23", "2026-11-30", "2026-12-02", "2026-12-07", "2026-12-21"):
-        service.cycle(rt, "school-meeting", at(day))
-        service.dispatch(rt, at(day))
+        cycle(rt, "school-meeting", at(day))
+        dispatch(rt, at(day))
     with session_scope() as session:
         escalations = rows(session, "select count(*) from escalation where occurrence_id = :id", id=task)[0][0]
         reminders = rows(session, "select step from notice where occurrence_id = :id order by id", id=task)
@@ -278,12 +279,12 @@ def test_rejecting_tells_the_people_why_and_escalation_goes_on_until_a_new_versi
     outcome = decide(rt, evidence_id, False, "缺少参会人员签到表")
     assert outcome.status == "rejected" and sorted(outcome.notified) == sorted([ids["s1-head"], ids["s1-safe"]])
     assert review_state(task).review == "rejected"
-    report = service.dispatch(rt, at("2026-11-13"))
+    report = dispatch(rt, at("2026-11-13"))
     assert report.sent == 2
     body = next(b for url, b in sent if url.endswith("/s1-head"))
     assert "【材料退回】" in body and "缺少参会人员签到表" in body and "/e/" in body
     # past due + grace and 3 days more: level 1 (the principal is the assignee) and level 2 (包保 副局长乙)
-    service.cycle(rt, "school-meeting", at("2026-12-07"))
+    cycle(rt, "school-meeting", at("2026-12-07"))
     with session_scope() as session:
         fired = rows(session, "select level, reason, recipients from escalation where occurrence_id = :id order by level", id=task)
     assert [(f.level, f.reason) for f in fired] == [(1, "rejected"), (2, "rejected")]
@@ -291,7 +292,7 @@ def test_rejecting_tells_the_people_why_and_escalation_goes_on_until_a_new_versi
     assert (json.loads(recipients) if isinstance(recipients, str) else recipients) == [ids["dep-b"]]
     # a new version stops the clock again
     second = submit(rt, task, ids["s1-head"], as_of=at("2026-12-07", "11:00"))
-    service.cycle(rt, "school-meeting", at("2026-12-21"))
+    cycle(rt, "school-meeting", at("2026-12-21"))
     with session_scope() as session:
         assert rows(session, "select count(*) from escalation where occurrence_id = :id", id=task)[0][0] == 2
     decide(rt, second, True, as_of=at("2026-12-08"))

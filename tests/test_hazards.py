@@ -18,8 +18,8 @@ from factories import Recorder, at, make_org, rows
 
 import models
 from models import Evidence, Occurrence
+from pingan.duties.workflow import cycle
 from pingan.hazards import service as hazards
-from pingan.duties import service
 from pingan.delivery import transports
 from pingan.core.calendar import WorkCalendar
 from pingan.duties.catalog import load_catalog
@@ -431,7 +431,7 @@ def test_watch_runs_converge_whatever_the_repeats(rt, ids, sent):
 # =========================================================================== the supervision platform
 
 def test_half_monthly_checks_record_their_upload_and_a_missing_one_is_reminded(rt, ids, sent):
-    service.cycle(rt, HALF_MONTHLY, at("2026-09-01", "09:00"))
+    cycle(rt, HALF_MONTHLY, at("2026-09-01", "09:00"))
     with session_scope() as session:
         tasks = {code: tid for tid, code in rows(session, "select o.id, u.code from occurrence o join unit u on u.id = o.unit_id "
                                                           "where o.duty_key = :d and o.period_key = '2026-09-H1'", d=HALF_MONTHLY)}

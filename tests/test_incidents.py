@@ -19,8 +19,8 @@ from factories import Recorder, at, make_org, rows
 from typer.testing import CliRunner
 
 from models import Escalation, Notice, Occurrence, Person, UnitKind
+from pingan.delivery.workflow import dispatch
 from pingan.incidents import service as incidents
-from pingan.duties import service
 from pingan.delivery import transports
 from pingan.duties.catalog import CatalogError, load_catalog
 from pingan.cli import app
@@ -173,7 +173,7 @@ def register(rt, unit="S1", occurred=OCCURRED, as_of=at("2026-10-03", "10:05"), 
 def tick(rt, hm):
     as_of = at("2026-10-03", hm)
     escalated = incidents.clock(rt, as_of)
-    service.dispatch(rt, as_of)
+    dispatch(rt, as_of)
     return escalated
 
 

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from factories import make_org, make_runtime
 
+from pingan.duties.workflow import replay
 from pingan.duties import service
 from pingan.delivery import transports
 from pingan.core.db import session_scope
@@ -78,7 +79,7 @@ def test_it_replays_a_quarter_to_the_expected_counts(tmp_path, migrated_db, monk
     rt = make_runtime(tmp_path)
     with session_scope() as session:
         ids = make_org(session)
-    summary = service.replay(rt, START, END, times=TIMES)
+    summary = replay(rt, START, END, times=TIMES)
     want = expected(rt, ids)
     with session_scope() as session:
         got = {key: service.counts(session, key) for key in want}
@@ -101,10 +102,10 @@ def test_it_replays_to_the_same_state_when_run_again(tmp_path, migrated_db, monk
     rt = make_runtime(tmp_path)
     with session_scope() as session:
         make_org(session)
-    service.replay(rt, dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    replay(rt, dt.date(2026, 11, 1), dt.date(2026, 11, 30))
     with session_scope() as session:
         first = {t: session.scalar(sa.text(f"select count(*) from {t}")) for t in ("occurrence", "notice", "escalation", "message")}
-    again = service.replay(rt, dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+    again = replay(rt, dt.date(2026, 11, 1), dt.date(2026, 11, 30))
     with session_scope() as session:
         second = {t: session.scalar(sa.text(f"select count(*) from {t}")) for t in ("occurrence", "notice", "escalation", "message")}
     assert first == second and again.totals()["planned"] == 0 and again.sent == 0

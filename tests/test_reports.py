@@ -29,9 +29,10 @@ from typer.testing import CliRunner
 
 from models import Message, Notice, Occurrence, Waiver
 from models.hazard import Hazard
+from pingan.delivery.workflow import dispatch
+from pingan.duties.workflow import replay
 from pingan.reports import digests
 from pingan.evidence import service as evidence
-from pingan.duties import service
 from pingan.delivery import transports
 from pingan.core.db import dispose_engines, session_scope
 from pingan.core.migrate import upgrade
@@ -133,8 +134,8 @@ def build_scenario(rt, ids: dict[str, int]) -> Scenario:
         if as_of in actions:
             actions[as_of](as_of + half)
 
-    service.replay(rt, START, END, times=(RUN,), send_messages=False, on_step=step)
-    service.dispatch(rt, at("2026-12-31", "20:00"))  # what the replay queued leaves before any digest
+    replay(rt, START, END, times=(RUN,), send_messages=False, on_step=step)
+    dispatch(rt, at("2026-12-31", "20:00"))  # what the replay queued leaves before any digest
     with session_scope() as session:
         session.add_all([
             Hazard(unit_id=ids["S1"], place="食堂", description="燃气软管老化", level="major", source="patrol",
@@ -525,7 +526,7 @@ def test_the_weekly_digest_is_one_message_per_leader_per_week(replayed):
     with session_scope() as session:
         before = last_message(session)
     first = digests.weekly(rt, monday)
-    service.dispatch(rt, monday)
+    dispatch(rt, monday)
     assert (first.key, first.queued, first.recipients) == ("2026-W46", 2, ["dep-a", "dep-b"])
     with session_scope() as session:
         sent = messages_by_person(session, before)
@@ -540,7 +541,7 @@ def test_the_weekly_digest_is_one_message_per_leader_per_week(replayed):
     with session_scope() as session:
         before = last_message(session)
     again = digests.weekly(rt, at("2026-11-11", "08:00"))
-    service.dispatch(rt, at("2026-11-11", "08:00"))
+    dispatch(rt, at("2026-11-11", "08:00"))
     with session_scope() as session:
         assert again.queued == 0 and messages_by_person(session, before) == Counter()
     nxt = digests.weekly(rt, at("2026-11-16", "08:00"))
@@ -554,7 +555,7 @@ def test_the_daily_summary_goes_to_the_safety_section_on_working_days_only(q4):
     with session_scope() as session:
         before = last_message(session)
     result = digests.daily(rt, evening)
-    service.dispatch(rt, evening)
+    dispatch(rt, evening)
     assert (result.queued, result.recipients) == (1, ["safe-head"])
     assert digests.daily(rt, evening).queued == 0
     with session_scope() as session:

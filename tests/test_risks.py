@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from factories import at, make_org
 
 import models
+from pingan.duties.workflow import cycle
 from pingan.hazards import service as hazards
 from pingan.hazards import risks
-from pingan.duties import service
 from pingan.delivery import transports
 from pingan.core.db import session_scope
 from pingan.evidence.service import Upload
@@ -499,7 +499,7 @@ def _until(schedule, end):
 def replay(rt, ids, point_ids, hazard_ids, tasks) -> None:
     for day in days(START, END):
         moment = dt.datetime.combine(day, dt.time(9, 0), tzinfo=TZ)
-        service.cycle(rt, HALF_MONTHLY, moment)
+        cycle(rt, HALF_MONTHLY, moment)
         hazards.watch(rt, moment)
         with session_scope() as session:
             for tid, code, period in session.execute(
@@ -565,7 +565,7 @@ def test_it_replays_two_months_to_the_expected_counts(rt, ids, tmp_path):
                   for tname in ("risk_check", "hazard", "hazard_event", "notice", "message", "platform_upload")}
     for day in days(START, END):
         moment = dt.datetime.combine(day, dt.time(9, 0), tzinfo=TZ)
-        service.cycle(rt, HALF_MONTHLY, moment)
+        cycle(rt, HALF_MONTHLY, moment)
         hazards.watch(rt, moment)
     with session_scope() as session:
         after = {tname: session.scalar(sa.text(f"select count(*) from {tname}")) for tname in before}

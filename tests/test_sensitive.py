@@ -15,6 +15,7 @@ from factories import at, make_catalog_dir, make_org, make_runtime
 from typer.testing import CliRunner
 
 from models import Notice, Occurrence
+from pingan.duties.workflow import cycle
 from pingan.duties import service
 from pingan.delivery import transports
 from pingan.cli import app
@@ -62,8 +63,8 @@ def request(**over) -> Request:
 def test_it_plans_weekly_tasks_for_the_leaders_announces_once_and_ends_by_itself(rt, ids):
     first = service.start_sensitive_period(rt, request(), at("2026-11-16"), actor="operator:test")
     assert first["created"] and first["planned"] == {"leader-inspection": 2} and first["announced"] == 2
-    service.cycle(rt, "leader-inspection", at("2026-11-23"))  # the second week of the period
-    service.cycle(rt, "leader-inspection", at("2026-11-30"))  # the day after it ended
+    cycle(rt, "leader-inspection", at("2026-11-23"))  # the second week of the period
+    cycle(rt, "leader-inspection", at("2026-11-30"))  # the day after it ended
     with session_scope() as session:
         rows = tight(session, "leader-inspection")
         notices = session.execute(sa.select(Notice.person_id).where(Notice.dedupe_key == f"sp:{first['id']}")).scalars()
@@ -89,7 +90,7 @@ def test_overlapping_periods_combine_and_the_tightest_frequency_wins(rt, ids):
     service.start_sensitive_period(rt, request(name="考试期间", starts_on=D("2026-11-18").date(),
                                                ends_on=D("2026-11-19").date(), frequency="daily"),
                                    at("2026-11-18"), actor="operator:test")
-    service.cycle(rt, "leader-inspection", at("2026-11-18", "11:00"))
+    cycle(rt, "leader-inspection", at("2026-11-18", "11:00"))
     with session_scope() as session:
         rows = tight(session, "leader-inspection")
     keys = [k for k, _, _, _ in rows]
@@ -115,7 +116,7 @@ def test_a_cancelled_period_plans_nothing_more(rt, ids):
     with session_scope() as session:
         assert cancel(session, first["id"], actor="operator:test")
         assert not cancel(session, first["id"], actor="operator:test")
-    service.cycle(rt, "leader-inspection", at("2026-11-23"))
+    cycle(rt, "leader-inspection", at("2026-11-23"))
     with session_scope() as session:
         assert {k for k, _, _, _ in tight(session, "leader-inspection")} == {"2026-W47"}
 

@@ -17,8 +17,8 @@ from factories import Recorder, at, make_org, rows
 from typer.testing import CliRunner
 
 from models import Escalation, Notice, Occurrence, Person, Unit, WatchRoster
+from pingan.delivery.workflow import dispatch
 from pingan.incidents import service as incidents
-from pingan.duties import service
 from pingan.delivery import transports
 from pingan.watch import service as watch
 from pingan.core.calendar import WorkCalendar
@@ -171,7 +171,7 @@ def sent(monkeypatch):
 
 def run_watch(rt, as_of):
     result = watch.watch(rt, as_of)
-    service.dispatch(rt, as_of)
+    dispatch(rt, as_of)
     return result
 
 

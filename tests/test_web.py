@@ -29,7 +29,8 @@ from fastapi.testclient import TestClient
 from test_evidence import DOCX, JPEG, MINUTES, PDF, PNG
 
 from models import Occurrence
-from pingan.duties import service
+from pingan.delivery.workflow import dispatch
+from pingan.duties.workflow import cycle
 from pingan.delivery import transports
 from pingan.duties.catalog import load_catalog
 from pingan.core.db import dispose_engines, session_scope
@@ -107,8 +108,8 @@ def open_site(tmp_path, monkeypatch, url: str, catalog, template: Path | None = 
     rt = build_runtime(Settings(catalog_dir=catalog[0], send_backoff=0), catalog[1])
     with session_scope() as session:
         ids = make_org(session)
-    service.cycle(rt, "school-meeting", at("2026-11-10"))
-    service.dispatch(rt, at("2026-11-10"))
+    cycle(rt, "school-meeting", at("2026-11-10"))
+    dispatch(rt, at("2026-11-10"))
     body = next(b for u, b in sent if u.endswith("/s1-head"))
     link = re.search(r"https?://\S+/e/\S+", body)[0]
     with session_scope() as session:

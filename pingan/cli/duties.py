@@ -61,12 +61,13 @@ def run(
         planned, reminders, escalations, sent, failed = (
             result["planned"], result["reminders"], result["escalations"], result["sent"], result["failed"])
     else:
-        from pingan.duties import service
+        from pingan.delivery.workflow import dispatch
+        from pingan.duties.workflow import cycle
 
-        cycle = service.cycle(rt, spec.key, moment)
-        report = service.dispatch(rt, moment)
+        done = cycle(rt, spec.key, moment)
+        report = dispatch(rt, moment)
         planned, reminders, escalations, sent, failed = (
-            cycle.planned, cycle.reminders, cycle.escalations, report.sent, report.failed)
+            done.planned, done.reminders, done.escalations, report.sent, report.failed)
     console.print(t("run.done", duty=pick(spec.name, spec.name_en), planned=planned, reminders=reminders,
                     escalations=escalations, sent=sent, failed=failed))
 
@@ -81,7 +82,8 @@ def replay(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """按天回放所有职责 / replay every duty's flow logic day by day over a date range."""
-    from pingan.duties import service
+    
+    from pingan.duties.workflow import replay as replay_days
 
     rt = runtime()
     first, last = parse_day("--from", start), parse_day("--to", end)
@@ -96,7 +98,7 @@ def replay(
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, transient=True, disable=as_json) as progress:
         bar = progress.add_task("回放 / replay", total=total)
-        summary = service.replay(rt, first, last, times=moments, duties=keys, send_messages=send,
+        summary = replay_days(rt, first, last, times=moments, duties=keys, send_messages=send,
                                  on_step=lambda moment: progress.update(bar, advance=1, description=f"{moment:%Y-%m-%d %H:%M}"))
     rows = [(k, r.planned, r.reminders, r.escalations) for k, r in sorted(summary.by_duty.items())]
     if as_json:

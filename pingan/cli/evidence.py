@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from pingan.delivery.workflow import dispatch
 from pingan.cli.app import app, command, console, parse_as_of, runtime, user_errors, UserError
 from pingan.core.i18n import register, t
 
@@ -146,9 +147,8 @@ def reject(
     rt, moment, outcome = _review(evidence_id, False, reason, by, as_of)
     sent = 0
     if send:
-        from pingan.duties import service
-
-        sent = service.dispatch(rt, moment).sent
+        
+        sent = dispatch(rt, moment).sent
     console.print(t("evc.rejected", id=evidence_id, task=outcome.occurrence_id, n=len(outcome.notified), sent=sent))
 
 

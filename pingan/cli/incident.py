@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from pingan.delivery.workflow import dispatch
 from pingan.core.clock import now
 from pingan.cli.app import app, console, runtime, user_errors, UserError
 from pingan.core.i18n import register, t
@@ -215,10 +216,9 @@ def show(
 def sweep(as_of: Optional[str] = typer.Option(None, "--as-of")) -> None:
     """检查全部未结事故并督办、发送（不经 Prefect）/ evaluate every open incident now, in-process."""
     from pingan.incidents import service as incidents
-    from pingan.duties import service
-
+    
     rt = runtime()
     moment = _instant("--as-of", as_of)
     escalated = incidents.clock(rt, moment)
-    report = service.dispatch(rt, moment)
+    report = dispatch(rt, moment)
     console.print(t("inc.cli.swept", escalated="、".join(f"#{i}" for i in escalated) or "0", sent=report.sent))

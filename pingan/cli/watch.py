@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from pingan.delivery.workflow import dispatch
 from pingan.core.clock import now
 from pingan.cli.app import app, console, parse_day, runtime, user_errors, UserError
 from pingan.core.i18n import register, t
@@ -251,7 +252,6 @@ def status(
 @user_errors
 def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="时刻 / instant")) -> None:
     """运行一次值守（不经 Prefect）：安排、提醒、督办、发送 / run the watch once, in-process."""
-    from pingan.duties import service
     from pingan.watch import service as watch
 
     rt = runtime()
@@ -260,7 +260,7 @@ def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="时刻 / inst
         result = watch.watch(rt, moment)
     except watch.WatchError as exc:
         raise UserError(str(exc)) from None
-    sent = service.dispatch(rt, moment)
+    sent = dispatch(rt, moment)
     console.print(t("watch.cli.ran", periods=result.new_periods, planned=result.planned, linked=result.linked,
                     reminders=result.reminders, escalations=result.escalations, sent=sent.sent))
     if not result.in_hours:

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pingan.duties.catalog import Catalog
-from pingan.core.i18n import locale, pick
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pingan.core.i18n import locale
+
+
+@dataclass(frozen=True)
+class DutyText:
+    """What a message says of a duty, in the reader's language (the duty catalog writes it)."""
+
+    name: str
+    source: str = ""  # 依据：《title》clause
+    evidence: str = ""  # 需提交：…
+
+
+# duty key → its texts, or None for a key the catalog does not know (a hazard's, say)
+Describe = Callable[[str], "DutyText | None"]
 
 _STEP_ZH = {"open": "任务已开始", "due": "今日截止"}
 _STEP_EN = {"open": "task opened", "due": "due today"}
@@ -26,24 +41,15 @@ def _step(step: str, en: bool) -> str:
     return step
 
 
-def render_item(kind: str, payload: dict, catalog: Catalog, link: str | None) -> str:
+def render_item(kind: str, payload: dict, duty: DutyText | None, link: str | None) -> str:
     """One notice as a paragraph of a message."""
     en = locale() == "en"
     if kind == "announcement":
         return "\n".join(x for x in (payload.get("text_en") if en else None, payload["text"]) if x)[:2000] + (
             f"\n{'Link: ' if en else '链接：'}{link}" if link else "")
-    duty = catalog.duties.get(payload["duty"])
-    name = pick(duty.name, duty.name_en) if duty else payload["duty"]
+    name = duty.name if duty else payload["duty"]
     who = payload["unit"] + (f"（{payload['person']}）" if payload.get("person") else "")
-    source = ""
-    evidence = ""
-    if duty:
-        title = catalog.documents.get(duty.source.document, duty.source.document)
-        source = (f"Source: {title}, clause {duty.source.clause}" if en else f"依据：《{title}》{duty.source.clause}")
-        kinds = [catalog.evidence_kinds[k] for k in duty.evidence if k in catalog.evidence_kinds]
-        if kinds:
-            parts = [f"{pick(k.name, k.name_en)}（{pick(k.must_contain, k.must_contain_en)}）" for k in kinds]
-            evidence = ("Hand in: " if en else "需提交：") + "；".join(parts)
+    source, evidence = (duty.source, duty.evidence) if duty else ("", "")
     lines: list[str]
     if kind == "review":  # a rejected hand-in: say why, and that the task is open again
         if en:

@@ -33,8 +33,8 @@ from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, Per
 from pingan.core.clock import now
 from pingan.delivery import transports
 from pingan.core.links import hand_in_url
-from pingan.delivery.messages import render_item, render_message
-from pingan.duties.runtime import Runtime
+from pingan.core.settings import Settings
+from pingan.delivery.messages import Describe, render_item, render_message
 
 N, M = Notice.__table__, Message.__table__
 
@@ -50,7 +50,8 @@ class SendReport:
     failures: list[dict] = field(default_factory=list)  # secret-free, for artifacts
 
 
-def compose(session: Session, rt: Runtime, as_of: dt.datetime, *, limit: int = 50_000) -> int:
+def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describe: Describe,
+            limit: int = 50_000) -> int:
     """Turn unsent notices into messages (one per person with digests on); return messages made."""
     token = uuid.uuid4().hex
     candidates = sa.select(N.c.id).where(N.c.message_id.is_(None), N.c.batch.is_(None)).order_by(N.c.id).limit(limit)
@@ -65,7 +66,6 @@ def compose(session: Session, rt: Runtime, as_of: dt.datetime, *, limit: int = 5
             sa.select(Person.id, Person.name).where(Person.id.in_({c.person_id for c in claimed}))
         )
     }
-    settings = rt.settings
     key = settings.signing_key
     groups: dict[tuple, list] = defaultdict(list)
     for notice in sorted(claimed, key=lambda n: n.id):
@@ -81,7 +81,7 @@ def compose(session: Session, rt: Runtime, as_of: dt.datetime, *, limit: int = 5
             if n.occurrence_id is not None:
                 expires = dt.datetime.fromisoformat(n.payload["due"]) + dt.timedelta(days=settings.link_ttl_days)
                 link = hand_in_url(settings.base_url, n.occurrence_id, person_id, expires, key)
-            items.append((n.kind, render_item(n.kind, n.payload, rt.catalog, link)))
+            items.append((n.kind, render_item(n.kind, n.payload, describe(n.payload.get("duty", "")), link)))
         title, body = render_message(people.get(person_id, ""), items, max_items=settings.digest_max_items)
         rows.append({
             "person_id": person_id, "title": title[:300], "body": body, "status": MessageStatus.pending.value,
@@ -160,11 +160,10 @@ def recover(session: Session, lease_seconds: int) -> int:
 
 
 def send(
-    session_factory: Callable[[], Session], rt: Runtime, as_of: dt.datetime, *,
+    session_factory: Callable[[], Session], settings: Settings, as_of: dt.datetime, *,
     limit: int = 50_000, progress: Callable[[int, int], None] | None = None,
 ) -> SendReport:
     """Claim pending messages, send them concurrently, record the outcome of each."""
-    settings = rt.settings
     report = SendReport()
     token = uuid.uuid4().hex
     wall = now()

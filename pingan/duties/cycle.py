@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Audit, Duty, Escalation, Notice, NoticeKind, Occurrence, Waiver
-from pingan.duties.catalog import Catalog, DutySpec
+from models import Audit, Duty, Escalation, NoticeKind, Occurrence, Waiver
 from pingan.core.db import insert_ignore, upsert
-from pingan.core.i18n import pick
+from pingan.duties.catalog import Catalog, DutySpec
+from pingan.delivery import notices
 from pingan.org.snapshot import Org
-from pingan.duties.rules import TaskView, escalations_due, is_working_time, plan, reminder_due
+from pingan.duties.rules import TaskView, escalations_due, plan, reminder_due
 from pingan.duties.runtime import Runtime
 from pingan.duties.sensitive import plan_tighter
 
@@ -115,13 +115,9 @@ def queue_reminders(session: Session, rt: Runtime, duty: DutySpec, org: Org, as_
             continue
         payload = _payload(rt, duty, org, task)
         for pid in people:
-            rows.append({
-                "person_id": pid, "dedupe_key": f"r:{task.id}:{step.key}", "kind": NoticeKind.reminder.value,
-                "occurrence_id": task.id, "duty_key": duty.key, "step": step.key, "level": None,
-                "urgent": False, "payload": {**payload, "step": step.key}, "created_at": as_of,
-            })
-    inserted = insert_ignore(session, Notice.__table__, rows, ["person_id", "dedupe_key"])
-    return len(inserted), unreachable
+            rows.append(notices.notice(pid, f"r:{task.id}:{step.key}", NoticeKind.reminder, step.key,
+                                       {**payload, "step": step.key}, as_of, occurrence_id=task.id, duty_key=duty.key))
+    return notices.queue(session, rows), unreachable
 
 
 def _payload(rt: Runtime, duty: DutySpec, org: Org, task: TaskView) -> dict:
@@ -159,46 +155,27 @@ def queue_escalations(session: Session, rt: Runtime, duty: DutySpec, org: Org, a
             })
             by_key[(task.id, event.level, event.seq)] = (task, event, recipients, reason, sorted(assignees))
     inserted = insert_ignore(session, E, rows, ["occurrence_id", "level", "seq"], returning=("id", "occurrence_id", "level", "seq"))
-    notices, audits = [], []
+    queued, audits = [], []
     for row in inserted:
         task, event, recipients, reason, assignees = by_key[(row.occurrence_id, row.level, row.seq)]
         payload = {
             **_payload(rt, duty, org, task), "level": event.level, "seq": event.seq, "reason": reason,
             "assignees": [org.persons[p].name for p in assignees if p in org.persons],
         }
-        for pid in recipients:
-            notices.append({
-                "person_id": pid, "dedupe_key": f"e:{task.id}:{event.level}:{event.seq}",
-                "kind": NoticeKind.escalation.value, "occurrence_id": task.id, "duty_key": duty.key,
-                "step": f"L{event.level}" + (f"R{event.seq}" if event.seq else ""), "level": event.level,
-                "urgent": duty.flow == "incident", "payload": payload, "created_at": as_of,
-            })
+        step = f"L{event.level}" + (f"R{event.seq}" if event.seq else "")
+        queued += [notices.notice(pid, f"e:{task.id}:{event.level}:{event.seq}", NoticeKind.escalation, step, payload,
+                                  as_of, occurrence_id=task.id, duty_key=duty.key, level=event.level,
+                                  urgent=duty.flow == "incident") for pid in recipients]
         audits.append({
             "at": as_of, "actor": "system", "action": "escalation.fired", "object_type": "occurrence",
             "object_id": str(task.id),
             "detail": {"duty": duty.key, "level": event.level, "seq": event.seq, "reason": reason,
                        "recipients": recipients, "due": event.at.isoformat()},
         })
-    insert_ignore(session, Notice.__table__, notices, ["person_id", "dedupe_key"], returning=())
+    notices.queue(session, queued)
     if audits:
         session.execute(sa.insert(Audit.__table__), audits)
     return len(inserted)
 
 
 # --------------------------------------------------------------------------- the cycle
-
-def run_cycle(session: Session, rt: Runtime, duty_key: str, as_of: dt.datetime, org: Org) -> CycleResult:
-    """Plan, remind and escalate one duty at ``as_of`` (sending is the outbox's job)."""
-    duty = rt.catalog.duty(duty_key)
-    result = CycleResult(duty_key=duty.key, as_of=as_of)
-    result.planned, result.periods = plan_tasks(session, rt, duty, org, as_of)
-    s = rt.settings
-    result.working_time = is_working_time(as_of, rt.calendar, s.work_start, s.work_end)
-    if result.working_time:
-        result.reminders, result.unreachable = queue_reminders(session, rt, duty, org, as_of)
-        result.escalations = queue_escalations(session, rt, duty, org, as_of)
-    return result
-
-
-def duty_label(duty: DutySpec) -> str:
-    return pick(duty.name, duty.name_en)

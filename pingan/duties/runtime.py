@@ -12,7 +12,9 @@ from pingan.core.calendar import WorkCalendar
 from pingan.duties.catalog import Catalog, load_catalog
 from pingan.core.periods import Terms
 from pingan.duties.rules import PlanContext
+from pingan.core.i18n import locale, pick
 from pingan.core.settings import Settings, get_settings
+from pingan.delivery.messages import DutyText
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,19 @@ class Runtime:
     @property
     def ctx(self) -> PlanContext:
         return PlanContext(calendar=self.calendar, terms=self.terms, key_dates=dict(self.catalog.key_dates))
+
+    def describe(self, duty_key: str) -> DutyText | None:
+        """What a message says of a duty: its name, source and the evidence it asks for (reader's language)."""
+        duty = self.catalog.duties.get(duty_key)
+        if duty is None:
+            return None
+        en = locale() == "en"
+        title = self.catalog.documents.get(duty.source.document, duty.source.document)
+        source = f"Source: {title}, clause {duty.source.clause}" if en else f"依据：《{title}》{duty.source.clause}"
+        kinds = [self.catalog.evidence_kinds[k] for k in duty.evidence if k in self.catalog.evidence_kinds]
+        parts = [f"{pick(k.name, k.name_en)}（{pick(k.must_contain, k.must_contain_en)}）" for k in kinds]
+        evidence = (("Hand in: " if en else "需提交：") + "；".join(parts)) if parts else ""
+        return DutyText(name=pick(duty.name, duty.name_en), source=source, evidence=evidence)
 
 
 def build_runtime(settings: Settings | None = None, catalog: Catalog | None = None) -> Runtime:

@@ -36,6 +36,7 @@ from models import Audit, Evidence, Notice, NoticeKind, Occurrence, Person, Revi
 from models.hazard import (
     Hazard, HazardEvent, HazardFile, HazardLevel, HazardSource, HazardState, PlatformUpload, RiskCategory, RiskLevel,
 )
+from pingan.delivery.workflow import dispatch
 from pingan.core.calendar import WorkCalendar
 from pingan.duties.catalog import (
     Cadence, Carrier, Catalog, CatalogError, DutySpec, Duration, EscalationPolicy, EscalationTarget, ReminderStep,
@@ -1179,7 +1180,6 @@ def in_working_time(rt: Runtime, as_of: dt.datetime) -> bool:
 
 def watch(rt: Runtime, as_of: dt.datetime, *, send_messages: bool = True) -> WatchResult:
     """One run of the daily hazard watch in one transaction, then the outbox (the flow's steps in a row)."""
-    from pingan.duties import service
     from pingan.core.db import get_engine, session_scope
     from pingan.core.clock import local
     from pingan.org.snapshot import load_org
@@ -1194,7 +1194,7 @@ def watch(rt: Runtime, as_of: dt.datetime, *, send_messages: bool = True) -> Wat
             remind(session, rt, org, as_of, result)
             escalate(session, rt, org, as_of, result)
     if send_messages:
-        report = service.dispatch(rt, as_of)
+        report = dispatch(rt, as_of)
         result.sent, result.failed = report.sent, report.failed
     return result
 
@@ -1205,12 +1205,11 @@ def act(rt: Runtime, work, *, as_of: dt.datetime, dispatch: bool = True):
     The evidence page and the CLI call this: a refused action raises ``HazardError`` and
     changes nothing; an accepted one is committed before anything is sent.
     """
-    from pingan.duties import service
     from pingan.core.db import get_engine, session_scope
     from pingan.org.snapshot import load_org
 
     with session_scope(get_engine(rt.settings.db_url)) as session:
         out = work(session, load_org(session))
     if dispatch:
-        service.dispatch(rt, as_of)
+        dispatch(rt, as_of)
     return out

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import Session
 
 from models import Audit, Escalation, Evidence, Incident, Occurrence, Person, Unit
+from pingan.delivery.workflow import dispatch
 from pingan.duties.catalog import CatalogError, Duration, DutySpec, EscalationPolicy, read_data_file
 from pingan.duties.cycle import queue_escalations
 from pingan.core.db import get_engine, insert_ignore, session_scope
@@ -596,7 +597,7 @@ def start_clock(rt: Runtime, incident_id: int, as_of: dt.datetime, *, schedule: 
     with session_scope(get_engine(rt.settings.db_url)) as session:
         escalated = evaluate(session, rt, load_org(session), as_of)
         row = session.execute(sa.select(I.c.duty_key, I.c.phone_due_at, I.c.written_due_at).where(I.c.id == incident_id)).one()
-    sent = service.dispatch(rt, as_of).sent
+    sent = dispatch(rt, as_of).sent
     scheduled: list[dt.datetime] = []
     if schedule:
         times = follow_up_times([row.phone_due_at, row.written_due_at], rt.catalog.duty(row.duty_key).escalation)

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from models import Person, Role, RoleKind, Unit, UnitKind
+from models import OrgVersion, Person, Role, RoleKind, Unit, UnitKind
 from pingan.core.cadence import Spec
 
 # Whom an escalation level reaches, relative to the unit of the task.
@@ -168,8 +168,27 @@ class Org:
         return out
 
 
+_SNAPSHOTS: dict[tuple[str, int], Org] = {}
+
+
 def load_org(session: Session) -> Org:
-    """Read the active organisation in three queries."""
+    """The active organisation: read in three queries, then kept for as long as the database's
+    ``org_version`` token stays the same (triggers change it on every write to unit, person or
+    role), so a morning of duty runs reads the organisation once, not three times per run."""
+    token = session.scalar(sa.select(OrgVersion.version).where(OrgVersion.id == 1))
+    key = (str(session.get_bind().engine.url), token)
+    if token is not None and key in _SNAPSHOTS:
+        return _SNAPSHOTS[key]
+    org = read_org(session)
+    if token is not None:
+        if len(_SNAPSHOTS) >= 8:
+            _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
+        _SNAPSHOTS[key] = org
+    return org
+
+
+def read_org(session: Session) -> Org:
+    """Read the active organisation in three queries (no cache)."""
     units = {
         row.id: UnitInfo(
             id=row.id, code=row.code, name=row.name, kind=UnitKind(row.kind), parent_id=row.parent_id,

@@ -1,0 +1,49 @@
+"""The dispatcher as a workflow — compose → send — and what it needs from its caller.
+
+Notices queued by every duty run, watch and clock are composed into one message per person
+and sent through Apprise. The delivery layer knows nothing of duties: the caller's runtime
+(``pingan.duties.runtime.Runtime``) provides the settings and ``describe(duty_key)``, the texts
+a message shows of a duty.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Protocol
+
+from sqlmodel import Session
+
+from pingan.core.clock import local
+from pingan.core.db import get_engine, session_scope
+from pingan.core.settings import Settings
+from pingan.core.workflow import Step, Workflow
+from pingan.delivery.messages import DutyText
+from pingan.delivery.outbox import SendReport, compose, send
+
+
+class Context(Protocol):
+    settings: Settings
+
+    def describe(self, duty_key: str) -> DutyText | None: ...
+
+
+def compose_step(rt: Context, as_of: dt.datetime) -> dict:
+    """Turn the notices waiting into messages, one per person."""
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        return {"composed": compose(session, rt.settings, local(as_of), describe=rt.describe)}
+
+
+def send_step(rt: Context, as_of: dt.datetime) -> dict:
+    """Send every message that is due; record the outcome of each."""
+    engine = get_engine(rt.settings.db_url)
+    report = send(lambda: Session(engine, expire_on_commit=False), rt.settings, local(as_of))
+    return dataclasses.asdict(report)
+
+
+DISPATCH = Workflow("dispatch", (Step("compose", compose_step), Step("send", send_step)))
+
+
+def dispatch(rt: Context, as_of: dt.datetime) -> SendReport:
+    """Compose and send in this process (the steps of the dispatch flow, in order)."""
+    return SendReport(**DISPATCH.run(rt, as_of=as_of)["send"])

@@ -1,0 +1,117 @@
+"""The duty cycle as a workflow — plan → remind → escalate — and the replay of a date range.
+
+Each step is one transaction of its own, read with the process's organisation snapshot
+(``pingan.org.snapshot.load_org``: read once while the organisation is unchanged) and written
+in bulk. The Prefect flow ``duty-cycle`` runs these steps as task runs; ``pingan run --local``,
+``pingan replay``, the tests and the bench run them with ``CYCLE.run`` — the same functions,
+the same transactions. Sending is the dispatcher's job (``pingan.delivery.workflow``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pingan.core.clock import TZ, local
+from pingan.core.db import get_engine, session_scope
+from pingan.core.periods import days
+from pingan.core.workflow import Step, Workflow
+from pingan.duties.cycle import CycleResult, plan_tasks, queue_escalations, queue_reminders
+from pingan.duties.rules import is_working_time
+from pingan.duties.runtime import Runtime
+from pingan.duties.service import ensure_catalog
+from pingan.org.snapshot import load_org
+
+
+def in_working_time(rt: Runtime, as_of: dt.datetime) -> bool:
+    s = rt.settings
+    return is_working_time(local(as_of), rt.calendar, s.work_start, s.work_end)
+
+
+def plan(rt: Runtime, duty: str, as_of: dt.datetime) -> dict:
+    """Create the duty's task of every unit and person for every open period (catching up missed ones)."""
+    spec = rt.catalog.duty(duty)
+    ensure_catalog(rt)
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        created, periods = plan_tasks(session, rt, spec, load_org(session), local(as_of))
+    return {"created": created, "periods": periods}
+
+
+def remind(rt: Runtime, duty: str, as_of: dt.datetime) -> dict:
+    """Queue the reminder step due for every open task (working time only)."""
+    if not in_working_time(rt, as_of):
+        return {"queued": 0, "unreachable": [], "working_time": False}
+    spec = rt.catalog.duty(duty)
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        queued, unreachable = queue_reminders(session, rt, spec, load_org(session), local(as_of))
+    return {"queued": queued, "unreachable": unreachable, "working_time": True}
+
+
+def escalate(rt: Runtime, duty: str, as_of: dt.datetime) -> dict:
+    """Fire the escalation events that are due (working time only)."""
+    if not in_working_time(rt, as_of):
+        return {"fired": 0, "working_time": False}
+    spec = rt.catalog.duty(duty)
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        fired = queue_escalations(session, rt, spec, load_org(session), local(as_of))
+    return {"fired": fired, "working_time": True}
+
+
+CYCLE = Workflow("duty-cycle", (Step("plan", plan), Step("remind", remind), Step("escalate", escalate)))
+
+
+def result_of(duty: str, as_of: dt.datetime, steps: dict[str, dict]) -> CycleResult:
+    """The step summaries of one run of ``CYCLE`` as a :class:`CycleResult`."""
+    p, r, e = steps["plan"], steps["remind"], steps["escalate"]
+    return CycleResult(duty_key=duty, as_of=as_of, periods=p["periods"], planned=p["created"], reminders=r["queued"],
+                       escalations=e["fired"], working_time=r["working_time"], unreachable=r["unreachable"])
+
+
+def cycle(rt: Runtime, duty: str, as_of: dt.datetime) -> CycleResult:
+    """One run of the duty cycle in this process (the steps of the Prefect flow, in order)."""
+    as_of = local(as_of)
+    return result_of(duty, as_of, CYCLE.run(rt, duty=duty, as_of=as_of))
+
+
+@dataclass
+class ReplaySummary:
+    start: dt.date
+    end: dt.date
+    runs: int = 0
+    by_duty: dict[str, CycleResult] = field(default_factory=dict)
+    sent: int = 0
+    failed: int = 0
+
+    def totals(self) -> dict[str, int]:
+        return {
+            "planned": sum(r.planned for r in self.by_duty.values()),
+            "reminders": sum(r.reminders for r in self.by_duty.values()),
+            "escalations": sum(r.escalations for r in self.by_duty.values()),
+            "sent": self.sent, "failed": self.failed,
+        }
+
+
+def replay(
+    rt: Runtime, start: dt.date, end: dt.date, *, times: tuple[dt.time, ...] = (dt.time(9, 0), dt.time(15, 0)),
+    duties: list[str] | None = None, send_messages: bool = True,
+    on_step: Callable[[dt.datetime], None] | None = None,
+) -> ReplaySummary:
+    """Run every planned duty's cycle at each ``times`` of each day in [start, end], then dispatch."""
+    from pingan.delivery.workflow import dispatch
+
+    keys = duties or [d.key for d in rt.catalog.planned]
+    summary = ReplaySummary(start=start, end=end)
+    for day in days(start, end):
+        for moment in times:
+            as_of = dt.datetime.combine(day, moment, tzinfo=TZ)
+            for key in keys:
+                summary.by_duty.setdefault(key, CycleResult(duty_key=key, as_of=as_of)).merge(cycle(rt, key, as_of))
+            if send_messages:
+                report = dispatch(rt, as_of)
+                summary.sent += report.sent
+                summary.failed += report.failed
+            summary.runs += 1
+            if on_step:
+                on_step(as_of)
+    return summary
