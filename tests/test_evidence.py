@@ -22,6 +22,7 @@ from models import Occurrence
 from pingan.delivery.workflow import dispatch
 from pingan.duties.workflow import cycle
 from pingan.evidence import service as ev
+from pingan.evidence import files as evfiles
 from pingan.delivery import transports
 from pingan.cli import app
 from pingan.core.db import session_scope
@@ -74,30 +75,30 @@ def rt(tmp_path):
 
 @pytest.fixture
 def limits(rt):
-    return ev.Limits.of(rt.settings)
+    return evfiles.Limits.of(rt.settings)
 
 
 def check(rt, limits, files=(), fields=MINUTES, note=None, kind="meeting_minutes", duty="school-meeting"):
-    uploads = [ev.Upload.of(name, data) for name, data in files]
+    uploads = [evfiles.Upload.of(name, data) for name, data in files]
     return ev.check_hand_in(rt.catalog.duty(duty), rt.catalog.evidence_kinds, kind, fields, note, uploads, limits)
 
 
 @pytest.mark.parametrize("name", sorted(GOOD))
 def test_it_accepts_each_allowed_type_by_its_content(rt, limits, name):
     checked = check(rt, limits, [(name, GOOD[name])])
-    assert checked.files[0].content_type == ev.TYPES[name.rsplit(".", 1)[1]][1]
+    assert checked.files[0].content_type == evfiles.TYPES[name.rsplit(".", 1)[1]][1]
 
 
 @pytest.mark.parametrize("name", sorted(IMPOSTORS))
 def test_it_refuses_a_file_whose_content_is_not_what_its_name_says(rt, limits, name):
-    with pytest.raises(ev.EvidenceError) as exc:
+    with pytest.raises(evfiles.EvidenceError) as exc:
         check(rt, limits, [(name, IMPOSTORS[name])])
     assert exc.value.status == 415 and name in exc.value.messages[0]
 
 
 @pytest.mark.parametrize("name", ["setup.exe", "notes.txt", "page.html", "README", "photo.gif"])
 def test_it_refuses_types_not_allowed(rt, limits, name):
-    with pytest.raises(ev.EvidenceError, match="不允许") as exc:
+    with pytest.raises(evfiles.EvidenceError, match="不允许") as exc:
         check(rt, limits, [(name, JPEG)])
     assert exc.value.status == 415
 
@@ -105,17 +106,17 @@ def test_it_refuses_types_not_allowed(rt, limits, name):
 @pytest.mark.parametrize("name", ["../纪要.pdf", "a/b.pdf", "C:\\Users\\x\\纪要.pdf", "..", "纪要\x00.pdf", "纪要\n.pdf",
                                   "\u202efdp.exe", "bad\x7f.pdf", ""])
 def test_it_refuses_file_names_with_path_parts_or_control_characters(name):
-    with pytest.raises(ev.EvidenceError, match="文件名"):
-        ev.check_filename(name)
+    with pytest.raises(evfiles.EvidenceError, match="文件名"):
+        evfiles.check_filename(name)
 
 
 def test_it_keeps_ordinary_chinese_file_names():
-    assert ev.check_filename(" 11月 安全会议纪要（定稿）.pdf ") == "11月 安全会议纪要（定稿）.pdf"
+    assert evfiles.check_filename(" 11月 安全会议纪要（定稿）.pdf ") == "11月 安全会议纪要（定稿）.pdf"
 
 
 def test_it_names_every_missing_or_malformed_field_at_once(rt, limits):
     fields = {"date": "2026-13-45", "attendees": "", "topics": "x" * 6000, "decisions": "ok"}
-    with pytest.raises(ev.EvidenceError) as exc:
+    with pytest.raises(evfiles.EvidenceError) as exc:
         check(rt, limits, [("a.pdf", PDF)], fields)
     assert exc.value.messages == ["「会议日期」应为日期，如 2026-11-23", "「参会人员」为必填项", "「会议议题」过长（最多 5000 字）"]
 
@@ -126,48 +127,48 @@ def test_it_cleans_typed_fields(rt, limits):
     assert checked.fields == {"theme": "消防疏散", "date": "2026-11-11", "participants": 860, "duration": 12, "evaluation": "良好"}
     assert check(rt, limits, [("a.pdf", PDF)]).fields["attendees"] == ["一小校长", "一小安全主任", "张老师"]
     for bad in ("-3", "abc", "0"):
-        with pytest.raises(ev.EvidenceError, match="用时"):
+        with pytest.raises(evfiles.EvidenceError, match="用时"):
             check(rt, limits, [("a.jpg", JPEG)], {**fields, "duration": bad}, kind="drill_record", duty="kindergarten-drill")
 
 
 def test_it_refuses_empty_submissions_missing_files_and_foreign_kinds(rt, limits):
-    with pytest.raises(ev.EvidenceError, match="没有提交任何内容"):
+    with pytest.raises(evfiles.EvidenceError, match="没有提交任何内容"):
         check(rt, limits, [], {k: " " for k in MINUTES}, note="  ")
-    with pytest.raises(ev.EvidenceError, match="请至少上传 1 个文件"):
+    with pytest.raises(evfiles.EvidenceError, match="请至少上传 1 个文件"):
         check(rt, limits, [])
-    with pytest.raises(ev.EvidenceError, match="是空文件"):
+    with pytest.raises(evfiles.EvidenceError, match="是空文件"):
         check(rt, limits, [("a.pdf", b"")])
-    with pytest.raises(ev.EvidenceError, match="不接受这类材料"):
+    with pytest.raises(evfiles.EvidenceError, match="不接受这类材料"):
         check(rt, limits, [("a.pdf", PDF)], kind="drill_record")
     # a file input left empty sends a nameless, empty part: it is no file, not an error
     assert len(check(rt, limits, [("", b""), ("a.pdf", PDF)]).files) == 1
 
 
 def test_it_enforces_the_size_and_count_limits(rt):
-    limits = ev.Limits(max_file=1000, max_total=1500, max_files=3, types=("pdf",))
+    limits = evfiles.Limits(max_file=1000, max_total=1500, max_files=3, types=("pdf",))
     big = PDF + b"0" * 1000
-    with pytest.raises(ev.EvidenceError, match="过大") as exc:
+    with pytest.raises(evfiles.EvidenceError, match="过大") as exc:
         check(rt, limits, [("big.pdf", big)])
     assert exc.value.status == 413
-    with pytest.raises(ev.EvidenceError, match="合计过大"):
+    with pytest.raises(evfiles.EvidenceError, match="合计过大"):
         check(rt, limits, [("a.pdf", PDF + b"1" * 700), ("b.pdf", PDF + b"2" * 700)])
-    with pytest.raises(ev.EvidenceError, match="文件过多"):
+    with pytest.raises(evfiles.EvidenceError, match="文件过多"):
         check(rt, limits, [(f"{i}.pdf", PDF) for i in range(4)])
 
 
 def test_limits_come_from_settings(tmp_path):
     rt = make_runtime(tmp_path, evidence_max_file_mb=0.5, evidence_max_files=2, evidence_types=("PDF", ".jpg", "exe"))
-    assert ev.Limits.of(rt.settings) == ev.Limits(max_file=500_000, max_total=60_000_000, max_files=2, types=("pdf", "jpg"))
+    assert evfiles.Limits.of(rt.settings) == evfiles.Limits(max_file=500_000, max_total=60_000_000, max_files=2, types=("pdf", "jpg"))
 
 
 def test_it_stores_files_by_content_read_only_and_never_overwrites(tmp_path, rt, limits):
     first = check(rt, limits, [("a.pdf", PDF), ("again.pdf", PDF), ("c.png", PNG)]).files
-    paths = [ev.store_file(tmp_path / "evidence", f) for f in first]
+    paths = [evfiles.store_file(tmp_path / "evidence", f) for f in first]
     assert paths[0] == paths[1] == tmp_path / "evidence" / first[0].sha256[:2] / first[0].sha256
-    assert paths[0].read_bytes() == PDF and ev.file_digest(paths[2]) == first[2].sha256
+    assert paths[0].read_bytes() == PDF and evfiles.file_digest(paths[2]) == first[2].sha256
     assert not os.stat(paths[0]).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     before = os.stat(paths[0]).st_mtime_ns
-    ev.store_file(tmp_path / "evidence", first[0])
+    evfiles.store_file(tmp_path / "evidence", first[0])
     assert os.stat(paths[0]).st_mtime_ns == before
     assert sorted(p.name for p in (tmp_path / "evidence").rglob("*") if p.is_file()) == sorted({f.sha256 for f in first})
 
@@ -191,12 +192,12 @@ def db(tmp_path, migrated_db, monkeypatch):
 
 
 def submit(rt, task_id, person_id, files=(("纪要.pdf", PDF),), fields=MINUTES, as_of=None):
-    limits = ev.Limits.of(rt.settings)
+    limits = evfiles.Limits.of(rt.settings)
     with session_scope() as session:
         task = ev.load_task(session, rt, task_id)
         person = ev.may_hand_in(session, rt, task, person_id)
         checked = ev.check_hand_in(task.duty, rt.catalog.evidence_kinds, "meeting_minutes", fields, "见附件",
-                                   [ev.Upload.of(n, d) for n, d in files], limits)
+                                   [evfiles.Upload.of(n, d) for n, d in files], limits)
         return ev.hand_in(session, rt, task=task, person=person, checked=checked, as_of=as_of or at("2026-11-12")).id
 
 
@@ -244,7 +245,7 @@ def test_a_second_hand_in_is_a_new_version_and_every_hand_in_is_audited(db):
     assert [r.id for r in listed] == [second]  # the superseded version is not up for review
     assert [v.version for v in detail.versions] == [2, 1]
     assert ("参会人员", "一小校长、一小安全主任、张老师") in detail.fields and detail.note == "见附件"
-    with pytest.raises(ev.EvidenceError, match="已被第 2 版"):
+    with pytest.raises(evfiles.EvidenceError, match="已被第 2 版"):
         decide(rt, first, True)
 
 
@@ -265,16 +266,16 @@ def test_accepting_closes_the_task_so_the_cycle_stops_reminding_and_escalating(d
     assert escalations == 0 and [r.step for r in reminders] == ["open", "open"]
     assert not any("一小 · 2026-11" in body for _, body in sent)  # (December's task has its own reminders)
     assert audit[0].actor == "operator:王科长"
-    with pytest.raises(ev.EvidenceError, match="已审核通过"):
+    with pytest.raises(evfiles.EvidenceError, match="已审核通过"):
         submit(rt, task, ids["s1-head"])
-    with pytest.raises(ev.EvidenceError, match="已审核"):
+    with pytest.raises(evfiles.EvidenceError, match="已审核"):
         decide(rt, evidence_id, False, "again")
 
 
 def test_rejecting_tells_the_people_why_and_escalation_goes_on_until_a_new_version(db):
     rt, ids, task, sent = db
     evidence_id = submit(rt, task, ids["s1-head"])
-    with pytest.raises(ev.EvidenceError, match="退回必须填写理由"):
+    with pytest.raises(evfiles.EvidenceError, match="退回必须填写理由"):
         decide(rt, evidence_id, False, "  ")
     outcome = decide(rt, evidence_id, False, "缺少参会人员签到表")
     assert outcome.status == "rejected" and sorted(outcome.notified) == sorted([ids["s1-head"], ids["s1-safe"]])
@@ -301,10 +302,10 @@ def test_rejecting_tells_the_people_why_and_escalation_goes_on_until_a_new_versi
 
 def test_review_errors_name_the_problem(db):
     rt, ids, task, _ = db
-    with pytest.raises(ev.EvidenceError, match="没有编号为 404 的材料"):
+    with pytest.raises(evfiles.EvidenceError, match="没有编号为 404 的材料"):
         decide(rt, 404, True)
     evidence_id = submit(rt, task, ids["s1-head"])
-    with pytest.raises(ev.EvidenceError, match="过长"):
+    with pytest.raises(evfiles.EvidenceError, match="过长"):
         decide(rt, evidence_id, False, "长" * 3000)
     assert review_state(task).review == "submitted"
 

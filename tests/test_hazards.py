@@ -24,7 +24,7 @@ from pingan.delivery import transports
 from pingan.core.calendar import WorkCalendar
 from pingan.duties.catalog import load_catalog
 from pingan.core.db import session_scope
-from pingan.evidence.service import Upload
+from pingan.evidence.files import Upload
 from pingan.hazards.service import Deadline, HazardCatalogError, HazardError, deadline_after, load_hazard_config
 from pingan.core.clock import TZ
 from pingan.duties.runtime import get_runtime

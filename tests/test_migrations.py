@@ -21,7 +21,6 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlmodel import Session, SQLModel
 
-import models
 from models import Audit
 from pingan.core import migrate
 from pingan.core.settings import REPO_ROOT, get_settings, reset_settings

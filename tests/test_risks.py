@@ -25,7 +25,7 @@ from pingan.hazards import service as hazards
 from pingan.hazards import risks
 from pingan.delivery import transports
 from pingan.core.db import session_scope
-from pingan.evidence.service import Upload
+from pingan.evidence.files import Upload
 from pingan.hazards.service import HazardError, hazard_config
 from pingan.core.periods import days, periods_between, timing
 from pingan.core.clock import TZ

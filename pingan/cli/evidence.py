@@ -73,6 +73,7 @@ def show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """显示一份材料：填报内容、文件及其 SHA-256、各版本 / show one hand-in with its files and versions."""
+    from pingan.evidence import files as evfiles
     from pingan.evidence import service as evidence
     from pingan.core.db import session_scope
 
@@ -83,7 +84,7 @@ def show(
         raise UserError(t("ev.err.no_evidence", id=evidence_id))
     r = detail.row
     files = [{"id": f.id, "name": f.filename, "type": f.content_type, "size": f.size, "sha256": f.sha256,
-              "path": str(evidence.blob_path(rt.settings.evidence_dir, f.sha256))} for f in detail.files]
+              "path": str(evfiles.blob_path(rt.settings.evidence_dir, f.sha256))} for f in detail.files]
     if as_json:
         console.print_json(json.dumps({
             **r.as_dict(), "fields": dict(detail.fields), "note": detail.note, "files": files,
@@ -108,6 +109,7 @@ def show(
 
 
 def _review(evidence_id: int, accept: bool, reason: Optional[str], by: str, as_of: Optional[str]):
+    from pingan.evidence import files as evfiles
     from pingan.evidence import service as evidence
     from pingan.core.db import session_scope
 
@@ -117,7 +119,7 @@ def _review(evidence_id: int, accept: bool, reason: Optional[str], by: str, as_o
         with session_scope() as session:
             outcome = evidence.review(session, rt, evidence_id=evidence_id, accept=accept, reason=reason,
                                       actor=f"operator:{by}", as_of=moment)
-    except evidence.EvidenceError as exc:
+    except evfiles.EvidenceError as exc:
         raise UserError(str(exc)) from None
     return rt, moment, outcome
 

@@ -56,7 +56,7 @@ def loop_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from pingan.evidence.service import EvidenceError
+        from pingan.evidence.files import EvidenceError
         from pingan.hazards.service import HazardError
         from pingan.hazards.risks import RiskImportError
 
@@ -102,7 +102,7 @@ def _unit(org, code: str) -> int:
 
 @contextlib.contextmanager
 def _uploads(option: str, paths: list[Path] | None):
-    from pingan.evidence.service import Upload
+    from pingan.evidence.files import Upload
 
     with contextlib.ExitStack() as stack:
         out = []

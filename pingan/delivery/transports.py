@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import datetime as dt
 import http
 import json
 import logging

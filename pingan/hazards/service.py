@@ -513,17 +513,17 @@ def next_state(hazard_id: int, state: str, action: str) -> str:
 
 def check_files(rt: Runtime, uploads: Sequence) -> list:
     """Check photos and evidence files as the evidence page does (type, size, content); nothing stored."""
-    from pingan.evidence import service as ev
+    from pingan.evidence import files as evfiles
 
-    limits = ev.Limits.of(rt.settings)
+    limits = evfiles.Limits.of(rt.settings)
     uploads = [u for u in uploads if u.filename or _size(u)]
     if len(uploads) > limits.max_files:
         raise HazardError(t("ev.err.max_files", n=limits.max_files))
     checked, errors = [], []
     for upload in uploads:
         try:
-            checked.append(ev.check_file(upload, limits))
-        except ev.EvidenceError as exc:
+            checked.append(evfiles.check_file(upload, limits))
+        except evfiles.EvidenceError as exc:
             errors.extend(exc.messages)
     if errors:
         raise HazardError("; ".join(errors))
@@ -538,11 +538,11 @@ def _size(upload) -> int:
 
 
 def _store(rt: Runtime, session: Session, hazard_id: int, event_id: int, role: str, checked: Sequence) -> list[dict]:
-    from pingan.evidence import service as ev
+    from pingan.evidence import files as evfiles
 
     rows = []
     for f in checked:
-        ev.store_file(rt.settings.evidence_dir, f)
+        evfiles.store_file(rt.settings.evidence_dir, f)
         rows.append({"hazard_id": hazard_id, "event_id": event_id, "role": role, "sha256": f.sha256,
                      "filename": f.filename, "content_type": f.content_type, "size": f.size})
     if rows:

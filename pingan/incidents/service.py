@@ -591,7 +591,6 @@ def start_clock(rt: Runtime, incident_id: int, as_of: dt.datetime, *, schedule: 
                 runner: Runner | None = None) -> tuple[list[int], int, list[dt.datetime]]:
     """After registering: escalate at once what is already late, send, and schedule the follow-up
     runs; return (incidents escalated, messages sent, follow-ups scheduled)."""
-    from pingan.duties import service
 
     as_of = local(as_of)
     with session_scope(get_engine(rt.settings.db_url)) as session:

@@ -21,6 +21,7 @@ from starlette.formparsers import MultiPartException
 
 from models import Evidence, Person
 from pingan.evidence import service as ev
+from pingan.evidence import files as evfiles
 from pingan.core.db import session_scope
 from pingan.core.i18n import pick, t
 from pingan.core.links import LinkError, LinkGrant, verify
@@ -95,7 +96,7 @@ def routes(web: Web) -> APIRouter:
         async def again(errors: list[str], code: int, **kw) -> HTMLResponse:
             return await run_in_threadpool(lambda: hand_in_page(request, token, task, errors=errors, code=code, **kw))
 
-        too_large = t("web.too_large", limit=ev.human_size(limits.max_total))
+        too_large = t("web.too_large", limit=evfiles.human_size(limits.max_total))
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > web.max_body:
             return await again([too_large], 413)
@@ -115,7 +116,7 @@ def routes(web: Web) -> APIRouter:
             if not web.signer.check_hand_in_csrf(token, text.get("csrf", "")):
                 log.info("hand-in refused: CSRF token missing or stale (task %s)", task.id)
                 return await again([t("web.csrf")], 403, **keep)
-            uploads = [ev.Upload(f.filename or "", f.file) for f in form.getlist("files") if isinstance(f, UploadFile)]
+            uploads = [evfiles.Upload(f.filename or "", f.file) for f in form.getlist("files") if isinstance(f, UploadFile)]
 
             def record() -> Evidence:
                 checked = ev.check_hand_in(task.duty, catalog.evidence_kinds, kind or task.duty.evidence[0], raw, note,
@@ -125,7 +126,7 @@ def routes(web: Web) -> APIRouter:
 
             try:
                 evidence = await run_in_threadpool(record)
-            except ev.EvidenceError as exc:
+            except evfiles.EvidenceError as exc:
                 log.info("hand-in refused for task %s: %s", task.id, exc)
                 return await again(exc.messages, exc.status, **keep)
         finally:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from pingan.evidence import service as ev
+from pingan.evidence import files as evfiles
 from pingan.core.db import session_scope
 from pingan.core.i18n import t
 from pingan.web.auth import SESSION_TTL, check_password
@@ -140,7 +141,7 @@ def routes(web: Web) -> APIRouter:
             return to_login(request)
         with Session(web.engine) as session:
             stored = ev.stored_file(session, file_id)
-        path = ev.blob_path(settings.evidence_dir, stored.sha256) if stored else None
+        path = evfiles.blob_path(settings.evidence_dir, stored.sha256) if stored else None
         if path is None or not path.is_file():
             return web.not_found(request)
         disposition = "inline" if stored.inline else "attachment"
@@ -170,7 +171,7 @@ def routes(web: Web) -> APIRouter:
 
         try:
             outcome = await run_in_threadpool(work)
-        except ev.EvidenceError as exc:
+        except evfiles.EvidenceError as exc:
             messages, code = exc.messages, exc.status
             return await run_in_threadpool(lambda: detail_page(request, evidence_id, errors=messages, reason=reason,
                                                                code=code))

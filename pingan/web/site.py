@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.datastructures import MutableHeaders
 
-from pingan.evidence import service as ev
+from pingan.evidence import files as evfiles
 from pingan.duties.catalog import Catalog
 from pingan.core.i18n import locale, pick, t
 from pingan.duties.runtime import Runtime
@@ -92,7 +92,7 @@ class Web:
     clock: Callable[[], dt.datetime]
     engine: sa.Engine
     templates: Jinja2Templates
-    limits: ev.Limits
+    limits: evfiles.Limits
     max_body: int  # the largest request: every file plus the form's text and framing
 
     @classmethod
@@ -100,10 +100,10 @@ class Web:
         settings, catalog = runtime.settings, runtime.catalog
         # Both refuse placeholders outside demo mode (ValueError, naming the setting, never its value).
         signer = Signer(settings.signing_key, settings.operator_user, settings.operator_secret)
-        limits = ev.Limits.of(settings)
+        limits = evfiles.Limits.of(settings)
         templates = Jinja2Templates(directory=str(HERE / "templates"))
         templates.env.globals.update(
-            t=t, pick=pick, locale=locale, human_size=ev.human_size,
+            t=t, pick=pick, locale=locale, human_size=evfiles.human_size,
             state_text=lambda s: STATE_TEXTS.get(s, (s, s)),
             kind_name=lambda k: pick(catalog.evidence_kinds[k].name, catalog.evidence_kinds[k].name_en)
             if k in catalog.evidence_kinds else k,
