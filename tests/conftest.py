@@ -36,6 +36,11 @@ Databases (each yields a URL string; nothing is migrated unless the fixture says
     ``db_url`` upgraded to the head revision and made pingan's database
     (``PINGAN_DATABASE_URL``); returns ``pingan.core.db.get_engine()``, so code under test that
     calls ``get_engine()`` or ``session_scope()`` uses it.
+``ids``
+    The small named organisation of ``tests/factories.py`` in ``migrated_db``: ids by code.
+``sent``
+    ``pingan.delivery.transports.deliver`` replaced by a ``factories.Recorder`` for the test
+    (every send succeeds and is recorded; nothing leaves the machine).
 
 Do not define tables on ``SQLModel.metadata`` in tests: test_migrations checks that the
 migrations build exactly the tables of that metadata.
@@ -190,3 +195,22 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture
+def ids(migrated_db) -> dict[str, int]:
+    from pingan.core.db import session_scope
+    from factories import make_org
+
+    with session_scope() as session:
+        return make_org(session)
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    from pingan.delivery import transports
+    from factories import Recorder
+
+    recorder = Recorder()
+    monkeypatch.setattr(transports, "deliver", recorder)
+    return recorder

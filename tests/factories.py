@@ -9,10 +9,11 @@ The bureau 局 (principal 局长, safety deputy 副局长甲, leader 副局长�
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import Counter
 import shutil
 import textwrap
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -141,17 +142,31 @@ def rows(session: Session, sql: str, **params) -> list:
 
 
 class Recorder:
-    """A transport that accepts every message and records it: ``calls`` as (url, title, body)."""
+    """The one test double of ``pingan.delivery.transports.deliver``: records every call as
+    ``(url, title, body)`` and answers from ``script`` — per URL, a list of outcomes used one
+    per call (then success), or one function ``(url, title, body) -> Outcome`` — success by
+    default. Thread-safe, like the real ``deliver``. The ``sent`` fixture installs one."""
 
-    def __init__(self):
+    def __init__(self, script: Mapping[str, Sequence[Outcome]] | Callable[[str, str, str], Outcome] | None = None):
+        self.answer = script if callable(script) else None
+        self.script = {} if callable(script) else {url: list(outs) for url, outs in (script or {}).items()}
         self.calls: list[tuple[str, str, str]] = []
         self.lock = threading.Lock()
 
     def __call__(self, url: str, title: str, body: str, *, timeout: float) -> Outcome:
         with self.lock:
             self.calls.append((url, title, body))
-        return Outcome(ok=True)
+            queue = self.script.get(url)
+            scripted = queue.pop(0) if queue else None
+        if self.answer is not None:
+            return self.answer(url, title, body)
+        return scripted or Outcome(ok=True)
 
     def to(self) -> Counter:
-        """Messages per recipient (the person code that ends each test channel URL)."""
-        return Counter(url.rsplit("/", 1)[-1] for url, _, _ in self.calls)
+        """Calls per recipient (the person code that ends each test channel URL)."""
+        with self.lock:
+            return Counter(url.rsplit("/", 1)[-1] for url, _, _ in self.calls)
+
+    def sent_to(self, url: str) -> list[tuple[str, str, str]]:
+        with self.lock:
+            return [c for c in self.calls if c[0] == url]

@@ -17,14 +17,12 @@ from typer.testing import CliRunner
 from models import Notice, Occurrence
 from pingan.duties.workflow import cycle
 from pingan.duties import service
-from pingan.delivery import transports
 from pingan.cli import app
 from pingan.core.db import session_scope
 from pingan.core.periods import parse_instant
 from pingan.duties.runtime import reset_runtime
 from pingan.duties.sensitive import Request, SensitivePeriodError
 from pingan.core.settings import reset_settings
-from pingan.delivery.transports import RecordingTransport
 
 D = parse_instant
 
@@ -34,17 +32,9 @@ def rt(tmp_path, migrated_db):
     return make_runtime(tmp_path)
 
 
-@pytest.fixture
-def ids(migrated_db):
-    with session_scope() as session:
-        return make_org(session)
-
-
 @pytest.fixture(autouse=True)
-def sent(monkeypatch):
-    recorder = RecordingTransport()
-    monkeypatch.setattr(transports, "deliver", recorder)
-    return recorder
+def _quiet(sent):
+    """Every test here sends to the recording double."""
 
 
 def tight(session, duty: str) -> list[tuple]:

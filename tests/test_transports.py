@@ -23,9 +23,8 @@ import pytest
 import requests
 from apprise.plugins.wecombot import NotifyWeComBot
 
-import pingan.delivery.transports as transports
 from pingan.core.settings import get_settings, reset_settings
-from pingan.delivery.transports import Outcome, deliver, fake_transport, mask, validate
+from pingan.delivery.transports import Outcome, deliver, mask, validate
 from pingan.cli.supervisor import free_port
 
 WECOM_KEY = "b7c1f5e2-9d4a-4c3e-8f1a-2e6d0c9b7a55"
@@ -393,28 +392,3 @@ def test_it_keeps_outcomes_apart_across_threads(sink):
 
     for i, outcome in results:
         assert outcome == (Outcome(False, False, "HTTP 500 Internal Server Error") if i % 2 else Outcome(True))
-
-
-# --- the test double ------------------------------------------------------------------------
-
-
-def test_it_fakes_deliver_for_the_callers():
-    down = Outcome(False, False, "HTTP 503 Service Unavailable")
-    with fake_transport({"wecombot://a": [down, Outcome(True)], "mailto://x": Outcome(False, True, "no")}) as fake:
-        assert transports.deliver("wecombot://a", "t", "b", timeout=1) == down
-        assert transports.deliver("wecombot://a", "t", "b", timeout=1) == Outcome(True)
-        assert transports.deliver("wecombot://a", "t", "b", timeout=1) == Outcome(True)  # the last repeats
-        assert transports.deliver("mailto://x", "t", "b", timeout=1).permanent
-        assert transports.deliver("pingan://local/p", "t", "b", timeout=1) == Outcome(True)
-    assert transports.deliver is deliver
-    assert [c.url for c in fake.calls] == ["wecombot://a"] * 3 + ["mailto://x", "pingan://local/p"]
-    assert len(fake.sent_to("wecombot://a")) == 3
-
-
-def test_it_fakes_deliver_with_a_function(monkeypatch):
-    fake = transports.RecordingTransport(lambda url, title, body: Outcome(ok=url.startswith("pingan")))
-    monkeypatch.setattr(transports, "deliver", fake)
-
-    assert transports.deliver("pingan://local/p", "t", "b", timeout=1).ok
-    assert not transports.deliver("wecombot://x", "t", "b", timeout=1).ok
-    assert fake.calls[1].title == "t"
