@@ -128,7 +128,7 @@ def status(
 ) -> None:
     """各职责、各单位的任务状态 / state of every duty (and per unit)."""
     from pingan.core.db import session_scope
-    from pingan.duties.views import STATE_ZH
+    from pingan.duties.views import state_label
     from pingan.duties.status import tally, task_rows
 
     rt = runtime()
@@ -155,14 +155,14 @@ def status(
             spec = rt.catalog.duties[key]
             for r in rows:
                 table.add_row(pick(spec.name, spec.name_en), r.unit, r.person or "", r.period, r.due,
-                              f"{STATE_ZH[r.state]} {r.state}", str(r.level or ""))
+                              f"{state_label(r.state)} {r.state}", str(r.level or ""))
         console.print(table)
         return
     table = Table(title=t("status.title", as_of=f"{moment:%Y-%m-%d %H:%M}"))
     table.add_column("职责 duty")
     table.add_column("依据 clause")
     for s in ("open", "submitted", "accepted", "overdue", "escalated", "waived"):
-        table.add_column(f"{STATE_ZH[s]}", justify="right")
+        table.add_column(state_label(s), justify="right")
     for key, rows in per_duty.items():
         spec = rt.catalog.duties[key]
         counts = tally(rows)

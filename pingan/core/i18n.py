@@ -29,6 +29,12 @@ def t(key: str, /, **values: object) -> str:
     return pair.get(locale(), pair["zh-CN"]).format(**values)
 
 
+def both(key: str, /, **values: object) -> tuple[str, str]:
+    """The text in both languages: for what is stored and read later in either (announcements)."""
+    pair = MESSAGES[key]
+    return pair["zh-CN"].format(**values), pair["en"].format(**values)
+
+
 def pick(zh: str, en: str | None) -> str:
     """A catalog text in the reader's language (catalog entries carry name and name_en)."""
     return en if (en and locale() == "en") else zh

@@ -295,6 +295,14 @@ def put(ws: Any, row: int, column: int, value: Any) -> Any:
     return cell
 
 
+def append(ws: Any, values: Sequence[Any]) -> None:
+    """Append a row to an openpyxl worksheet (normal mode); text is always text, never a formula."""
+    ws.append(list(values))
+    for cell in ws[ws.max_row]:
+        if isinstance(cell.value, str):
+            cell.data_type = "s"
+
+
 def write_xlsx(path: str | Path, sheets: Sequence[Sheet], *, title: str | None = None,
                style: Callable[[Any, Sheet], None] | None = None) -> Path:
     """A workbook of ``sheets`` (bold frozen header, column widths); every text cell inert.

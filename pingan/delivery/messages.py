@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pingan.core.i18n import locale
+from pingan.core.i18n import MESSAGES, locale, register, t
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,16 @@ class DutyText:
 # duty key → its texts, or None for a key the catalog does not know (a hazard's, say)
 Describe = Callable[[str], "DutyText | None"]
 
-_STEP_ZH = {"open": "任务已开始", "due": "今日截止"}
-_STEP_EN = {"open": "task opened", "due": "due today"}
-_REASON_ZH = {"missing": "未提交材料", "rejected": "材料被退回未重新提交"}
-_REASON_EN = {"missing": "no evidence handed in", "rejected": "evidence rejected and not resubmitted"}
+register({
+    "msg.step.open": {"zh-CN": "任务已开始", "en": "task opened"},
+    "msg.step.due": {"zh-CN": "今日截止", "en": "due today"},
+    "msg.reason.missing": {"zh-CN": "未提交材料", "en": "no evidence handed in"},
+    "msg.reason.rejected": {"zh-CN": "材料被退回未重新提交", "en": "evidence rejected and not resubmitted"},
+})
+
+
+def _reason(reason: str) -> str:
+    return t(f"msg.reason.{reason}") if f"msg.reason.{reason}" in MESSAGES else reason
 
 
 def _due(iso: str) -> str:
@@ -33,9 +39,8 @@ def _due(iso: str) -> str:
 
 
 def _step(step: str, en: bool) -> str:
-    table = _STEP_EN if en else _STEP_ZH
-    if step in table:
-        return table[step]
+    if step in ("open", "due"):
+        return t(f"msg.step.{step}")
     if step.startswith("due-"):
         return f"{step[4:]} before the deadline" if en else f"距截止还有 {step[4:].replace('d', ' 天').replace('h', ' 小时')}"
     return step
@@ -65,13 +70,13 @@ def render_item(kind: str, payload: dict, duty: DutyText | None, link: str | Non
         if en:
             lines = [
                 f"[Escalation, level {level}] {who}: “{name}” for {payload['period']} is overdue "
-                f"(due {_due(payload['due'])}): {_REASON_EN.get(reason, reason)}.",
+                f"(due {_due(payload['due'])}): {_reason(reason)}.",
                 f"Responsible: {assignees}",
             ]
         else:
             lines = [
                 f"【督办·第{level}级】{who}「{name}」（{payload['period']}）已逾期"
-                f"（截止 {_due(payload['due'])}），{_REASON_ZH.get(reason, reason)}。",
+                f"（截止 {_due(payload['due'])}），{_reason(reason)}。",
                 f"责任人：{assignees}",
             ]
         lines.append(source)

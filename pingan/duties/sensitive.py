@@ -17,10 +17,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Audit, NoticeKind, Notice, Occurrence, SensitivePeriod, UnitKind
+from models import Audit, NoticeKind, Occurrence, SensitivePeriod, UnitKind
 from pingan.core.clock import now
 from pingan.duties.catalog import CADENCE_DAYS, Catalog, DutySpec
 from pingan.core.db import insert_ignore
+from pingan.core.i18n import both, register
+from pingan.delivery import notices
 from pingan.core.calendar import WorkCalendar
 from pingan.core.periods import Period, period_at
 from pingan.core.clock import TZ
@@ -28,6 +30,16 @@ from pingan.org.snapshot import Org
 from pingan.duties.runtime import Runtime
 
 FREQUENCIES = ("daily", "weekly", "half_monthly", "monthly")
+
+register({
+    "sp.announce": {"zh-CN": "【重点敏感时期】{name}：{start} 至 {end}，以下工作加密频次",
+                    "en": "[Key sensitive period] {name}, {start} to {end}: these duties run more often"},
+    "sp.every.daily": {"zh-CN": "每日", "en": "daily"},
+    "sp.every.weekly": {"zh-CN": "每周", "en": "weekly"},
+    "sp.every.half_monthly": {"zh-CN": "每半月", "en": "half-monthly"},
+    "sp.every.monthly": {"zh-CN": "每月", "en": "monthly"},
+    "sp.every.catalog": {"zh-CN": "按清单规定加密", "en": "as the list tightens them"},
+})
 S = SensitivePeriod.__table__
 
 
@@ -193,6 +205,7 @@ def announce(session: Session, rt: Runtime, period_id: int, org: Org, as_of: dt.
     """Tell everyone who carries a tightened duty in scope, once per period and person."""
     sp = session.execute(sa.select(S).where(S.c.id == period_id)).one()
     people: dict[int, list[str]] = defaultdict(list)
+    names_en: dict[int, list[str]] = defaultdict(list)
     for key in sp.duties:
         duty = rt.catalog.duties[key]
         for unit_id, person_id in org.subjects(duty.carrier):
@@ -200,15 +213,13 @@ def announce(session: Session, rt: Runtime, period_id: int, org: Org, as_of: dt.
                 for pid in org.assignees(duty.carrier, unit_id, person_id):
                     if duty.name not in people[pid]:
                         people[pid].append(duty.name)
-    freq = {"daily": "每日", "weekly": "每周", "half_monthly": "每半月", "monthly": "每月"}
+                        names_en[pid].append(duty.name_en)
     rows = []
     for pid, names in people.items():
-        how = freq.get(sp.frequency, "按清单规定加密") if sp.frequency else "按清单规定加密"
-        text = (f"【重点敏感时期】{sp.name}：{sp.starts_on:%Y-%m-%d} 至 {sp.ends_on:%Y-%m-%d}，"
-                f"以下工作加密频次（{how}）：{'、'.join(names)}。请按时完成并提交材料。")
-        rows.append({
-            "person_id": pid, "dedupe_key": f"sp:{period_id}", "kind": NoticeKind.announcement.value,
-            "occurrence_id": None, "duty_key": None, "step": "announce", "level": None, "urgent": False,
-            "payload": {"text": text}, "created_at": as_of,
-        })
-    return len(insert_ignore(session, Notice.__table__, rows, ["person_id", "dedupe_key"]))
+        how_zh, how_en = both(f"sp.every.{sp.frequency or 'catalog'}")
+        zh, en = both("sp.announce", name=sp.name, start=f"{sp.starts_on:%Y-%m-%d}", end=f"{sp.ends_on:%Y-%m-%d}")
+        text = f"{zh}（{how_zh}）：{'、'.join(names)}。请按时完成并提交材料。"
+        text_en = f"{en} ({how_en}): {', '.join(names_en[pid])}. Please complete them on time and hand in the evidence."
+        rows.append(notices.notice(pid, f"sp:{period_id}", NoticeKind.announcement, "announce",
+                                   {"text": text, "text_en": text_en}, as_of))
+    return notices.queue(session, rows)

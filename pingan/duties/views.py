@@ -5,14 +5,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from pingan.core.i18n import register, t
 from pingan.duties.catalog import DutySpec
 from pingan.duties.runtime import Runtime
 from pingan.duties.status import TaskRow
 
-STATE_ZH = {
-    "upcoming": "未开始", "open": "进行中", "submitted": "已提交", "accepted": "已通过",
-    "overdue": "逾期", "escalated": "已督办", "waived": "已豁免",
-}
+register({f"state.{k}": {"zh-CN": zh, "en": en} for k, (zh, en) in {
+    "upcoming": ("未开始", "upcoming"), "open": ("进行中", "open"), "submitted": ("已提交", "submitted"),
+    "accepted": ("已通过", "accepted"), "overdue": ("逾期", "overdue"), "escalated": ("已督办", "escalated"),
+    "waived": ("已豁免", "waived"),
+}.items()})
+
+
+def state_label(state: str) -> str:
+    """A task's state for people: 进行中 (open) in Chinese, the English word in English."""
+    return t(f"state.{state}")
 
 
 def artifact_key(duty_key: str, what: str) -> str:
@@ -24,7 +31,7 @@ def status_table(rows: list[TaskRow]) -> list[dict]:
     return [
         {
             "单位 unit": r.unit, "责任人 person": r.person or "", "周期 period": r.period, "截止 due": r.due,
-            "状态 state": f"{STATE_ZH[r.state]} {r.state}", "督办级别 level": r.level, "提醒次数 reminders": r.reminders,
+            "状态 state": f"{state_label(r.state)} {r.state}", "督办级别 level": r.level, "提醒次数 reminders": r.reminders,
         }
         for r in rows
     ] or [{"单位 unit": "—", "状态 state": "本期无任务 / no task in this period"}]
@@ -45,7 +52,7 @@ def summary_markdown(
         "",
         "| 状态 state | 数量 count |",
         "|---|---:|",
-        *(f"| {STATE_ZH[s]} {s} | {n} |" for s, n in counts.items()),
+        *(f"| {state_label(s)} {s} | {n} |" for s, n in counts.items()),
         "",
         f"本次运行 / this run: 新建任务 planned **{planned['created']}**, 提醒 reminders **{reminded['queued']}**, "
         f"督办 escalations **{escalated['fired']}**, 已发送 sent **{sent['sent']}**, "

@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from models import Audit, Escalation, Message, Notice, NoticeKind, Person, RoleKind
-from pingan.core.db import get_engine, insert_ignore, session_scope
+from pingan.core.db import get_engine, session_scope
+from pingan.core.i18n import both, register
+from pingan.delivery import notices
 from pingan.core.clock import local
 from pingan.reports.text import TITLES, DEHUI
 from pingan.reports.compute import NO_LEADER, Figures, HazardFigures, ReportPeriod, TaskFact, compute, previous_week
@@ -29,8 +31,9 @@ AHEAD = dt.timedelta(days=7)
 MAX_ITEMS = 6  # a message's announcement text is capped (pingan.delivery.messages): list the worst few
 N = Notice.__table__
 WEEKDAY_ZH = "一二三四五六日"
-ACCOUNTABILITY_ZH = f"依据《{TITLES[DEHUI]}》一（八）：坚持尽职免责、失职追责。"
-ACCOUNTABILITY_EN = "Basis: Dehui bureau responsibility list, clause 一（八） — diligence exempts, dereliction is pursued."
+register({"digest.accountability": {
+    "zh-CN": f"依据《{TITLES[DEHUI]}》一（八）：坚持尽职免责、失职追责。",
+    "en": "Basis: Dehui bureau responsibility list, clause 一（八） — diligence exempts, dereliction is pursued."}})
 
 
 @dataclass
@@ -99,16 +102,11 @@ def _queue(session: Session, kind: str, key: str, texts: dict[str, tuple[str, st
     """One notice per person code in ``texts`` (zh, en, task ids), inserted unless already owed."""
     result = DigestResult(kind, key, recipients=sorted(texts))
     ids = _person_ids(session, list(texts))
-    rows = [{
-        "person_id": ids[code], "dedupe_key": f"digest:{kind}:{code}:{key}"[:160],
-        "kind": NoticeKind.announcement.value, "occurrence_id": None, "duty_key": None, "step": f"digest-{kind}",
-        "level": None, "urgent": False,
-        "payload": {"text": zh, "text_en": en, "digest": kind, "key": key, "tasks": tasks[:200]},
-        "created_at": as_of,
-    } for code, (zh, en, tasks) in sorted(texts.items()) if code in ids]
-    inserted = insert_ignore(session, N, rows, ["person_id", "dedupe_key"])
-    result.queued = len(inserted)
-    if inserted:
+    rows = [notices.notice(ids[code], f"digest:{kind}:{code}:{key}", NoticeKind.announcement, f"digest-{kind}",
+                           {"text": zh, "text_en": en, "digest": kind, "key": key, "tasks": tasks[:200]}, as_of)
+            for code, (zh, en, tasks) in sorted(texts.items()) if code in ids]
+    result.queued = notices.queue(session, rows)
+    if result.queued:
         session.add(Audit(at=as_of, actor="system", action=f"digest.{kind}", object_type="digest", object_id=key,
                           detail={"queued": result.queued, "recipients": result.recipients}))
     return result
@@ -150,8 +148,9 @@ def weekly_texts(session: Session, rt: Runtime, as_of: dt.datetime) -> dict[str,
             zh.append(hazards)
             en.append(_hazards(row.hazards, True))
         if overdue:
-            zh.append(ACCOUNTABILITY_ZH)
-            en.append(ACCOUNTABILITY_EN)
+            accountability = both("digest.accountability")
+            zh.append(accountability[0])
+            en.append(accountability[1])
         out[row.key] = ("\n".join(zh), "\n".join(en), [f.id for f in overdue])
     return out
 

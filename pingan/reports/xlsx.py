@@ -3,7 +3,8 @@ Chinese column names (English with ``PINGAN_LOCALE=en``), a totals row under eac
 sheet listing every task behind the figures, with a filter, so each figure can be reproduced.
 
 The file is written to a temporary name beside the target and renamed into place, so a reader
-never sees half a workbook.
+never sees half a workbook; every text cell goes through ``pingan.core.sheets`` and stays text
+(a unit named ``=…`` is never a formula).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from pingan.core import sheets
 from pingan.core.i18n import MESSAGES, pick
 from pingan.reports.text import (
     basis_lines, definitions, figure_columns, figure_values, naive, task_columns, task_values, tr, view_table,
@@ -40,14 +42,14 @@ def _width(value: object) -> int:
 
 def _table(ws: Worksheet, headers: list[str], rows: list[list[object]], *, freeze: str, totals: list | None = None,
            rate_columns: set[int] = frozenset(), time_columns: set[int] = frozenset(), max_width: int = 48) -> None:
-    ws.append(headers)
+    sheets.append(ws, headers)
     for cell in ws[1]:
         cell.font, cell.fill = HEADER_FONT, HEADER_FILL
         cell.alignment = Alignment(vertical="center", wrap_text=True)
     for row in rows:
-        ws.append(row)
+        sheets.append(ws, row)
     if totals is not None:
-        ws.append(totals)
+        sheets.append(ws, totals)
         for cell in ws[ws.max_row]:
             cell.font, cell.fill = TOTAL_FONT, TOTAL_FILL
     for col in rate_columns:
@@ -65,27 +67,27 @@ def _table(ws: Worksheet, headers: list[str], rows: list[list[object]], *, freez
 
 def _about(ws: Worksheet, report: Report) -> None:
     p = report.period
-    ws.append([f"{tr('title')} · {p.key}"])
+    sheets.append(ws, [f"{tr('title')} · {p.key}"])
     ws["A1"].font = Font(bold=True, size=14)
-    ws.append([tr("period", key=p.key, start=p.start.isoformat(), end=p.end.isoformat(),
+    sheets.append(ws, [tr("period", key=p.key, start=p.start.isoformat(), end=p.end.isoformat(),
                   as_of=f"{report.as_of:%Y-%m-%d %H:%M}")])
-    ws.append([])
+    sheets.append(ws, [])
     figs = figure_columns(report)
     values = figure_values(report, report.totals, report.hazard_totals)
-    ws.append([tr("total"), ""])
+    sheets.append(ws, [tr("total"), ""])
     ws.cell(ws.max_row, 1).font = TOTAL_FONT
     for key, header in figs:
-        ws.append([header, values[key]])
+        sheets.append(ws, [header, values[key]])
         if key == "rate":
             ws.cell(ws.max_row, 2).number_format = RATE_FORMAT
-    ws.append([])
+    sheets.append(ws, [])
     for title, lines in ((tr("basis"), basis_lines()), (tr("definitions"), definitions())):
-        ws.append([title])
+        sheets.append(ws, [title])
         ws.cell(ws.max_row, 1).font = TOTAL_FONT
         for line in lines:
-            ws.append([line])
+            sheets.append(ws, [line])
             ws.cell(ws.max_row, 1).alignment = Alignment(wrap_text=True, vertical="top")
-        ws.append([])
+        sheets.append(ws, [])
     ws.column_dimensions["A"].width = 100
     ws.column_dimensions["B"].width = 14
 
@@ -138,7 +140,7 @@ def _charts(ws: Worksheet, report: Report, charts: Mapping[str, Path]) -> None:
     row = 1
     for name, path in charts.items():
         title = tr(f"chart.{name}", key=report.period.key) if f"rpt.chart.{name}" in MESSAGES else name
-        ws.cell(row, 1, title).font = TOTAL_FONT
+        sheets.put(ws, row, 1, title).font = TOTAL_FONT
         image = Image(str(path))
         ws.add_image(image, f"A{row + 1}")
         row += int(image.height / 20) + 4
