@@ -51,7 +51,7 @@ from pingan.org.snapshot import load_org as org_snapshot
 from pingan.duties.runtime import Runtime, build_runtime
 from pingan.core.settings import Settings
 
-from deployments.build import specs as deployment_specs
+from deployments.duties import specs as deployment_specs
 
 from bench.databases import Database
 from bench.floors import Floor, apprise_json_payload, http_floor, insert_floor

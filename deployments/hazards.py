@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deployments.build import Schedule, Spec
+from deployments.specs import Schedule, Spec
 
 HAZARD_ENTRYPOINT = "flows/hazards.py:hazard_watch"
 HAZARD_DEPLOYMENT = "隐患排查治理与风险点巡查"

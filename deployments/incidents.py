@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deployments.build import Schedule, Spec
+from deployments.specs import Schedule, Spec
 from pingan.duties.catalog import Catalog, DutySpec, load_catalog
 from pingan.incidents.service import INCIDENT_CLOCK_DEPLOYMENT_NAME
 

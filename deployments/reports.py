@@ -9,7 +9,7 @@ work calendar knows holidays and make-up working days, which cron cannot).
 
 from __future__ import annotations
 
-from deployments.build import Schedule, Spec
+from deployments.specs import Schedule, Spec
 
 BASIS = ("依据 / source：《德惠市教育局党政领导干部安全生产权利责任清单》一（六）、三（八）、一（八）、六（二）6"
          "（000_835012ae156b196b.txt）；《二道区教育系统 2021 年中小学（幼儿园）安全工作要点》3、17（002_8ab6cc7abff1c59e.txt）")

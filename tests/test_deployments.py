@@ -8,8 +8,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from deployments.build import ALERT_DEPLOYMENT, DUTY_ENTRYPOINT, all_specs
-from deployments.serve import WATCHED_STATES, alert_automation, runner_deployments
+from deployments.build import all_specs
+from deployments.duties import ALERT_DEPLOYMENT, AUTOMATION_NAME, DUTY_ENTRYPOINT
+from deployments.serve import runner_deployments
 from deployments.yaml import render
 from pingan.duties.catalog import load_catalog
 from pingan.cli import app
@@ -82,16 +83,59 @@ def test_served_deployments_carry_the_same_schedules(specs):
         assert got == sorted((s.cron, s.timezone, s.slug) for s in spec.schedules)
 
 
-def test_the_alert_watches_pingan_runs_but_not_itself(specs):
+def _flow_run_event(state: str, tags: list[str], name: str = "学校安全形势分析会 2026-11"):
+    import datetime as dt
     import uuid
 
+    from prefect.server.events.schemas.events import ReceivedEvent
+
+    run_id = uuid.uuid4()
+    return ReceivedEvent(
+        occurred=dt.datetime.now(dt.timezone.utc), event=f"prefect.flow-run.{state}", id=uuid.uuid4(),
+        resource={"prefect.resource.id": f"prefect.flow-run.{run_id}", "prefect.resource.name": name},
+        related=[{"prefect.resource.id": f"prefect.tag.{tag}", "prefect.resource.role": "tag"} for tag in tags],
+    )
+
+
+def test_the_alert_is_a_trigger_of_the_alert_deployment_in_prefect_yaml(specs):
+    """``prefect deploy --all`` reads the trigger from prefect.yaml: it must be a valid Prefect
+    deployment trigger that runs the alert deployment when a pingan run fails, crashes or times
+    out — and not when the alert itself fails, nor when a run completes."""
+    import uuid
+
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+    from prefect.server.events.schemas.automations import EventTrigger
+
+    parsed = yaml.safe_load(render(specs))
+    alert = next(d for d in parsed["deployments"] if d["name"] == ALERT_DEPLOYMENT)
+    others = [d for d in parsed["deployments"] if d["name"] != ALERT_DEPLOYMENT]
+    assert all("triggers" not in d for d in others) and len(alert["triggers"]) == 1
+    trigger = DeploymentEventTrigger.model_validate(alert["triggers"][0])
+    deployment_id = uuid.uuid4()
+    trigger.set_deployment_id(deployment_id)
+    automation = trigger.as_automation()
+    assert automation.name == AUTOMATION_NAME and automation.enabled
+    assert automation.actions[0].deployment_id == deployment_id
+    assert set(automation.actions[0].parameters) == {"flow_run_id", "flow_run_name", "state"}
+
+    server_side = EventTrigger.model_validate(automation.trigger.model_dump(mode="json"))
+    for state in ("Failed", "Crashed", "TimedOut"):
+        assert server_side.covers(_flow_run_event(state, ["pingan", "duty:x"])), state
+    assert not server_side.covers(_flow_run_event("Completed", ["pingan"]))
+    assert not server_side.covers(_flow_run_event("Failed", [*alert["tags"]], name="运行失败告警 x"))
+    assert not server_side.covers(_flow_run_event("Failed", ["someone-else"]))
+
+
+def test_served_deployments_carry_the_alert_trigger(specs):
     alert = next(s for s in specs if s.name == ALERT_DEPLOYMENT)
-    automation = alert_automation(uuid.uuid4())
-    watched = automation.trigger.match_related
-    assert watched["prefect.resource.id"] in ("prefect.tag.pingan", ["prefect.tag.pingan"])
-    assert "pingan" not in alert.tags
-    assert all("pingan" in s.tags for s in specs if s is not alert)
-    assert automation.trigger.expect == set(WATCHED_STATES)
+    (runner,) = runner_deployments([alert])
+    assert [t.name for t in runner.triggers] == [AUTOMATION_NAME]
+    served = runner.triggers[0].model_dump(mode="json", exclude={"id"})
+    from_yaml = yaml.safe_load(render([alert]))["deployments"][0]["triggers"][0]
+    assert {k: served[k] for k in ("match", "match_related", "parameters")} == {
+        k: from_yaml[k] for k in ("match", "match_related", "parameters")}
+    assert set(served["expect"]) == set(from_yaml["expect"]) == {
+        "prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut"}
 
 
 def test_cli_check_fails_on_a_stale_file_and_write_repairs_it(tmp_path):

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from deployments.build import ALERT_DEPLOYMENT, DUTY_ENTRYPOINT, all_specs
-from deployments.serve import AUTOMATION_NAME
+from deployments.build import all_specs
+from deployments.duties import ALERT_DEPLOYMENT, AUTOMATION_NAME, DUTY_ENTRYPOINT
 from pingan.duties.catalog import load_catalog
 from pingan.cli.supervisor import free_port, poll
 

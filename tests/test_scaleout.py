@@ -30,10 +30,6 @@ DUTY = "school-monthly-safety-meeting"
 AS_OF = "2026-11-23T10:00:00+08:00"
 
 
-
-
-
-
 def health(api: str) -> bool:
     import urllib.request
 
@@ -81,7 +77,6 @@ def test_two_workers_run_the_same_duty_at_once_without_duplicates(pg_databases, 
         poll(lambda: health(api), 180, "Prefect server on PostgreSQL")
         run(*prefect, "work-pool", "create", "pingan", "--type", "process")
         run(*prefect, "--no-prompt", "deploy", "--all")
-        run(sys.executable, "-m", "pingan", "deployments", "automation")
         for name in ("worker-a", "worker-b"):
             start(name, *prefect, "worker", "start", "--pool", "pingan", "--limit", "1", "--name", name)
 
@@ -89,12 +84,17 @@ def test_two_workers_run_the_same_duty_at_once_without_duplicates(pg_databases, 
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         from deployments.build import all_specs
+        from deployments.duties import ALERT_DEPLOYMENT, AUTOMATION_NAME
         from pingan.duties.catalog import load_catalog
 
         specs = all_specs(load_catalog())
         spec = next(s for s in specs if s.parameters.get("duty") == DUTY)
         with temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as client:
             assert len(client.read_deployments(limit=200)) == len(specs)
+            # `prefect deploy --all` alone creates the failure alert: it is a trigger of the alert deployment.
+            alert = client.read_deployment_by_name(f"operator-alert/{ALERT_DEPLOYMENT}")
+            automations = client.read_automations_by_name(AUTOMATION_NAME)
+            assert len(automations) == 1 and automations[0].actions[0].deployment_id == alert.id
             deployment = client.read_deployment_by_name(f"duty-cycle/{spec.name}")
             runs = [client.create_flow_run_from_deployment(deployment.id, parameters={"as_of": AS_OF})
                     for _ in range(2)]
@@ -115,19 +115,27 @@ def test_two_workers_run_the_same_duty_at_once_without_duplicates(pg_databases, 
         assert sorted(len(v) for v in taken.values()) == [1, 1] and taken["worker-a"] != taken["worker-b"], taken
         assert set().union(*taken.values()) == {str(r.id) for r in runs}
 
+        duty = next(d for d in load_catalog().duties.values() if d.key == DUTY)
+        kinds = [k.value for k in duty.carrier.unit_kinds]
+        roles = [r.value for r in duty.carrier.roles]
         engine = sa.create_engine(pingan_url)
         with engine.connect() as conn:
-            occurrences = conn.execute(sa.text(
-                "select count(*), count(distinct (unit_id, person_key, period_key)) from occurrence where duty_key = :d"),
-                {"d": DUTY}).one()
-            notices = conn.execute(sa.text(
-                "select count(*), count(distinct (person_id, dedupe_key)) from notice where duty_key = :d"), {"d": DUTY}).one()
+            # What one run must create, counted straight from the organisation tables: a task per
+            # school of the duty's kinds, and one message to each person holding its roles there.
+            schools = conn.execute(sa.text("select count(*) from unit where active and kind = any(:k)"), {"k": kinds}).scalar()
+            people = conn.execute(sa.text(
+                "select count(distinct r.person_id) from role r join unit u on u.id = r.unit_id "
+                "join person p on p.id = r.person_id where u.active and p.active and u.kind = any(:k) and r.role = any(:r)"),
+                {"k": kinds, "r": roles}).scalar()
+            tasks = conn.execute(sa.text("select count(*) from occurrence where duty_key = :d"), {"d": DUTY}).scalar()
+            reminded = conn.execute(sa.text(
+                "select count(*), count(distinct person_id) from notice where duty_key = :d"), {"d": DUTY}).one()
             sent = conn.execute(sa.text("select count(*) from message where status = 'sent'")).scalar()
         engine.dispose()
-        assert occurrences[0] > 0 and occurrences[0] == occurrences[1]
-        assert notices[0] > 0 and notices[0] == notices[1]
+        assert schools > 0 and tasks == schools, "one task per school, however many runs"
+        assert reminded == (people, people), "one reminder per person responsible, however many runs"
         lines = [json.loads(line) for line in (home / "outbox.jsonl").read_text(encoding="utf-8").splitlines()]
-        assert len(lines) == sent > 0, "every message is written to the local outbox exactly once"
+        assert len(lines) == sent == people, "every message is written to the local outbox exactly once"
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:

@@ -32,7 +32,6 @@ register({
     "dep.same": {"zh-CN": "{path} 与职责目录一致（{n} 个部署）", "en": "{path} matches the catalog ({n} deployments)"},
     "dep.differs": {"zh-CN": "{path} 与职责目录不一致：运行 pingan deployments write 重新生成",
                     "en": "{path} differs from the catalog: run pingan deployments write"},
-    "dep.automation": {"zh-CN": "失败告警自动化已就绪：{id}", "en": "failure automation in place: {id}"},
 })
 
 
@@ -124,7 +123,7 @@ def up(
     console.print(t("up.stopped"))
 
 
-dep_app = typer.Typer(help="部署：prefect.yaml 与失败告警 / deployments: prefect.yaml and the failure automation",
+dep_app = typer.Typer(help="部署：由职责目录生成 prefect.yaml（含失败告警触发器）/ deployments: prefect.yaml from the catalog, failure alert included",
                       no_args_is_help=True)
 app.add_typer(dep_app, name="deployments")
 
@@ -163,12 +162,3 @@ def check(path: Path = typer.Option(None, help="默认仓库根目录的 prefect
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         raise UserError(t("dep.differs", path=path))
     console.print(t("dep.same", path=path, n=n))
-
-
-@dep_app.command("automation")
-@user_errors
-def automation() -> None:
-    """在 Prefect 服务器上建立失败告警自动化（prefect deploy --all 之后运行）/ create the failure automation."""
-    from deployments.serve import alert_deployment_id, ensure_alert_automation
-
-    console.print(t("dep.automation", id=ensure_alert_automation(alert_deployment_id())))

@@ -1,0 +1,92 @@
+"""Deployments of the duty cycle (one per planned duty of the catalog) and the service flows
+beside it: the outbox, key sensitive periods, and the operator alert with its trigger."""
+
+from __future__ import annotations
+
+from deployments.specs import Schedule, Spec, Trigger
+from pingan.duties.catalog import Catalog, DutySpec
+
+DUTY_ENTRYPOINT = "flows/duty_cycle.py:duty_cycle"
+ALERT_DEPLOYMENT = "运行失败告警"
+AUTOMATION_NAME = "pingan：职责流程失败告警 / duty run failed"
+# Flows whose failure the operator must hear about: every flow tagged ``pingan`` (the alert is not).
+WATCHED_STATES = ("prefect.flow-run.Failed", "prefect.flow-run.Crashed", "prefect.flow-run.TimedOut")
+ALERT_TRIGGER = Trigger(
+    name=AUTOMATION_NAME,
+    description="职责流程运行失败、崩溃或超时时，运行“运行失败告警”通知安全科 / "
+                "runs the operator alert when a duty flow run fails, crashes or times out",
+    expect=WATCHED_STATES,
+    match={"prefect.resource.id": "prefect.flow-run.*"},
+    match_related={"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.pingan"},
+    parameters={
+        "flow_run_id": "{{ event.resource.id }}",
+        "flow_run_name": "{{ event.resource.name }}",
+        "state": "{{ event.event.split('.')[-1] }}",
+    },
+)
+
+
+def duty_schedules(index: int) -> tuple[Schedule, ...]:
+    """Every duty runs each morning and each afternoon, staggered by a minute or two per duty.
+
+    Planning happens on every run (weekends too); reminders and escalations wait for working
+    time, so the morning run sends what came due overnight and the afternoon run sends the
+    same-day reminders of daily duties. Staggering keeps the runs from starting all at once.
+    """
+    minute = 31 + (index * 7) % 29
+    return (Schedule(f"{minute} 8 * * *", "morning"), Schedule(f"{minute} 14 * * *", "afternoon"))
+
+
+def describe(catalog: Catalog, duty: DutySpec) -> str:
+    title = catalog.documents.get(duty.source.document, duty.source.document)
+    return (
+        f"{duty.name}（{duty.name_en}）\n"
+        f"依据 / source：《{title}》{duty.source.clause}（{duty.source.document}）\n"
+        f"原文：{duty.text}"
+    )
+
+
+def deployment_name(duty: DutySpec) -> str:
+    # Prefect refuses / % & > < in names; the catalog's Chinese names never need them.
+    return "".join("／" if ch == "/" else ch for ch in duty.name if ch not in "%&<>")
+
+
+def specs(catalog: Catalog) -> list[Spec]:
+    duties = sorted(catalog.planned, key=lambda d: d.key)
+    out = [
+        Spec(
+            name=deployment_name(duty),
+            entrypoint=DUTY_ENTRYPOINT,
+            description=describe(catalog, duty),
+            parameters={"duty": duty.key},
+            schedules=duty_schedules(i),
+            tags=("pingan", f"duty:{duty.key}", f"cadence:{duty.cadence.every}", *duty.tags),
+        )
+        for i, duty in enumerate(duties)
+    ]
+    out += [
+        Spec(
+            name="发送待发消息",
+            entrypoint="flows/dispatch.py:outbox_dispatch",
+            description="发件箱清扫：发送到期重试的消息与异常中断遗留的消息 / outbox sweeper: retries and messages a crash left sending",
+            schedules=(Schedule("*/15 8-18 * * *", "working-hours"),),
+            tags=("pingan", "outbox"),
+        ),
+        Spec(
+            name="重点敏感时期",
+            entrypoint="flows/sensitive_period.py:sensitive_period",
+            description="重点敏感时期：在指定日期和范围内加密选定职责的频次（在“自定义运行”中填写参数）/ "
+                        "key sensitive period: tighten chosen duties for a date range and scope (use Custom Run)",
+            tags=("pingan", "sensitive-period"),
+        ),
+        Spec(
+            name=ALERT_DEPLOYMENT,
+            entrypoint="flows/operator_alert.py:operator_alert",
+            description="职责流程运行失败或崩溃时通知安全科（由自动化触发）/ tells the safety section when a duty run fails or crashes",
+            # Not tagged ``pingan``: the failure automation watches that tag, and must not
+            # answer a failed alert with another alert.
+            tags=("pingan-alert",),
+            triggers=(ALERT_TRIGGER,),
+        ),
+    ]
+    return out
