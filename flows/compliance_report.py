@@ -18,7 +18,7 @@ from prefect.utilities.annotations import quote
 
 from pingan.core.clock import now
 from pingan.core.clock import local
-from pingan.reports.compute import parse_period
+from pingan.reports.rules import parse_period
 from tasks.report import compute_report, publish_report, write_files
 
 

@@ -25,7 +25,8 @@ def report(
     """安全工作履职考核报告：按单位、责任领导和职责 / compliance report per unit, leader and duty."""
     from pingan.reports.text import tr
     from pingan.reports.xlsx import write_report
-    from pingan.reports.compute import ReportError, parse_period, report_dir, report_for
+    from pingan.reports.compute import report_dir, report_for
+    from pingan.reports.rules import ReportError, parse_period
     from pingan.duties.runtime import get_runtime
 
     rt = get_runtime()

@@ -22,7 +22,8 @@ from pingan.core.i18n import both, register
 from pingan.delivery import notices
 from pingan.core.clock import local
 from pingan.reports.text import TITLES, DEHUI
-from pingan.reports.compute import NO_LEADER, Figures, HazardFigures, ReportPeriod, TaskFact, compute, previous_week
+from pingan.reports.compute import NO_LEADER, Figures, HazardFigures, TaskFact, compute
+from pingan.reports.rules import ReportPeriod, previous_week
 from pingan.org.snapshot import load_org
 from pingan.duties.runtime import Runtime
 
