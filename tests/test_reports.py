@@ -38,10 +38,8 @@ from pingan.core.db import dispose_engines, session_scope
 from pingan.core.migrate import upgrade
 from pingan.core.periods import days, periods_between, timing
 from pingan.core.clock import TZ
-from pingan.reports.compute import (
-    OUTCOMES, ReportError, ReportPeriod, Waived, _Version, judge, parse_period, previous_quarter, previous_week,
-    report_for,
-)
+from pingan.reports.compute import OUTCOMES, Version, Waived, judge, report_for
+from pingan.reports.rules import ReportError, ReportPeriod, parse_period, previous_quarter, previous_week
 from pingan.org.snapshot import load_org
 from pingan.duties.rules import escalation_schedule, is_working_time
 from pingan.duties.runtime import reset_runtime
@@ -283,7 +281,7 @@ def test_it_reads_periods_and_defaults_to_the_quarter_just_ended():
 
 def test_it_judges_one_outcome_per_task_with_what_was_known_at_the_time():
     due = at("2026-11-02", "17:30")
-    sub = lambda n, s, status="submitted", r=None: _Version(n, at(s), status, at(r) if r else None)  # noqa: E731
+    sub = lambda n, s, status="submitted", r=None: Version(n, at(s), status, at(r) if r else None)  # noqa: E731
     later = at("2026-12-01")
     waiver = Waived("局长", at("2026-12-31"), "停课")
     assert judge(due, "accepted", later, [sub(1, "2026-11-01", "accepted", "2026-11-05")], None, later)[0] == "on_time"

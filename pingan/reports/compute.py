@@ -114,7 +114,7 @@ class TaskFact:
 
 
 @dataclass(frozen=True)
-class _Version:
+class Version:
     version: int
     submitted_at: dt.datetime
     status: str
@@ -122,7 +122,7 @@ class _Version:
 
 
 def judge(
-    due_at: dt.datetime, review: str, closed_at: dt.datetime | None, versions: list[_Version],
+    due_at: dt.datetime, review: str, closed_at: dt.datetime | None, versions: list[Version],
     waiver: Waived | None, as_of: dt.datetime,
 ) -> tuple[str, str, dt.datetime | None, int | None]:
     """(outcome, review as of ``as_of``, completed at, version): the one place an outcome is decided."""
@@ -348,10 +348,10 @@ def task_facts(
     """Every task due in ``period``, judged at ``as_of``: five queries whatever their number."""
     as_of = local(as_of)
     ids = sa.select(O.c.id).where(_in_period(period)).scalar_subquery()
-    versions: dict[int, list[_Version]] = defaultdict(list)
+    versions: dict[int, list[Version]] = defaultdict(list)
     for r in session.execute(sa.select(EV.c.occurrence_id, EV.c.version, EV.c.submitted_at, EV.c.status,
                                        EV.c.reviewed_at).where(EV.c.occurrence_id.in_(ids))):
-        versions[r.occurrence_id].append(_Version(r.version, r.submitted_at, r.status, r.reviewed_at))
+        versions[r.occurrence_id].append(Version(r.version, r.submitted_at, r.status, r.reviewed_at))
     waivers: dict[int, Waived] = {}
     for r in session.execute(
         sa.select(W.c.occurrence_id, W.c.granted_by, W.c.until, W.c.reason)
