@@ -6,8 +6,8 @@ real webhooks differ per person).
 
 A day is the morning run of every duty deployment (``deployments.build``: one per planned
 duty, staggered 08:31–08:59), one after the other, each making the calls of the duty-cycle
-flow's tasks (``tasks/duty.py``) at its own ``as_of``: ``service.plan_step``,
-``service.remind_step``, ``service.escalate_step``, ``service.dispatch``. Each kind of call is
+flow's steps (``pingan.duties.workflow.CYCLE``) at its own ``as_of``: ``plan``, ``remind``,
+``escalate``, then the dispatcher (``pingan.delivery.workflow.dispatch``). Each kind of call is
 timed over the whole morning (wall and CPU; compose = dispatch − send); the rows each kind
 wrote are then written again by the floors (``bench.floors``). Then the same morning runs
 again and must insert nothing and send nothing.
@@ -41,7 +41,9 @@ from unittest import mock
 import sqlalchemy as sa
 
 from models import Audit, Channel, Delivery, Escalation, Message, Notice, Occurrence
-from pingan.duties import service
+from pingan.delivery import workflow as delivery
+from pingan.duties.service import ensure_catalog
+from pingan.duties import workflow as duty_workflow
 from pingan.delivery import transports
 from pingan.core.db import get_engine, session_scope
 from pingan.core.migrate import upgrade
@@ -188,7 +190,7 @@ class Bench:
         settings = Settings(_env_file=None, home=self.db.home, database_url=self.db.url,
                             secret_key=secrets.token_hex(16))
         self.rt = build_runtime(settings)
-        _, t_catalog, _ = self._plain(lambda: service.ensure_catalog(self.rt))
+        _, t_catalog, _ = self._plain(lambda: ensure_catalog(self.rt))
         port = self.sink.port
         data = synthetic_organisation(self.units, channel_url=lambda code: f"json://127.0.0.1:{port}/sink/{code}")
 
@@ -240,7 +242,7 @@ class Bench:
         """Each duty's flow run in schedule order: plan, remind, escalate, dispatch (as tasks/duty.py)."""
         rt = self.rt
         runs = self.schedule(day)
-        if not all(service.in_working_time(rt, at) for at, _ in runs):
+        if not all(duty_workflow.in_working_time(rt, at) for at, _ in runs):
             raise BenchError(f"the morning runs of {DAYS[day]} are not all in working time: nothing would be sent")
         clock = {name: [0.0, 0.0] for name in ("plan", "remind", "escalate", "dispatch", "send")}
         counts: Counter[str] = Counter()
@@ -268,7 +270,7 @@ class Bench:
                 spans[name].append((mark, after))
                 mark = after
 
-        def timed_send(*args, **kwargs):  # service.dispatch calls it after compose's commit
+        def timed_send(*args, **kwargs):  # the dispatcher's send step calls it after compose's commit
             t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return real_send(*args, **kwargs)
@@ -276,14 +278,15 @@ class Bench:
                 clock["send"][0] += time.perf_counter() - t0
                 clock["send"][1] += time.process_time() - c0
 
-        real_send = service.send
+        real_send = delivery.send
         sink_before, sink_cpu_before = self.sink.stats(), _sink_cpu(self.sink)
-        with mock.patch.object(service, "send", timed_send):
+        with mock.patch.object(delivery, "send", timed_send):
             for at, key in runs:  # what flows/duty_cycle.py does for each duty
-                created, _ = step("plan", service.plan_step, rt, key, at)
-                queued, nobody = step("remind", service.remind_step, rt, key, at)
-                fired = step("escalate", service.escalate_step, rt, key, at)
-                report = step("dispatch", service.dispatch, rt, at)
+                created = step("plan", duty_workflow.plan, rt, key, at)["created"]
+                reminded = step("remind", duty_workflow.remind, rt, key, at)
+                queued, nobody = reminded["queued"], reminded["unreachable"]
+                fired = step("escalate", duty_workflow.escalate, rt, key, at)["fired"]
+                report = step("dispatch", delivery.dispatch, rt, at)
                 if report.failed or report.retrying:
                     raise BenchError(f"{key}: {report.failed} message(s) failed, {report.retrying} wait "
                                      f"for a retry: {report.failures[:3]}")
