@@ -1,15 +1,25 @@
-"""The outbox sweeper: sends what duty runs left behind (retries due, messages a crash left sending)."""
+"""The one dispatcher: composes every released notice into one message per person and sends it.
+
+Scheduled at the digest slots (09:00 and 15:00) and every few minutes as a sweep (retries,
+messages a crash left behind, urgent notices whose immediate start failed); started at once by
+any flow that queued something urgent. One run at a time: the deployment's concurrency limit
+is 1, and two runs that met anyway could not send a message twice (the outbox claims it).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from pingan.core.clock import now
-from pingan.core.clock import local
+from pingan.core.clock import local, now
+from pingan.core.db import get_engine, session_scope
+from pingan.delivery.views import failure_rows, summary_markdown
+from pingan.duties.runtime import get_runtime
 from tasks.delivery import dispatch
+from tasks.steps import RETRY
 
 
 def run_name() -> str:
@@ -17,7 +27,21 @@ def run_name() -> str:
     return f"发送待发消息 {as_of or now().strftime('%Y-%m-%d %H:%M')}"
 
 
-@flow(name="outbox-dispatch", flow_run_name=run_name, log_prints=True)
+@task(name="publish", timeout_seconds=120, **RETRY)
+def publish(as_of: dt.datetime, sent: dict) -> None:
+    rt = get_runtime()
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        failures = failure_rows(session, as_of - dt.timedelta(days=1))
+    create_markdown_artifact(summary_markdown(as_of, sent), key="outbox-summary",
+                             description="发件箱：本次发送 / this dispatch")
+    create_table_artifact(failures or [{"消息 message": "—", "错误 error": "无 / none"}], key="outbox-failures",
+                          description="发送失败的消息（近一天）/ messages that failed (last day)")
+
+
+@flow(name="outbox-dispatch", flow_run_name=run_name, log_prints=True, timeout_seconds=1800)
 def outbox_dispatch(as_of: dt.datetime | None = None) -> dict:
-    """Send every message that is due: retries whose backoff has passed and rows left ``sending``."""
-    return dispatch(local(as_of) if as_of else now())
+    """Compose the notices released by ``as_of`` (default now) and send every message that is due."""
+    as_of = local(as_of) if as_of else now()
+    sent = dispatch(as_of)
+    publish(as_of, sent)
+    return sent

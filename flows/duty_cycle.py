@@ -2,8 +2,9 @@
 
 For an instant ``as_of`` (default now) it plans the tasks of the open periods for every
 responsible unit and person, queues the reminders that are due, fires the escalations that
-are due, sends what the outbox holds, and publishes the duty's state as artifacts. Five
-Prefect task runs, whatever the number of schools.
+are due, and publishes the duty's state and its queued notices as artifacts: four Prefect task
+runs, whatever the number of schools. It sends nothing: the one dispatcher (``flows/dispatch.py``)
+composes every duty's notices into one message per person at the digest slot.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pingan.core.periods import period_at
 from pingan.core.clock import local
 from pingan.duties.runtime import get_runtime
 from pingan.duties.workflow import CYCLE
-from tasks.delivery import dispatch
 from tasks.duty import publish
 from tasks.steps import run_steps
 
@@ -38,14 +38,13 @@ def run_name() -> str:
     return f"{duty.name} {period.key if period else as_of.date().isoformat()}"
 
 
-@flow(name="duty-cycle", flow_run_name=run_name, log_prints=True, retries=0)
+@flow(name="duty-cycle", flow_run_name=run_name, log_prints=True, retries=0, timeout_seconds=1800)
 def duty_cycle(duty: str, as_of: dt.datetime | None = None) -> dict:
     """Plan, remind, escalate, send and publish one duty at ``as_of`` (default: now)."""
     as_of = local(as_of) if as_of else now()
     get_runtime().catalog.duty(duty)  # an unknown duty fails before any task runs
     steps = run_steps(CYCLE, duty=duty, as_of=as_of)
-    sent = dispatch(as_of)
-    counts = publish(duty, as_of, steps, sent)
+    counts = publish(duty, as_of, steps)
     return {"duty": duty, "as_of": as_of.isoformat(), "planned": steps["plan"]["created"],
             "periods": steps["plan"]["periods"], "reminders": steps["remind"]["queued"],
-            "escalations": steps["escalate"]["fired"], "sent": sent["sent"], "failed": sent["failed"], "states": counts}
+            "escalations": steps["escalate"]["fired"], "states": counts}

@@ -1,52 +1,44 @@
-"""Tell the safety section when a duty run fails or crashes (triggered by a Prefect automation)."""
+"""Tell the safety desk when a pingan run fails, crashes or times out (the alert deployment's trigger).
+
+The desk's people get an urgent notice through the outbox, and the dispatcher is started at
+once. The operator's own channel (``PINGAN_OPERATOR_CHANNEL``) is called directly as well: it
+is the alarm that must get through even when what failed is the dispatcher itself.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow
+from prefect import flow, task
 
-from models import NoticeKind, RoleKind
-from pingan.delivery.workflow import dispatch
-from pingan.core.clock import now
+from pingan.core.clock import local, now
 from pingan.delivery import transports
-from pingan.core.db import insert_ignore, session_scope
-from pingan.org.snapshot import load_org
-from pingan.core.clock import local
 from pingan.duties.runtime import get_runtime
-from models import Audit, Notice
+from pingan.duties.service import alert_operators
+from tasks.delivery import trigger_dispatch
+from tasks.steps import RETRY
 
 
-@flow(name="operator-alert", flow_run_name="运行失败告警 {flow_run_name}", log_prints=True)
+@task(name="alert-desk", timeout_seconds=120, **RETRY)
+def alert_desk(flow_run_id: str, name: str, state: str, as_of: dt.datetime) -> dict:
+    return alert_operators(get_runtime(), flow_run_id=flow_run_id, name=name, state=state, as_of=as_of)
+
+
+@flow(name="operator-alert", flow_run_name="运行失败告警 {flow_run_name}", log_prints=True, timeout_seconds=300)
 def operator_alert(flow_run_id: str, flow_run_name: str = "", state: str = "Failed",
                    as_of: dt.datetime | None = None) -> dict:
-    """Notify the safety section (the operator's desk) through the outbox, and the operator's
-    own channel (``PINGAN_OPERATOR_CHANNEL``) directly when one is set."""
+    """Notify the safety desk through the outbox (urgent), and the operator's own channel directly."""
     rt = get_runtime()
     stamp = local(as_of) if as_of else now()
-    with session_scope() as session:
-        org = load_org(session)
-        bureau = org.bureau
-        section = org.safety_section(bureau.id if bureau else None)
-        people = org.holders(section.id, RoleKind.principal, RoleKind.staff) if section else []
-        text = (f"【系统告警】职责流程运行{('崩溃' if state == 'Crashed' else '失败')}：{flow_run_name or flow_run_id}"
-                f"（{state}）。请在 Prefect 界面查看日志并重新运行。")
-        rows = [{
-            "person_id": pid, "dedupe_key": f"alert:{flow_run_id}", "kind": NoticeKind.announcement.value,
-            "occurrence_id": None, "duty_key": None, "step": "alert", "level": None, "urgent": True,
-            "payload": {"text": text, "text_en": f"[Alert] duty run {flow_run_name or flow_run_id} ended {state}."},
-            "created_at": stamp,
-        } for pid in people]
-        queued = len(insert_ignore(session, Notice.__table__, rows, ["person_id", "dedupe_key"]))
-        session.add(Audit(actor="system", action="run.alerted", object_type="flow_run", object_id=flow_run_id[:64],
-                          detail={"state": state, "name": flow_run_name, "recipients": people}))
-    report = dispatch(rt, stamp)
+    queued = alert_desk(flow_run_id, flow_run_name, state, stamp)
+    if queued["queued"]:
+        trigger_dispatch(stamp, reason=f"alert-{flow_run_id}")
     direct = None
-    if rt.settings.operator_channel and (queued or not people):
-        outcome = transports.deliver(rt.settings.operator_channel, "pingan 告警 / alert", text,
+    if rt.settings.operator_channel and (queued["queued"] or not queued["recipients"]):
+        outcome = transports.deliver(rt.settings.operator_channel, "pingan 告警 / alert", queued["text"],
                                      timeout=rt.settings.send_timeout)
         direct = outcome.ok
         print(f"operator channel {transports.mask(rt.settings.operator_channel)}: "
               f"{'sent' if outcome.ok else 'failed: ' + (outcome.error or '')}")
-    print(f"alert for {flow_run_name or flow_run_id} ({state}): queued {queued}, sent {report.sent}")
-    return {"queued": queued, "sent": report.sent, "operator_channel": direct}
+    print(f"alert for {flow_run_name or flow_run_id} ({state}): queued {queued['queued']}")
+    return {"queued": queued["queued"], "operator_channel": direct}

@@ -1,21 +1,48 @@
-"""Prefect side of the dispatcher: its steps as task runs, with the sending progress as an artifact."""
+"""Prefect side of the dispatcher: its steps as task runs, and the urgent start of a dispatch run.
+
+Only the dispatch deployment sends (``flows/dispatch.py``, one run at a time: its deployment's
+concurrency limit is 1). Every other flow queues notices; a flow that queued something urgent
+— or released at once — starts a dispatch run right away with ``trigger_dispatch``, so it goes
+out within a minute, and the scheduled sweeps catch whatever a failed trigger left.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from prefect import get_run_logger
 
 from pingan.delivery.workflow import DISPATCH
 from tasks.steps import run_steps
 
+# "<flow name>/<deployment name>" of the one dispatcher (deployments/duties.py declares it).
+DISPATCH_DEPLOYMENT = "outbox-dispatch/发送待发消息"
+log = logging.getLogger("pingan.dispatch")
+
 
 def dispatch(as_of: dt.datetime) -> dict:
-    """Inside a flow: compose and send what is waiting (two task runs); the send summary."""
-    sent = run_steps(DISPATCH, as_of=as_of)["send"]
-    log = get_run_logger()
-    log.info("sent %s, retrying %s, failed %s (recovered %s)", sent["sent"], sent["retrying"], sent["failed"],
-             sent["recovered"])
+    """Inside the dispatch flow: compose and send what is released (two task runs); the send summary."""
+    steps = run_steps(DISPATCH, as_of=as_of)
+    sent = steps["send"]
+    logger = get_run_logger()
+    logger.info("composed %s message(s); sent %s, deferred %s, retrying %s, failed %s (recovered %s, possible repeats %s)",
+                steps["compose"]["composed"], sent["sent"], sent["deferred"], sent["retrying"], sent["failed"],
+                sent["recovered"], sent["possible_repeats"])
     if sent["failed"]:
-        log.warning("%s message(s) failed permanently: see the failures table", sent["failed"])
-    return {**sent, "failures": sent["failures"][:50]}
+        logger.warning("%s message(s) failed permanently: see the failures table", sent["failed"])
+    return {**sent, "composed": steps["compose"]["composed"], "failures": sent["failures"][:50]}
+
+
+def trigger_dispatch(as_of: dt.datetime, *, reason: str) -> str | None:
+    """Start a dispatch run now (idempotent per ``reason`` and minute); the run id, or None when
+    it could not be started (the next sweep sends the notices instead)."""
+    from prefect.deployments import run_deployment
+
+    key = f"urgent-{reason}-{as_of.astimezone(dt.timezone.utc):%Y%m%dT%H%M}"[:200]
+    try:
+        run = run_deployment(DISPATCH_DEPLOYMENT, parameters={}, timeout=0, as_subflow=False, idempotency_key=key)
+    except Exception as exc:  # noqa: BLE001 — a missing deployment or a busy server: the sweep covers it
+        log.warning("could not start the dispatcher (%s): the next sweep sends instead", type(exc).__name__)
+        return None
+    return str(run.id)

@@ -4,7 +4,7 @@ Isolation, for every test (autouse):
 
 ``pingan_home``
     ``PINGAN_HOME`` is a fresh folder under the test's ``tmp_path`` (it exists, empty),
-    ``PINGAN_DEMO=1``, every other ``PINGAN_*`` variable of the caller's environment is
+    ``PINGAN_DEMO=1``, ``PINGAN_DIGEST_MORNING`` empty (notices go at once, not at 09:00), every other ``PINGAN_*`` variable of the caller's environment is
     removed (``PINGAN_TEST_*`` excepted) and a ``.env`` file in the working directory is
     ignored, so a developer's real database or notification channels are never touched.
     Settings and engines are reset before and after the test. Returns the home folder.
@@ -89,6 +89,8 @@ def pingan_home(tmp_path, monkeypatch) -> Iterator:
     home.mkdir()
     monkeypatch.setenv("PINGAN_HOME", str(home))
     monkeypatch.setenv("PINGAN_DEMO", "1")
+    # Notices are released at once unless a test sets the digest slots (tests/test_delivery.py does).
+    monkeypatch.setenv("PINGAN_DIGEST_MORNING", "")
     reset_settings()
     reset_runtime()
     dispose_engines()

@@ -102,10 +102,10 @@ def sink():
 
 
 def chat_reply(monkeypatch, reply: dict | bytes, status: int = 200) -> list[str]:
-    """Make the real requests.post answer ``reply`` without any network; returns posted URLs."""
+    """Make the sending session answer ``reply`` without any network; returns posted URLs."""
     posted: list[str] = []
 
-    def fake_post(url, data=None, json=None, **kwargs):
+    def fake_post(self, method, url, **kwargs):
         posted.append(url)
         response = requests.models.Response()
         response.status_code = status
@@ -115,7 +115,7 @@ def chat_reply(monkeypatch, reply: dict | bytes, status: int = 200) -> list[str]
         response.url = url
         return response
 
-    monkeypatch.setattr(requests, "post", fake_post)
+    monkeypatch.setattr(requests.Session, "request", fake_post)
     return posted
 
 
@@ -165,10 +165,10 @@ def test_it_reports_a_refused_connection_as_transient():
 def test_it_keeps_the_url_out_of_exception_errors(monkeypatch):
     url = "json://user:hunter2secret@127.0.0.1:9/hook/tok-4242abcd"
 
-    def boom(*args, **kwargs):
-        raise requests.ConnectionError(f"cannot reach {args[1]} with hunter2secret")
+    def boom(self, method, url, **kwargs):
+        raise requests.ConnectionError(f"cannot reach {url} with hunter2secret")
 
-    monkeypatch.setattr(requests, "request", boom)
+    monkeypatch.setattr(requests.Session, "request", boom)
     outcome = deliver(url, "t", "b", timeout=1)
 
     assert outcome == Outcome(ok=False, permanent=False, error="connection failed")

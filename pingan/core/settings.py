@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     work_start: dt.time = dt.time(8, 30)
     work_end: dt.time = dt.time(17, 30)
     digest: bool = Field(default=True, description="one message per person per dispatch")
+    # Routine reminders and escalations wait for these digest slots (pingan.delivery.release);
+    # an empty morning slot sends every notice at once.
+    digest_morning: dt.time | None = Field(default=dt.time(9, 0), description="the morning digest, on working days")
+    digest_afternoon: dt.time | None = Field(default=dt.time(15, 0), description="same-day items, on working days")
     digest_max_items: int = Field(default=12, ge=1, le=200, description="items listed in one message; the rest are counted")
 
     # School terms for northern China; a locality edits these (MM-DD).
@@ -46,7 +50,10 @@ class Settings(BaseSettings):
     send_timeout: float = Field(default=10.0, gt=0)
     send_retries: int = Field(default=2, ge=0, le=10)
     send_backoff: float = Field(default=0.5, ge=0)
-    send_lease_seconds: int = Field(default=600, ge=10)
+    # A dispatcher renews its claims every quarter of this; claims unrenewed this long are taken back.
+    send_lease_seconds: int = Field(default=60, ge=10)
+    # How long a dispatcher run waits for messages paced to a later slot before it leaves them to the next run.
+    send_linger: float = Field(default=120.0, ge=0)
     max_send_attempts: int = Field(default=5, ge=1)
 
     # Evidence links
@@ -68,6 +75,11 @@ class Settings(BaseSettings):
     # Plain text, or a hash from `python -c "from pingan.web.auth import hash_password as h; print(h('…'))"`
     # (pbkdf2_sha256$iterations$salt$hash). Placeholders are refused outside demo mode.
     operator_password: str = Field(default="", repr=False)
+
+    @field_validator("digest_morning", "digest_afternoon", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("spring_term", "autumn_term")
     @classmethod

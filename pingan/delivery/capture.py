@@ -183,8 +183,18 @@ _BODY_CHECKS = {
 _FAILED_STATUS = {True: 400, False: 503}
 
 
+def session() -> requests.Session:
+    """This thread's HTTP session: connections are kept alive between the sends of one thread
+    (Apprise itself opens a new connection for every message)."""
+    found = getattr(_local, "session", None)
+    if found is None:
+        found = _local.session = requests.Session()
+    return found
+
+
 class _RequestsProxy:
-    """Delegates to ``requests``; records per thread what each request returned or raised."""
+    """Sends through this thread's ``requests.Session``; records per thread what each request
+    returned or raised."""
 
     _pingan_proxy = True
 
@@ -194,11 +204,11 @@ class _RequestsProxy:
     def __getattr__(self, name: str):
         return getattr(requests, name)
 
-    def _call(self, name: str, *args, **kwargs) -> requests.Response:
+    def _call(self, method: str, url, **kwargs) -> requests.Response:
         capture = getattr(_local, "capture", None)
         try:
-            # Looked up on every call, so tests can patch requests.post / requests.request.
-            response = getattr(requests, name)(*args, **kwargs)
+            # Session.request is looked up on every call, so tests can patch it.
+            response = session().request(method, url, **kwargs)
         except requests.RequestException as exc:
             if capture is not None:
                 capture.exc, capture.status = exc, None
@@ -214,22 +224,22 @@ class _RequestsProxy:
         return response
 
     def request(self, method, url, **kwargs):
-        return self._call("request", method, url, **kwargs)
+        return self._call(method.upper(), url, **kwargs)
 
     def post(self, url, data=None, json=None, **kwargs):
-        return self._call("post", url, data=data, json=json, **kwargs)
+        return self._call("POST", url, data=data, json=json, **kwargs)
 
     def get(self, url, params=None, **kwargs):
-        return self._call("get", url, params=params, **kwargs)
+        return self._call("GET", url, params=params, **kwargs)
 
     def put(self, url, data=None, **kwargs):
-        return self._call("put", url, data=data, **kwargs)
+        return self._call("PUT", url, data=data, **kwargs)
 
     def patch(self, url, data=None, **kwargs):
-        return self._call("patch", url, data=data, **kwargs)
+        return self._call("PATCH", url, data=data, **kwargs)
 
     def delete(self, url, **kwargs):
-        return self._call("delete", url, **kwargs)
+        return self._call("DELETE", url, **kwargs)
 
 
 http = _RequestsProxy()  # our own plugins send through it too

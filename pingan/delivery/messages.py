@@ -92,6 +92,34 @@ def render_item(kind: str, payload: dict, duty: DutyText | None, link: str | Non
     return "\n".join(line for line in lines if line)
 
 
+def render_summary(person_name: str, items: list[tuple[str, str]], link: str | None) -> str:
+    """What a channel too small for the whole message gets: the counts, and where to see it all."""
+    en = locale() == "en"
+    counts = _counts(items, en)
+    if en:
+        lines = [f"Dear {person_name}, pingan school safety: {counts}."]
+        if link:
+            lines.append(f"Open: {link}")
+    else:
+        lines = [f"{person_name}，您好：平安校园安全工作{counts}。"]
+        if link:
+            lines.append(f"请打开：{link}")
+    return "\n".join(lines)
+
+
+def _counts(items: list[tuple[str, str]], en: bool) -> str:
+    escalations = sum(1 for kind, _ in items if kind == "escalation")
+    notices = sum(1 for kind, _ in items if kind == "announcement")
+    reminders = len(items) - escalations - notices
+    if en:
+        parts = [f"{reminders} reminder(s)" if reminders else "", f"{escalations} escalation(s)" if escalations else "",
+                 f"{notices} notice(s)" if notices else ""]
+        return ", ".join(p for p in parts if p)
+    parts = [f"{reminders} 项待办提醒" if reminders else "", f"{escalations} 项逾期督办" if escalations else "",
+             f"{notices} 条通知" if notices else ""]
+    return "，".join(p for p in parts if p)
+
+
 def render_message(person_name: str, items: list[tuple[str, str]], *, max_items: int | None = None) -> tuple[str, str]:
     """(title, body) for one person's notices; ``items`` are (kind, rendered paragraph).
 
@@ -101,19 +129,8 @@ def render_message(person_name: str, items: list[tuple[str, str]], *, max_items:
     and ``pingan status``.
     """
     en = locale() == "en"
-    escalations = sum(1 for kind, _ in items if kind == "escalation")
-    notices = sum(1 for kind, _ in items if kind == "announcement")
-    reminders = len(items) - escalations - notices
-    if en:
-        parts = [f"{reminders} reminder(s)" if reminders else "", f"{escalations} escalation(s)" if escalations else "",
-                 f"{notices} notice(s)" if notices else ""]
-        title = "pingan school safety: " + ", ".join(p for p in parts if p)
-        head = f"Dear {person_name},"
-    else:
-        parts = [f"{reminders} 项待办提醒" if reminders else "", f"{escalations} 项逾期督办" if escalations else "",
-                 f"{notices} 条通知" if notices else ""]
-        title = "平安校园安全工作：" + "，".join(p for p in parts if p)
-        head = f"{person_name}，您好："
+    title = ("pingan school safety: " if en else "平安校园安全工作：") + _counts(items, en)
+    head = f"Dear {person_name}," if en else f"{person_name}，您好："
     shown = items if max_items is None else items[:max_items]
     rest = len(items) - len(shown)
     tail = []

@@ -21,12 +21,14 @@ N = Notice.__table__
 def notice(
     person_id: int, dedupe_key: str, kind: NoticeKind | str, step: str, payload: dict, as_of: dt.datetime, *,
     occurrence_id: int | None = None, duty_key: str | None = None, level: int | None = None, urgent: bool = False,
+    release_at: dt.datetime | None = None,
 ) -> dict:
-    """One notice row (``queue`` writes them)."""
+    """One notice row (``queue`` writes them), released at ``release_at`` — at once by default;
+    routine reminders and escalations pass their digest slot (``pingan.delivery.release``)."""
     return {
         "person_id": person_id, "dedupe_key": dedupe_key[:160], "kind": NoticeKind(kind).value,
         "occurrence_id": occurrence_id, "duty_key": duty_key, "step": step[:32], "level": level, "urgent": urgent,
-        "payload": payload, "created_at": as_of,
+        "payload": payload, "created_at": as_of, "release_at": release_at or as_of,
     }
 
 

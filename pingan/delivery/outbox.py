@@ -1,29 +1,44 @@
-"""The outbox: notices become messages, messages are claimed, sent through Apprise, recorded.
+"""The outbox: released notices become one message per person; messages are claimed, sent
+through Apprise and every call is recorded as it happens.
 
-Exactly once in effect, after healthchecks' ``sendalerts``:
+After healthchecks' ``sendalerts``, with one difference: a message a crash left behind is sent
+again rather than dropped (a reminder must not be lost), and only what was in flight at the
+crash can reach a person twice.
 
-1. ``compose`` claims unsent notices with a conditional update (``batch IS NULL``) and writes
-   one message per person (a digest) in the same transaction — two dispatchers never take the
-   same notice;
-2. ``send`` recovers messages a crashed run left ``sending`` past their lease, then claims
-   ``pending`` ones (``UPDATE … WHERE status='pending' RETURNING``) and commits *before*
-   sending, so a message is recorded before it leaves;
-3. each message goes through its person's channels in priority order — transient failures are
-   retried with backoff, then the next channel is tried — and the outcome is written back
-   only by the run holding the claim, with one delivery row per channel tried.
+1. ``compose`` claims the notices released by now with a conditional update (``batch IS
+   NULL``) and writes one message per person in the same transaction: two dispatchers never
+   take the same notice.
+2. ``send`` claims due messages (``UPDATE … WHERE status = 'pending' RETURNING``) and commits
+   before anything leaves. While it runs, a heartbeat renews the claim (``claimed_at``) every
+   few seconds; ``recover`` takes back only claims nobody renewed for ``send_lease_seconds``
+   (60): a live dispatcher, however slow, never loses its messages.
+3. Each call to a channel — each SMS number — is a ``delivery`` row inserted *before* the call,
+   only while the message is still claimed by this run's token (a dispatcher that lost its
+   claim sends nothing more), and completed as soon as the call returns, in the transaction
+   that marks the message sent. After a crash, the calls whose row is still open were in
+   flight: ``recover`` marks them interrupted and the message a possible repeat; parts already
+   delivered (an SMS number that got it) are never called again.
+4. Channels are tried in priority order; transient failures are retried with backoff, then the
+   next channel is tried; a message that no channel took is retried later with a growing
+   delay, up to ``max_send_attempts``.
+5. Each destination is paced at its documented rate (``pingan.delivery.limits``); a message
+   beyond it waits for its slot — the run lingers for slots due within ``send_linger`` seconds,
+   later ones go to the next run — it is never failed or dropped for it.
 
-A run killed after step 2 leaves rows ``sending``; the next run past the lease sends them
-(at least once rather than never: a reminder must not be lost).
+Why this module is long: it is the one place where sending, its durability and its pacing
+meet, and each of those steps only makes sense beside the others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -31,12 +46,18 @@ from sqlmodel import Session
 
 from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, Person
 from pingan.core.clock import now
-from pingan.delivery import transports
 from pingan.core.links import hand_in_url
 from pingan.core.settings import Settings
-from pingan.delivery.messages import Describe, render_item, render_message
+from pingan.delivery import transports
+from pingan.delivery.limits import fit, limit_for
+from pingan.delivery.messages import Describe, render_item, render_message, render_summary
+from pingan.delivery.pacing import Pacer, destination
 
-N, M = Notice.__table__, Message.__table__
+N, M, D, A, C = Notice.__table__, Message.__table__, Delivery.__table__, Audit.__table__, Channel.__table__
+INTERRUPTED = "interrupted: the dispatcher stopped during the call"
+# A sending thread waits this long at most for its destination's slot (a per-second limit);
+# a later slot defers the message, and the run lingers for it (``send_linger``).
+MAX_SLEEP = 1.0
 
 
 @dataclass
@@ -44,209 +65,380 @@ class SendReport:
     claimed: int = 0
     sent: int = 0
     retrying: int = 0
+    deferred: int = 0  # waiting for their destination's next slot (pacing)
     failed: int = 0
     recovered: int = 0
+    possible_repeats: int = 0
     fallbacks: int = 0  # messages delivered by a channel other than the first
     failures: list[dict] = field(default_factory=list)  # secret-free, for artifacts
 
 
+# --------------------------------------------------------------------------- compose
+
 def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describe: Describe,
             limit: int = 50_000) -> int:
-    """Turn unsent notices into messages (one per person with digests on); return messages made."""
+    """One message per person for the notices released by ``as_of``; return messages made."""
     token = uuid.uuid4().hex
-    candidates = sa.select(N.c.id).where(N.c.message_id.is_(None), N.c.batch.is_(None)).order_by(N.c.id).limit(limit)
+    candidates = (sa.select(N.c.id).where(N.c.message_id.is_(None), N.c.batch.is_(None), N.c.release_at <= as_of)
+                  .order_by(N.c.id).limit(limit))
     claimed = session.execute(
         sa.update(N).where(N.c.id.in_(candidates), N.c.batch.is_(None)).values(batch=token)
         .returning(N.c.id, N.c.person_id, N.c.kind, N.c.occurrence_id, N.c.payload, N.c.urgent)
     ).all()
     if not claimed:
         return 0
-    people = {
-        r.id: r.name for r in session.execute(
-            sa.select(Person.id, Person.name).where(Person.id.in_({c.person_id for c in claimed}))
-        )
-    }
+    people = dict(session.execute(
+        sa.select(Person.id, Person.name).where(Person.id.in_({c.person_id for c in claimed}))).all())
     key = settings.signing_key
     groups: dict[tuple, list] = defaultdict(list)
     for notice in sorted(claimed, key=lambda n: n.id):
-        group = (notice.person_id,) if settings.digest else (notice.person_id, notice.id)
-        groups[group].append(notice)
+        groups[(notice.person_id,) if settings.digest else (notice.person_id, notice.id)].append(notice)
 
     rows, members = [], []
     for group, notices in groups.items():
-        person_id = group[0]
-        items = []
+        person_id, name = group[0], people.get(group[0], "")
+        items, links = [], []
         for n in notices:
             link = None
             if n.occurrence_id is not None:
                 expires = dt.datetime.fromisoformat(n.payload["due"]) + dt.timedelta(days=settings.link_ttl_days)
                 link = hand_in_url(settings.base_url, n.occurrence_id, person_id, expires, key)
+                links.append(link)
             items.append((n.kind, render_item(n.kind, n.payload, describe(n.payload.get("duty", "")), link)))
-        title, body = render_message(people.get(person_id, ""), items, max_items=settings.digest_max_items)
+        title, body = render_message(name, items, max_items=settings.digest_max_items)
         rows.append({
-            "person_id": person_id, "title": title[:300], "body": body, "status": MessageStatus.pending.value,
-            "urgent": any(n.urgent for n in notices), "attempts": 0, "created_at": as_of, "claim_token": token,
+            "person_id": person_id, "title": title[:300], "body": body,
+            "summary": render_summary(name, items, links[0] if links else None),
+            "status": MessageStatus.pending.value, "urgent": any(n.urgent for n in notices), "attempts": 0,
+            "created_at": as_of, "claim_token": token,
         })
         members.append([n.id for n in notices])
     ids = [r.id for r in session.execute(sa.insert(M).returning(M.c.id, sort_by_parameter_order=True), rows)]
     session.execute(
-        sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid")).execution_options(synchronize_session=False),
+        sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid"))
+        .execution_options(synchronize_session=False),
         [{"nid": nid, "mid": mid} for mid, group in zip(ids, members) for nid in group],
     )
     session.execute(sa.update(M).where(M.c.claim_token == token).values(claim_token=None))
     return len(ids)
 
 
+# --------------------------------------------------------------------------- recovery
+
+def recover(session: Session, lease_seconds: int, *, wall: dt.datetime | None = None) -> tuple[int, int]:
+    """Take back the claims nobody renewed for ``lease_seconds``: (messages, possible repeats).
+
+    Their calls still open were in flight when the holder stopped: marked interrupted, and
+    the message becomes a possible repeat; it goes back to ``pending`` to be sent again.
+    """
+    wall = wall or now()
+    stale = wall - dt.timedelta(seconds=lease_seconds)
+    rows = session.execute(
+        sa.update(M).where(M.c.status == MessageStatus.sending.value, M.c.claimed_at < stale)
+        .values(status=MessageStatus.pending.value, claim_token=None, next_attempt_at=None).returning(M.c.id)
+    ).scalars().all()
+    if not rows:
+        return 0, 0
+    open_calls = session.execute(
+        sa.update(D).where(D.c.message_id.in_(rows), D.c.ok.is_(None))
+        .values(ok=False, interrupted=True, finished_at=wall, error=INTERRUPTED).returning(D.c.message_id)
+    ).scalars().all()
+    repeats = sorted(set(open_calls))
+    if repeats:
+        session.execute(sa.update(M).where(M.c.id.in_(repeats)).values(possible_repeat=True))
+    session.execute(sa.insert(A), [
+        {"at": wall, "actor": "system", "action": "message.recovered", "object_type": "message",
+         "object_id": str(mid), "detail": {"in_flight": mid in repeats}} for mid in rows
+    ])
+    return len(rows), len(repeats)
+
+
 # --------------------------------------------------------------------------- sending
+
+@dataclass(frozen=True)
+class _Part:
+    label: str | None  # the masked SMS number, None for a whole channel
+    url: str
+    destination: str
+
 
 @dataclass(frozen=True)
 class _Job:
     message_id: int
     title: str
     body: str
+    summary: str | None
+    attempts: int
+    possible_repeat: bool
     channels: tuple[tuple[int, str], ...]  # (channel id, url) by priority
+    delivered: frozenset[tuple[int, str | None]] = frozenset()  # (channel, part) already delivered
 
 
 @dataclass
-class _Result:
-    message_id: int
-    ok: bool = False
-    permanent: bool = True
+class _Outcome:
+    status: str  # sent | retrying | deferred | failed | lost
     channel_id: int | None = None
     error: str | None = None
-    deliveries: list[dict] = field(default_factory=list)
+    wait: float = 0.0  # deferred: seconds until the destination's slot
 
 
-def _send_one(job: _Job, retries: int, backoff: float, timeout: float) -> _Result:
-    result = _Result(job.message_id)
-    if not job.channels:
-        result.error = "no active channel"
-        return result
-    any_transient = False
-    for channel_id, url in job.channels:
-        for attempt in range(retries + 1):
-            outcome = transports.deliver(url, job.title, job.body, timeout=timeout)
-            result.deliveries.append({
-                "message_id": job.message_id, "channel_id": channel_id, "at": now(), "ok": outcome.ok,
-                "permanent": outcome.permanent, "error": outcome.error,
-            })
-            if outcome.ok:
-                result.ok, result.permanent, result.channel_id, result.error = True, False, channel_id, None
-                return result
-            result.error = outcome.error
-            if outcome.permanent:
-                break
-            if attempt < retries:
-                time.sleep(backoff * (2**attempt))
+class _Store:
+    """The database side of sending: every call recorded before and after, guarded by the claim."""
+
+    def __init__(self, engine: sa.Engine, token: str, max_attempts: int):
+        self.engine, self.token, self.max_attempts = engine, token, max_attempts
+        self.mine = sa.and_(M.c.id == sa.bindparam("mid"), M.c.claim_token == token,
+                            M.c.status == MessageStatus.sending.value)
+
+    def start(self, job: _Job, channel_id: int, part: _Part) -> int | None:
+        """The attempt row of one call, inserted only while the message is still ours."""
+        claimed = sa.select(M.c.id).where(M.c.id == job.message_id, M.c.claim_token == self.token,
+                                          M.c.status == MessageStatus.sending.value)
+        values = sa.select(
+            sa.literal(job.message_id), sa.literal(channel_id), sa.literal(part.label, sa.String),
+            sa.literal(part.destination), sa.literal(self.token), sa.literal(now(), D.c.at.type),
+            sa.literal(job.possible_repeat), sa.literal(False), sa.literal(False),
+        ).where(sa.exists(claimed))
+        stmt = sa.insert(D).from_select(
+            ["message_id", "channel_id", "part", "destination", "claim_token", "at", "possible_repeat",
+             "permanent", "interrupted"], values).returning(D.c.id)
+        with self.engine.begin() as conn:
+            return conn.execute(stmt).scalar()
+
+    def finish(self, attempt_id: int, outcome: transports.Outcome, *, sent: tuple[_Job, int] | None = None) -> bool:
+        """Complete the call's row as soon as it returned — and, for the call that completes a
+        channel, mark the message sent in the same transaction. False: the claim was lost."""
+        stamp = now()
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(D).where(D.c.id == attempt_id).values(
+                ok=outcome.ok, permanent=outcome.permanent, error=outcome.error, finished_at=stamp))
+            if sent is None:
+                return True
+            job, channel_id = sent
+            done = conn.execute(sa.update(M).where(self.mine).values(
+                status=MessageStatus.sent.value, sent_at=stamp, channel_id=channel_id, error=None, claim_token=None,
+            ).returning(M.c.id), {"mid": job.message_id}).first()
+            if done is not None:
+                conn.execute(sa.insert(A), [_audit(job, "message.sent", stamp, channel=channel_id)])
+            return done is not None
+
+    def settle(self, job: _Job, outcome: _Outcome) -> None:
+        """A message no channel took now: retried later, deferred to its slot, or failed for good."""
+        stamp = now()
+        if outcome.status == "deferred":
+            values = {"status": MessageStatus.pending.value, "next_attempt_at": stamp + dt.timedelta(seconds=outcome.wait),
+                      "attempts": M.c.attempts - 1}  # waiting for a slot is not a try
+        elif outcome.status == "retrying":
+            delay = dt.timedelta(minutes=2 ** job.attempts)
+            values = {"status": MessageStatus.pending.value, "next_attempt_at": stamp + delay, "error": outcome.error}
         else:
-            any_transient = True
-    result.permanent = not any_transient
-    return result
+            values = {"status": MessageStatus.failed.value, "error": outcome.error}
+        with self.engine.begin() as conn:
+            done = conn.execute(sa.update(M).where(self.mine).values(claim_token=None, **values).returning(M.c.id),
+                                {"mid": job.message_id}).first()
+            if done is not None and outcome.status != "deferred":
+                conn.execute(sa.insert(A), [_audit(job, f"message.{outcome.status}", stamp, error=outcome.error)])
+
+    def renew(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(M).where(M.c.claim_token == self.token, M.c.status == MessageStatus.sending.value)
+                         .values(claimed_at=now()))
 
 
-def recover(session: Session, lease_seconds: int) -> int:
-    """Put back messages a crashed run left ``sending`` longer than the lease."""
-    stale = now() - dt.timedelta(seconds=lease_seconds)
-    rows = session.execute(
-        sa.update(M).where(M.c.status == MessageStatus.sending.value, M.c.claimed_at < stale)
-        .values(status=MessageStatus.pending.value, claim_token=None).returning(M.c.id)
+def _audit(job: _Job, action: str, stamp: dt.datetime, **detail) -> dict:
+    if job.possible_repeat:
+        detail["possible_repeat"] = True
+    return {"at": stamp, "actor": "system", "action": action, "object_type": "message",
+            "object_id": str(job.message_id), "detail": detail}
+
+
+@contextmanager
+def _heartbeat(store: _Store, every: float) -> Iterator[None]:
+    """Renew this run's claims every ``every`` seconds while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                store.renew()
+            except sa.exc.SQLAlchemyError:  # a locked file or a failover: the next beat tries again
+                continue
+
+    thread = threading.Thread(target=beat, name="pingan-outbox-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Sender:
+    """Sends one message through its person's channels, part by part, recording each call."""
+
+    def __init__(self, store: _Store, pacer: Pacer, settings: Settings, clock: Callable[[], float]):
+        self.store, self.pacer, self.settings, self.clock = store, pacer, settings, clock
+
+    def __call__(self, job: _Job) -> _Outcome:
+        if not job.channels:
+            return _Outcome("failed", error="no active channel")
+        transient, last_error = False, None
+        for channel_id, url in job.channels:
+            parts = [p for p in _parts(url) if (channel_id, p.label) not in job.delivered]
+            if not parts:  # every part got it before a crash: the channel is done
+                return self._finish_empty(job, channel_id)
+            title, text = fit(job.title, job.body, job.summary, url)
+            for index, part in enumerate(parts):
+                result = self._call(job, channel_id, part, title, text, last=index == len(parts) - 1)
+                if result.status in ("lost", "deferred"):
+                    return result
+                if result.status != "sent_part":
+                    transient = transient or result.status == "transient"
+                    last_error = result.error
+                    break
+            else:
+                return _Outcome("sent", channel_id=channel_id)
+        status = "retrying" if transient and job.attempts < self.settings.max_send_attempts else "failed"
+        return _Outcome(status, error=last_error)
+
+    def _call(self, job: _Job, channel_id: int, part: _Part, title: str, text: str, *, last: bool) -> _Outcome:
+        settings, limit = self.settings, limit_for(part.url)
+        for attempt in range(settings.send_retries + 1):
+            booked = self.clock()
+            wait = self.pacer.reserve(part.destination, limit, booked)
+            if wait > MAX_SLEEP:  # a slot this far off: give the thread to other destinations
+                self.pacer.release(part.destination, booked + wait)
+                return _Outcome("deferred", wait=wait)
+            if wait:
+                time.sleep(wait)
+            attempt_id = self.store.start(job, channel_id, part)
+            if attempt_id is None:
+                return _Outcome("lost")
+            outcome = transports.deliver(part.url, title, text, timeout=settings.send_timeout)
+            if not self.store.finish(attempt_id, outcome, sent=(job, channel_id) if outcome.ok and last else None):
+                return _Outcome("lost")
+            if outcome.ok:
+                return _Outcome("sent_part")
+            if outcome.permanent:
+                return _Outcome("permanent", error=outcome.error)
+            if attempt < settings.send_retries:
+                time.sleep(settings.send_backoff * 2**attempt)
+        return _Outcome("transient", error=outcome.error)
+
+    def _finish_empty(self, job: _Job, channel_id: int) -> _Outcome:
+        with self.store.engine.begin() as conn:
+            stamp = now()
+            conn.execute(sa.update(M).where(self.store.mine).values(
+                status=MessageStatus.sent.value, sent_at=stamp, channel_id=channel_id, claim_token=None),
+                {"mid": job.message_id})
+            conn.execute(sa.insert(A), [_audit(job, "message.sent", stamp, channel=channel_id)])
+        return _Outcome("sent", channel_id=channel_id)
+
+
+def _parts(url: str) -> list[_Part]:
+    return [_Part(label, part_url, destination(part_url)) for label, part_url in transports.parts(url)]
+
+
+def _claim(session: Session, token: str, wall: dt.datetime, limit: int) -> list[_Job]:
+    due = (sa.select(M.c.id)
+           .where(M.c.status == MessageStatus.pending.value,
+                  sa.or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= wall))
+           .order_by(M.c.urgent.desc(), M.c.id).limit(limit))
+    claimed = session.execute(
+        sa.update(M).where(M.c.id.in_(due), M.c.status == MessageStatus.pending.value)
+        .values(status=MessageStatus.sending.value, claim_token=token, claimed_at=wall, attempts=M.c.attempts + 1)
+        .returning(M.c.id, M.c.person_id, M.c.title, M.c.body, M.c.summary, M.c.attempts, M.c.possible_repeat)
     ).all()
-    if rows:
-        session.execute(sa.insert(Audit.__table__), [
-            {"at": now(), "actor": "system", "action": "message.recovered", "object_type": "message",
-             "object_id": str(r.id), "detail": {}} for r in rows
-        ])
-    return len(rows)
+    if not claimed:
+        return []
+    channels: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for row in session.execute(
+            sa.select(C.c.id, C.c.person_id, C.c.url)
+            .where(C.c.person_id.in_({c.person_id for c in claimed}), C.c.active.is_(True))
+            .order_by(C.c.person_id, C.c.priority)):
+        channels[row.person_id].append((row.id, row.url))
+    delivered: dict[int, set] = defaultdict(set)
+    again = [c.id for c in claimed if c.attempts > 1 or c.possible_repeat]
+    if again:  # parts a person already has: never called twice
+        for row in session.execute(sa.select(D.c.message_id, D.c.channel_id, D.c.part)
+                                   .where(D.c.message_id.in_(again), D.c.ok.is_(True))):
+            delivered[row.message_id].add((row.channel_id, row.part))
+    return [_Job(c.id, c.title, c.body, c.summary, c.attempts, c.possible_repeat,
+                 tuple(channels.get(c.person_id, ())), frozenset(delivered[c.id])) for c in sorted(claimed, key=lambda c: c.id)]
+
+
+def _seed(pacer: Pacer, session: Session, jobs: list[_Job], wall: dt.datetime, clock: Callable[[], float]) -> None:
+    """The calls of the last minute to the paced destinations of ``jobs``, from ``delivery``."""
+    keys = {p.destination for j in jobs for _, url in j.channels if limit_for(url).per_minute for p in _parts(url)}
+    if not keys:
+        return
+    t0 = clock()
+    since = wall - dt.timedelta(seconds=60)
+    for key, at in session.execute(sa.select(D.c.destination, D.c.at).where(D.c.destination.in_(keys), D.c.at >= since)):
+        pacer.seed(key, [t0 - (wall - at).total_seconds()])
 
 
 def send(
     session_factory: Callable[[], Session], settings: Settings, as_of: dt.datetime, *,
-    limit: int = 50_000, progress: Callable[[int, int], None] | None = None,
+    limit: int = 50_000, chunk: int = 2_000, progress: Callable[[int, int], None] | None = None,
 ) -> SendReport:
-    """Claim pending messages, send them concurrently, record the outcome of each."""
+    """Recover dead claims, then claim and send due messages chunk by chunk until none is due
+    (lingering for paced slots due within ``send_linger``); return what happened."""
     report = SendReport()
-    token = uuid.uuid4().hex
-    wall = now()
+    pacer, clock = Pacer(), time.monotonic
     with session_factory() as session:
-        report.recovered = recover(session, settings.send_lease_seconds)
-        due = (
-            sa.select(M.c.id)
-            .where(M.c.status == MessageStatus.pending.value,
-                   sa.or_(M.c.next_attempt_at.is_(None), M.c.next_attempt_at <= wall))
-            .order_by(M.c.urgent.desc(), M.c.id).limit(limit)
-        )
-        claimed = session.execute(
-            sa.update(M).where(M.c.id.in_(due), M.c.status == MessageStatus.pending.value)
-            .values(status=MessageStatus.sending.value, claim_token=token, claimed_at=wall, attempts=M.c.attempts + 1)
-            .returning(M.c.id, M.c.person_id, M.c.title, M.c.body, M.c.attempts)
-        ).all()
-        channels: dict[int, list[tuple[int, str]]] = defaultdict(list)
-        if claimed:
-            C = Channel.__table__
-            query = (
-                sa.select(C.c.id, C.c.person_id, C.c.url)
-                .where(C.c.person_id.in_({c.person_id for c in claimed}), C.c.active.is_(True))
-                .order_by(C.c.person_id, C.c.priority)
-            )
-            for row in session.execute(query):
-                channels[row.person_id].append((row.id, row.url))
-        session.commit()  # the claim is durable before anything leaves
-    report.claimed = len(claimed)
-    if not claimed:
-        return report
-
-    attempts = {c.id: c.attempts for c in claimed}
-    jobs = [_Job(c.id, c.title, c.body, tuple(channels.get(c.person_id, ()))) for c in claimed]
-    results: list[_Result] = []
-    with ThreadPoolExecutor(max_workers=min(settings.send_concurrency, len(jobs))) as pool:
-        futures = pool.map(lambda j: _send_one(j, settings.send_retries, settings.send_backoff, settings.send_timeout), jobs)
-        for done, result in enumerate(futures, 1):
-            results.append(result)
-            if progress and (done % 200 == 0 or done == len(jobs)):
-                progress(done, len(jobs))
-
-    _record(session_factory, results, attempts, token, settings.max_send_attempts, jobs, report)
+        report.recovered, report.possible_repeats = recover(session, settings.send_lease_seconds)
+        session.commit()
+    engine = None
+    seen: set[int] = set()
+    slots: list[float] = []  # when the messages this run deferred for pacing may go (monotonic clock)
+    with ThreadPoolExecutor(max_workers=settings.send_concurrency, thread_name_prefix="pingan-send") as pool:
+        while report.claimed < limit:
+            token, wall = uuid.uuid4().hex, now()
+            with session_factory() as session:
+                jobs = _claim(session, token, wall, min(chunk, limit - report.claimed))
+                _seed(pacer, session, [j for j in jobs if j.message_id not in seen], wall, clock)
+                session.commit()  # the claim is durable before anything leaves
+                engine = engine or session.get_bind()
+            if not jobs:
+                break
+            seen.update(j.message_id for j in jobs)
+            report.claimed += len(jobs)
+            store = _Store(engine, token, settings.max_send_attempts)
+            sender = _Sender(store, pacer, settings, clock)
+            with _heartbeat(store, max(1.0, settings.send_lease_seconds / 4)):
+                for done, (job, outcome) in enumerate(zip(jobs, pool.map(sender, jobs)), 1):
+                    _count(report, job, outcome)
+                    if outcome.status not in ("sent", "lost"):
+                        store.settle(job, outcome)
+                    if outcome.status == "deferred":
+                        slots.append(clock() + outcome.wait)
+                    if progress and (done % 200 == 0 or done == len(jobs)):
+                        progress(done, len(jobs))
+            if len(jobs) < chunk and not _linger(slots, settings.send_linger, clock):
+                break
     return report
 
 
-def _record(session_factory, results, attempts, token, max_attempts, jobs, report: SendReport) -> None:
-    first_channel = {j.message_id: (j.channels[0][0] if j.channels else None) for j in jobs}
-    sent, retry, failed, deliveries, audits = [], [], [], [], []
-    stamp = now()
-    for r in results:
-        deliveries.extend(r.deliveries)
-        if r.ok:
-            sent.append({"mid": r.message_id, "channel": r.channel_id})
-            report.fallbacks += r.channel_id != first_channel[r.message_id]
-            action = "message.sent"
-        elif not r.permanent and attempts[r.message_id] < max_attempts:
-            delay = dt.timedelta(minutes=2 ** attempts[r.message_id])
-            retry.append({"mid": r.message_id, "next": stamp + delay, "err": r.error})
-            action = "message.retrying"
-        else:
-            failed.append({"mid": r.message_id, "err": r.error})
-            report.failures.append({"message": r.message_id, "error": r.error})
-            action = "message.failed"
-        audits.append({"at": stamp, "actor": "system", "action": action, "object_type": "message",
-                       "object_id": str(r.message_id), "detail": {"channel": r.channel_id, "error": r.error,
-                                                                    "tries": len(r.deliveries)}})
-    mine = sa.and_(M.c.id == sa.bindparam("mid"), M.c.claim_token == token)
-    with session_factory() as session:
-        if sent:
-            session.execute(sa.update(M).where(mine).values(
-                status=MessageStatus.sent.value, sent_at=stamp, channel_id=sa.bindparam("channel"), error=None,
-                claim_token=None).execution_options(synchronize_session=False), sent)
-        if retry:
-            session.execute(sa.update(M).where(mine).values(
-                status=MessageStatus.pending.value, next_attempt_at=sa.bindparam("next"), error=sa.bindparam("err"),
-                claim_token=None).execution_options(synchronize_session=False), retry)
-        if failed:
-            session.execute(sa.update(M).where(mine).values(
-                status=MessageStatus.failed.value, error=sa.bindparam("err"), claim_token=None,
-            ).execution_options(synchronize_session=False), failed)
-        if deliveries:
-            session.execute(sa.insert(Delivery.__table__), deliveries)
-        if audits:
-            session.execute(sa.insert(Audit.__table__), audits)
-        session.commit()
-    report.sent, report.retrying, report.failed = len(sent), len(retry), len(failed)
+def _count(report: SendReport, job: _Job, outcome: _Outcome) -> None:
+    if outcome.status == "sent":
+        report.sent += 1
+        report.fallbacks += bool(job.channels) and outcome.channel_id != job.channels[0][0]
+    elif outcome.status == "retrying":
+        report.retrying += 1
+    elif outcome.status == "deferred":
+        report.deferred += 1
+    elif outcome.status == "failed":
+        report.failed += 1
+        report.failures.append({"message": job.message_id, "error": outcome.error})
+
+
+def _linger(slots: list[float], linger: float, clock: Callable[[], float]) -> bool:
+    """Wait for the next paced slot of this run if it comes within ``linger`` seconds."""
+    now_ = clock()
+    ahead = [at for at in slots if at > now_]
+    slots[:] = ahead
+    if not ahead or min(ahead) - now_ > linger:
+        return False
+    time.sleep(min(ahead) - now_)
+    return True

@@ -15,7 +15,7 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from urllib.parse import unquote
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import requests
 from apprise.common import NotifyType
@@ -140,7 +140,7 @@ class NotifySmsGateway(NotifyBase):
         return len(self.targets)
 
     def url(self, privacy=False, *args, **kwargs):
-        params = {"to": ",".join(_mask_mobile(t) if privacy else t for t in self.targets)}
+        params = {"to": ",".join(mask_mobile(t) if privacy else t for t in self.targets)}
         if self.sign:
             params["sign"] = self.sign
         params.update(self.url_parameters(privacy=privacy, *args, **kwargs))
@@ -196,7 +196,7 @@ class NotifySmsGateway(NotifyBase):
         return results
 
 
-def _mask_mobile(number: str) -> str:
+def mask_mobile(number: str) -> str:
     return number[:3] + "****" + number[-4:] if len(number) >= 11 else number[:2] + "***"
 
 
@@ -210,3 +210,20 @@ def register() -> None:
     """Add pingan:// and smsgw:// to Apprise (idempotent)."""
     _register_pingan()
     _register_smsgw()
+
+
+def sms_parts(url: str) -> list[tuple[str, str]] | None:
+    """(masked number, URL for that number alone) of an ``smsgw://`` URL; None for other URLs.
+
+    Each number is its own call, recorded on its own: a gateway failing part-way never makes
+    the numbers that already got the message get it twice.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in (NotifySmsGateway.protocol, NotifySmsGateway.secure_protocol):
+        return None
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    numbers = [n for k, v in query if k == "to" for n in re.split(r"[\s,;]+", v) if n]
+    rest = [(k, v) for k, v in query if k != "to"]
+    if len(numbers) <= 1:
+        return [(mask_mobile(numbers[0]) if numbers else "", url)]
+    return [(mask_mobile(n), urlunsplit(parts._replace(query=urlencode([("to", n), *rest])))) for n in numbers]

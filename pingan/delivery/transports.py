@@ -66,7 +66,7 @@ from apprise.plugins.base import NotifyBase
 from pingan.delivery import capture, schemes
 from pingan.delivery.capture import N_MGR, OK, Outcome, handling
 
-__all__ = ["OK", "Outcome", "deliver", "mask", "validate"]
+__all__ = ["OK", "Outcome", "deliver", "mask", "parts", "validate"]
 
 _ASSET = apprise.AppriseAsset()
 _local = threading.local()
@@ -212,6 +212,11 @@ def _from_status(status: int, service: str) -> Outcome:
         phrase = ""
     permanent = 300 <= status < 500 and status not in (408, 429)
     return Outcome(ok=False, permanent=permanent, error=f"HTTP {status} {phrase}".rstrip())
+
+
+def parts(url: str) -> list[tuple[str | None, str]]:
+    """The calls one channel takes, each (label, URL): one per SMS number, else the channel itself."""
+    return schemes.sms_parts(url) or [(None, url)]
 
 
 def deliver(url: str, title: str, body: str, *, timeout: float) -> Outcome:

@@ -18,6 +18,7 @@ from models import Audit, Duty, Escalation, NoticeKind, Occurrence, Waiver
 from pingan.core.db import insert_ignore, upsert
 from pingan.duties.catalog import Catalog, DutySpec
 from pingan.delivery import notices
+from pingan.delivery.release import release_at
 from pingan.org.snapshot import Org
 from pingan.duties.rules import TaskView, escalations_due, plan, reminder_due
 from pingan.duties.runtime import Runtime
@@ -114,10 +115,25 @@ def queue_reminders(session: Session, rt: Runtime, duty: DutySpec, org: Org, as_
             unreachable.append(task.id)
             continue
         payload = _payload(rt, duty, org, task)
+        release = release_for(rt, duty, as_of, task.due_at)
         for pid in people:
             rows.append(notices.notice(pid, f"r:{task.id}:{step.key}", NoticeKind.reminder, step.key,
-                                       {**payload, "step": step.key}, as_of, occurrence_id=task.id, duty_key=duty.key))
+                                       {**payload, "step": step.key}, as_of, occurrence_id=task.id, duty_key=duty.key,
+                                       release_at=release))
     return notices.queue(session, rows), unreachable
+
+
+# Duties whose notices cannot wait for a digest slot: the incident clock keeps no office hours,
+# and a holiday watch runs on days without a working morning.
+CLOCK_FLOWS = ("incident", "holiday")
+
+
+def release_for(rt: Runtime, duty: DutySpec, as_of: dt.datetime, due_at: dt.datetime) -> dt.datetime:
+    """When a notice of ``duty`` queued at ``as_of`` may go: at once for the clock-driven duties,
+    else at its digest slot (``pingan.delivery.release``)."""
+    s = rt.settings
+    return release_at(as_of, calendar=rt.calendar, morning=s.digest_morning, afternoon=s.digest_afternoon,
+                      due_at=due_at, urgent=duty.flow in CLOCK_FLOWS)
 
 
 def _payload(rt: Runtime, duty: DutySpec, org: Org, task: TaskView) -> dict:
@@ -165,7 +181,8 @@ def queue_escalations(session: Session, rt: Runtime, duty: DutySpec, org: Org, a
         step = f"L{event.level}" + (f"R{event.seq}" if event.seq else "")
         queued += [notices.notice(pid, f"e:{task.id}:{event.level}:{event.seq}", NoticeKind.escalation, step, payload,
                                   as_of, occurrence_id=task.id, duty_key=duty.key, level=event.level,
-                                  urgent=duty.flow == "incident") for pid in recipients]
+                                  urgent=duty.flow in CLOCK_FLOWS, release_at=release_for(rt, duty, as_of, task.due_at))
+                   for pid in recipients]
         audits.append({
             "at": as_of, "actor": "system", "action": "escalation.fired", "object_type": "occurrence",
             "object_id": str(task.id),

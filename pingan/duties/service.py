@@ -9,9 +9,11 @@ from collections import Counter
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Escalation, Message, Notice, Occurrence
+from models import Audit, Escalation, Message, Notice, NoticeKind, Occurrence
 from pingan.core.clock import local
 from pingan.core.db import get_engine, session_scope
+from pingan.core.i18n import both, register
+from pingan.delivery import notices
 from pingan.duties.cycle import sync_catalog
 from pingan.duties.runtime import Runtime
 from pingan.org.snapshot import load_org
@@ -62,3 +64,24 @@ def start_sensitive_period(rt: Runtime, req, as_of: dt.datetime, *, actor: str) 
         announced = sensitive.announce(session, rt, period_id, org, as_of)
     report = dispatch(rt, as_of)
     return {"id": period_id, "created": created, "planned": planned, "announced": announced, "sent": report.sent}
+
+
+register({"alert.text": {
+    "zh-CN": "【系统告警】职责流程运行{what}：{name}（{state}）。请在 Prefect 界面查看日志并重新运行。",
+    "en": "[Alert] duty run {name} ended {state}: see its logs in the Prefect UI and run it again.",
+}, "alert.crashed": {"zh-CN": "崩溃", "en": "crashed"}, "alert.failed": {"zh-CN": "失败", "en": "failed"}})
+
+
+def alert_operators(rt: Runtime, *, flow_run_id: str, name: str, state: str, as_of: dt.datetime) -> dict:
+    """Tell the safety desk that a run failed, crashed or timed out: an urgent notice each (once
+    per run), and an audit row. Returns {"queued", "recipients", "text"}."""
+    what = both("alert.crashed" if state == "Crashed" else "alert.failed")
+    zh, en = both("alert.text", what=what[0], name=name or flow_run_id, state=state)
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        people = load_org(session).safety_desk()
+        queued = notices.queue(session, [
+            notices.notice(pid, f"alert:{flow_run_id}", NoticeKind.announcement, "alert", {"text": zh, "text_en": en},
+                           as_of, urgent=True) for pid in people])
+        session.add(Audit(at=as_of, actor="system", action="run.alerted", object_type="flow_run",
+                          object_id=flow_run_id[:64], detail={"state": state, "name": name, "recipients": people}))
+    return {"queued": queued, "recipients": people, "text": zh}

@@ -86,14 +86,3 @@ def task_rows(session: Session, duty_key: str, as_of: dt.datetime, periods: list
 def tally(rows: list[TaskRow]) -> dict[str, int]:
     counts = Counter(r.state for r in rows)
     return {s: counts.get(s, 0) for s in STATES}
-
-
-def failed_messages(session: Session, since: dt.datetime, limit: int = 50) -> list[dict]:
-    """Messages that could not be delivered (secret-free errors), newest first."""
-    P = Person.__table__
-    query = (
-        sa.select(M.c.id, M.c.error, M.c.attempts, M.c.created_at, P.c.name)
-        .join(P, P.c.id == M.c.person_id)
-        .where(M.c.status == "failed", M.c.created_at >= since).order_by(M.c.id.desc()).limit(limit)
-    )
-    return [{"message": r.id, "person": r.name, "attempts": r.attempts, "error": r.error} for r in session.execute(query)]

@@ -39,7 +39,7 @@ def status_table(rows: list[TaskRow]) -> list[dict]:
 
 def summary_markdown(
     rt: Runtime, duty: DutySpec, as_of: dt.datetime, planned: dict, reminded: dict, escalated: dict,
-    sent: dict, counts: dict[str, int], failures: list[dict],
+    counts: dict[str, int], notices: list[dict],
 ) -> str:
     title = rt.catalog.documents.get(duty.source.document, duty.source.document)
     lines = [
@@ -55,14 +55,15 @@ def summary_markdown(
         *(f"| {state_label(s)} {s} | {n} |" for s, n in counts.items()),
         "",
         f"本次运行 / this run: 新建任务 planned **{planned['created']}**, 提醒 reminders **{reminded['queued']}**, "
-        f"督办 escalations **{escalated['fired']}**, 已发送 sent **{sent['sent']}**, "
-        f"重试中 retrying **{sent['retrying']}**, 失败 failed **{sent['failed']}**.",
+        f"督办 escalations **{escalated['fired']}**.",
     ]
+    if notices:
+        releases = sorted({n["发送时间 release"] for n in notices})
+        lines.append(f"\n本次排队通知 {len(notices)} 条，由统一发送在 {'、'.join(releases)} 汇总发出（每人一条消息）/ "
+                     f"{len(notices)} notice(s) queued for the dispatcher's digest at {', '.join(releases)}: "
+                     f"see the notices table for where each stands.")
     if not reminded.get("working_time", True):
         lines.append("\n非工作时间：提醒与督办将在下一个工作时段发送 / outside working time: nothing was queued.")
     if reminded.get("unreachable"):
         lines.append(f"\n⚠ {len(reminded['unreachable'])} 项任务无人可提醒（请检查单位角色）/ tasks with nobody to remind.")
-    if failures:
-        lines += ["", "## 发送失败 / failed sends", "", "| message | person | attempts | error |", "|---:|---|---:|---|"]
-        lines += [f"| {f['message']} | {f['person']} | {f['attempts']} | {f['error'] or ''} |" for f in failures]
     return "\n".join(lines)

@@ -28,6 +28,7 @@ from pingan.evidence.files import (
 )
 from pingan.duties.catalog import DutySpec, EvidenceKind
 from pingan.core.db import insert_ignore
+from pingan.delivery import notices
 from pingan.core.i18n import pick, register, t
 from pingan.core.clock import TZ
 from pingan.duties.rules import TaskView, state
@@ -473,11 +474,8 @@ def _notify_rejection(session: Session, rt: Runtime, evidence: Evidence, reason:
         "duty": task.duty_key, "unit": task.unit, "person": person_name, "period": task.period,
         "due": task.due_at.isoformat(), "reason": reason, "version": evidence.version,
     }
-    rows = [{
-        "person_id": pid, "dedupe_key": f"v:{evidence.id}", "kind": NoticeKind.review.value,
-        "occurrence_id": task.id, "duty_key": task.duty_key, "step": "rejected", "level": None, "urgent": False,
-        "payload": payload, "created_at": as_of,
-    } for pid in people]
-    insert_ignore(session, Notice.__table__, rows, ["person_id", "dedupe_key"], returning=())
+    # Released at once: the person is waiting to hear what to hand in again.
+    notices.queue(session, [notices.notice(pid, f"v:{evidence.id}", NoticeKind.review, "rejected", payload, as_of,
+                                           occurrence_id=task.id, duty_key=task.duty_key) for pid in people])
     return people
 

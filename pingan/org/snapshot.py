@@ -114,6 +114,17 @@ class Org:
             unit = self.units.get(unit.parent_id) if unit.parent_id else None
         return self.bureau
 
+    def safety_desk(self) -> list[int]:
+        """Who runs the safety work day to day: the safety section's head and staff, or the
+        bureau's safety lead when the section has nobody — the operator alerts and the daily
+        summary go to them."""
+        bureau = self.bureau
+        section = self.safety_section(bureau.id if bureau else None)
+        people = self.holders(section.id, RoleKind.principal, RoleKind.staff) if section else []
+        if not people and bureau is not None:
+            people = self.holders(bureau.id, RoleKind.safety_lead)
+        return people
+
     def safety_section(self, bureau_id: int | None) -> UnitInfo | None:
         """The bureau's safety section (the lowest id if several); any bureau's for ``None``."""
         return self._sections.get(bureau_id)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Audit, Escalation, Message, Notice, NoticeKind, Person, RoleKind
+from models import Audit, Escalation, Message, Notice, NoticeKind, Person
 from pingan.core.db import get_engine, session_scope
 from pingan.core.i18n import both, register
 from pingan.delivery import notices
@@ -170,14 +170,9 @@ def weekly(rt: Runtime, as_of: dt.datetime) -> DigestResult:
 # =========================================================================== daily, to the safety section
 
 def operators(session: Session) -> list[str]:
-    """Codes of the safety section's people (its head and staff); the bureau's safety lead failing them."""
+    """Codes of the safety desk's people (``Org.safety_desk``)."""
     org = load_org(session)
-    bureau = org.bureau
-    section = org.safety_section(bureau.id if bureau else None)
-    people = org.holders(section.id, RoleKind.principal, RoleKind.staff) if section else []
-    if not people and bureau is not None:
-        people = org.holders(bureau.id, RoleKind.safety_lead)
-    return [org.persons[p].code for p in people]
+    return [org.persons[p].code for p in org.safety_desk()]
 
 
 def daily_text(session: Session, rt: Runtime, as_of: dt.datetime) -> tuple[str, str, list[int]]:
