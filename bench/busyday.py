@@ -47,7 +47,8 @@ from pingan.duties import workflow as duty_workflow
 from pingan.delivery import transports
 from pingan.core.db import get_engine, session_scope
 from pingan.core.migrate import upgrade
-from pingan.org.service import load_org, synthetic_organisation
+from pingan.org.demo import synthetic_organisation
+from pingan.org.service import store_org
 from pingan.core.clock import TZ
 from pingan.org.snapshot import load_org as org_snapshot
 from pingan.duties.runtime import Runtime, build_runtime
@@ -196,7 +197,7 @@ class Bench:
 
         def load() -> dict:
             with session_scope(self.engine) as session:
-                return load_org(session, data, actor="bench").as_dict()
+                return store_org(session, data, actor="bench").as_dict()
 
         loaded, t_org, _ = self._plain(load)
 

@@ -21,9 +21,10 @@ from typer.testing import CliRunner
 from pingan.cli import app
 from pingan.cli.app import console
 from pingan.core.db import dispose_engines, get_engine, session_scope
-from pingan.org.service import (
-    ChannelRow, OrgData, PersonRow, RoleRow, UnitRow, demo_organisation, load_org,
-)
+from pingan.core.sheets import letter
+from pingan.org.data import ChannelRow, OrgData, PersonRow, RoleRow, UnitRow
+from pingan.org.demo import demo_organisation
+from pingan.org.service import store_org
 from pingan.duties.runtime import get_runtime, reset_runtime
 from pingan.core.settings import reset_settings
 from models import RoleKind, UnitKind
@@ -166,7 +167,7 @@ def drop_rows(rows: list[list], *codes: str) -> None:
 def org(migrated_db) -> sa.Engine:
     """The migrated database holding ``base_org()``."""
     with session_scope(migrated_db) as session:
-        load_org(session, base_org(), actor="test")
+        store_org(session, base_org(), actor="test")
     return migrated_db
 
 
@@ -306,7 +307,7 @@ def _missing_column(t):
     i = t["persons"][0].index("姓名")
     for row in t["persons"]:
         del row[i]
-    return "persons", 1, "姓名", "缺少必填列"
+    return "persons", 1, "姓名", "缺少必需的列"
 
 
 def _bad_bool(t):
@@ -342,7 +343,12 @@ def test_it_names_the_place_of_a_bad_cell_and_writes_nothing(org, tmp_path, fmt,
     line = one_line_error(cli("import", path))
 
     where = f"org.xlsx [{SHEETS[kind]}]" if fmt == "xlsx" else f"org/{kind}.csv"
-    assert f"{where}: 第 {row} 行 '{column}' 列" in line
+    header = tables[kind][0]
+    if column in header:  # file [sheet]：第 N 行 X 列「header」/ row N, column X (header)
+        col = letter(header.index(column))
+        assert f"{where}：第 {row} 行 {col} 列「{column}」/ row {row}, column {col} ({column})" in line
+    else:  # a missing column has no letter
+        assert f"{where}：第 {row} 行「{column}」列 / row {row}, column {column}" in line
     assert text in line
     assert not any(secret in line or secret in caplog.text for secret in SECRETS)  # Apprise logs bad URLs
     assert snapshot(org) == before
@@ -435,6 +441,30 @@ def test_it_replaces_a_masked_channel_only_where_the_cell_was_edited(org, tmp_pa
     assert urls["deputy/1"] == DEPUTY_URL and urls["deputy/2"] == HOOK_URL
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_it_exports_a_formula_like_name_as_text_and_reads_it_back(migrated_db, tmp_path, fmt):
+    formula = '=HYPERLINK("http://x","y")'  # a live formula would open a link from the bureau's own file
+    data = base_org()
+    data.units[2].name = formula
+    with session_scope(migrated_db) as session:
+        store_org(session, data, actor="test")
+    path = export(tmp_path, fmt)
+    if fmt == "xlsx":
+        ws = openpyxl.load_workbook(path)["单位"]
+        cell = next(cells[1] for cells in ws.iter_rows(min_row=2) if cells[0].value == "S1")
+        assert cell.data_type == "s" and cell.value == formula
+    else:  # a leading apostrophe is what Excel and WPS take as "this is text"
+        assert next(cells[1] for cells in read_tables(path)["units"] if cells[0] == "S1") == "'" + formula
+    before = snapshot(migrated_db)
+
+    result = cli("import", path)
+
+    assert result.exit_code == 0, result.output
+    assert "无变化：数据库已与文件一致" in result.stdout
+    assert snapshot(migrated_db) == before
+    assert query(migrated_db, "SELECT name FROM unit WHERE code = 'S1'") == [(formula,)]
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_it_imports_its_own_template_into_an_empty_database(migrated_db, tmp_path):
     template = tmp_path / "template.xlsx"
@@ -512,10 +542,12 @@ def test_it_will_not_deactivate_a_unit_the_file_still_refers_to(org, tmp_path):
     tables = read_tables(path)
     drop_rows(tables["units"], "K1")
     write_tables(path, tables)
+    row = next(i for i, cells in enumerate(tables["persons"], start=1) if cells[0] == "k1-head")
+    col = letter(tables["persons"][0].index("所在单位编码"))
     before = snapshot(org)
     result = cli("import", path, "--deactivate-missing")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "org.xlsx [人员]" in result.stderr and "'所在单位编码' 列" in result.stderr and "'K1'" in result.stderr
+    assert f"org.xlsx [人员]：第 {row} 行 {col} 列「所在单位编码」" in result.stderr and "'K1'" in result.stderr
     assert snapshot(org) == before
 
 

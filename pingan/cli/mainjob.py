@@ -40,7 +40,8 @@ def _prepare(demo: bool) -> tuple[int, int]:
     from models import Person, Unit
     from pingan.core.db import get_engine, session_scope
     from pingan.core.migrate import safe_url, upgrade
-    from pingan.org.service import demo_organisation, load_org
+    from pingan.org.demo import demo_organisation
+    from pingan.org.service import store_org
     from pingan.duties.runtime import get_runtime
     from pingan.duties.service import ensure_catalog
     from pingan.core.settings import get_settings
@@ -63,7 +64,7 @@ def _prepare(demo: bool) -> tuple[int, int]:
         if empty:
             if not demo:
                 raise UserError(t("up.no_org"))
-            load_org(session, demo_organisation(), actor="system:pingan-up")
+            store_org(session, demo_organisation(), actor="system:pingan-up")
             session.flush()
         units, persons = count(session, Unit), count(session, Person)
     if empty:

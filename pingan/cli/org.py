@@ -161,7 +161,8 @@ def init(demo: bool = typer.Option(False, "--demo", help="载入德惠市教育�
     """建库、载入职责目录（可选示例组织）；可重复运行 / create or upgrade the database, load the catalog (and a demo organisation); safe to repeat."""
     from pingan.core.db import get_engine, session_scope
     from pingan.core.migrate import current, safe_url, upgrade
-    from pingan.org.service import demo_organisation, load_org, missing_from_db
+    from pingan.org.demo import demo_organisation
+    from pingan.org.service import missing_from_db, store_org
 
     rt = runtime()
     url = rt.settings.db_url
@@ -177,7 +178,7 @@ def init(demo: bool = typer.Option(False, "--demo", help="载入德惠市教育�
         changed |= duties_changed
         rows = [(t("org.item.duties"), *counts)]
         if demo:  # only what is missing: an operator's edits to demo rows are kept
-            result = load_org(session, missing_from_db(session, demo_organisation()), actor=_actor())
+            result = store_org(session, missing_from_db(session, demo_organisation()), actor=_actor())
             changed |= result.changed
             rows += _result_rows(result, _totals(session))
     console.print(t("org.init.migrated" if before != after else "org.init.current", rev=after, url=safe_url(url)))
@@ -199,7 +200,9 @@ def import_(
 ) -> None:
     """导入单位和人员；任何一行有错都不写入 / import units and persons from Excel or CSV; one bad row and nothing is written."""
     from pingan.core.db import session_scope
-    from pingan.org.service import OrgImportError, load_org, read_org_files, write_template
+    from pingan.org.data import OrgImportError
+    from pingan.org.service import store_org
+    from pingan.org.sheets import read_org_files, write_template
 
     if template is not None:
         try:
@@ -228,7 +231,7 @@ def import_(
             progress.update(writing, description=f"{t('org.import.writing')} {t(_STAGES[stage])}", advance=1)
 
         try:
-            result = load_org(session, data, actor=_actor(), progress=on_write, deactivate_missing=deactivate_missing)
+            result = store_org(session, data, actor=_actor(), progress=on_write, deactivate_missing=deactivate_missing)
         except OrgImportError as exc:
             raise _import_error(exc) from None
         if dry_run:
@@ -269,7 +272,7 @@ def export(
 def show() -> None:
     """组织概况：各类单位、人员、通知渠道 / the organisation at a glance (never shows channel URLs)."""
     from pingan.core.db import session_scope
-    from pingan.org.service import kind_name
+    from pingan.org.data import kind_name
 
     with session_scope(_engine()) as session:
         kinds = Counter(dict(session.execute(

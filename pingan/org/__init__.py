@@ -1,1 +1,1 @@
-"""The organisation: units, persons, roles and channels; who carries a duty and who answers for whom; import, export and the demo."""
+"""The organisation: units, persons, roles and channels; who carries a duty and who answers for whom (``snapshot``); the rows keyed by codes (``data``), checked (``check``), stored and exported (``service``), the bureau's spreadsheet (``sheets``) and the demo (``demo``)."""
