@@ -1,25 +1,27 @@
 """The daily hazard watch (双重预防): the hazard closed loop and the risk-point checks.
 
-For an instant ``as_of`` (default now) it advances — takes platform upload references from
-the half-monthly check evidence, plans the risk-point checks whose periods are open, marks
-hazards that passed their deadline — then, in working time, reminds (rectifiers before the
-deadline, risk-point owners, checks not yet uploaded to the supervision platform) and
-escalates (overdue hazards, missed checks) up the chain, sends through the outbox and
-publishes artifacts: open hazards by level and age per unit, risk checks per unit and level,
-risk points in warning, platform uploads. Five Prefect task runs, whatever the number of schools.
+For an instant ``as_of`` (default now) it runs the steps of ``pingan.hazards.workflow.WATCH``:
+advance — take platform upload references from the half-monthly check evidence, plan the
+risk-point checks whose periods are open, mark hazards that passed their deadline — then, in
+working time, remind (rectifiers before the deadline, risk-point owners, checks not yet uploaded
+to the supervision platform) and escalate (overdue hazards, missed checks) up the chain; then it
+sends through the outbox and publishes artifacts: open hazards by level and age per unit, risk
+checks per unit and level, risk points in warning, platform uploads. A handful of Prefect task
+runs, whatever the number of schools.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from pingan.core.clock import now
-from pingan.core.clock import local
+from pingan.core.clock import local, now
+from pingan.hazards.workflow import WATCH
 from tasks.delivery import dispatch
-from tasks.hazard import advance, escalate, publish, remind
+from tasks.hazard import publish
+from tasks.steps import run_steps
 
 
 def run_name() -> str:
@@ -33,16 +35,23 @@ def run_name() -> str:
 def hazard_watch(as_of: dt.datetime | None = None) -> dict:
     """Advance deadlines, remind, escalate, send and publish the hazard loop at ``as_of`` (default: now)."""
     as_of = local(as_of) if as_of else now()
-    advanced = advance(as_of)
-    reminded = remind(as_of)
-    escalated = escalate(as_of)
+    steps = run_steps(WATCH, as_of=as_of)
+    advanced, reminded, escalated = steps["advance"], steps["remind"], steps["escalate"]
+    log = get_run_logger()
+    log.info("uploads synced %(uploads_synced)s, risk checks planned %(checks_planned)s, newly overdue %(overdue_marked)s",
+             advanced)
+    if reminded["working_time"]:
+        log.info("queued: hazards %(hazard_reminders)s, risk checks %(check_reminders)s, uploads %(upload_reminders)s", reminded)
+        log.info("fired: hazards %(hazard_escalations)s, risk checks %(check_escalations)s", escalated)
+    else:
+        log.info("outside working time: reminders wait for the next run in working hours")
     sent = dispatch(as_of)
     run = {**advanced, **reminded, **escalated, "sent": sent["sent"], "failed": sent["failed"]}
     published = publish(as_of, run)
     return {
         "as_of": as_of.isoformat(), "checks": advanced["checks_planned"], "overdue": advanced["overdue_marked"],
-        "reminders": reminded.get("hazard_reminders", 0) + reminded.get("check_reminders", 0),
-        "uploads": reminded.get("upload_reminders", 0),
-        "escalations": escalated.get("hazard_escalations", 0) + escalated.get("check_escalations", 0),
+        "reminders": reminded["hazard_reminders"] + reminded["check_reminders"],
+        "uploads": reminded["upload_reminders"],
+        "escalations": escalated["hazard_escalations"] + escalated["check_escalations"],
         "sent": sent["sent"], "failed": sent["failed"], **published,
     }

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 import shutil
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -19,13 +20,16 @@ from factories import Recorder, at, make_org, rows
 import models
 from models import Evidence, Occurrence
 from pingan.duties.workflow import cycle
+from pingan.hazards import rules, views
 from pingan.hazards import service as hazards
 from pingan.delivery import transports
 from pingan.core.calendar import WorkCalendar
 from pingan.duties.catalog import load_catalog
 from pingan.core.db import session_scope
 from pingan.evidence.files import Upload
-from pingan.hazards.service import Deadline, HazardCatalogError, HazardError, deadline_after, load_hazard_config
+from pingan.hazards.rules import Deadline, HazardCatalogError, HazardError, deadline_after, load_hazard_config
+from pingan.hazards.workflow import WATCH
+from pingan.delivery.workflow import dispatch
 from pingan.core.clock import TZ
 from pingan.duties.runtime import get_runtime
 from pingan.core.settings import REPO_ROOT
@@ -62,6 +66,14 @@ def codes(ids: dict[str, int], person_ids) -> list[str]:
 
 def act(rt, work, as_of):
     return hazards.act(rt, work, as_of=as_of)
+
+
+def watch(rt, as_of):
+    """The daily hazard watch in this process: its steps (each its own transaction), then the dispatcher."""
+    steps = WATCH.run(rt, as_of=as_of)
+    report = dispatch(rt, as_of)
+    return SimpleNamespace(**{**steps["advance"], **steps["remind"], **steps["escalate"], "sent": report.sent,
+                              "failed": report.failed})
 
 
 def report(rt, ids, *, unit="S1", level="general", rectifier="s1-safe", by="s1-head", as_of=at("2026-09-07"), **kw):
@@ -161,7 +173,7 @@ CAL = WorkCalendar()  # chinese-calendar: 2026 has 20 Sep and 10 Oct as make-up 
 ])
 def test_it_sets_the_deadline_by_level_on_the_work_calendar(level, found, deadline):
     cfg = load_hazard_config(CATALOG / "hazards.yaml", load_catalog(CATALOG))
-    rule = cfg.hazard_levels[hazards.HazardLevel(level)].deadline
+    rule = cfg.hazard_levels[models.hazard.HazardLevel(level)].deadline
     start = dt.datetime.fromisoformat(found).replace(tzinfo=TZ)
     assert deadline_after(start, rule, CAL) == dt.datetime.fromisoformat(deadline).replace(tzinfo=TZ)
 
@@ -179,13 +191,13 @@ def test_it_counts_calendar_days_when_the_data_says_so_and_follows_a_local_holid
 
 
 def test_a_state_may_only_move_along_the_loop():
-    assert hazards.next_state(1, "reported", "rectify") == "rectified"
-    assert hazards.next_state(1, "rectified", "fail") == "rectifying"
-    assert hazards.next_state(1, "closed", "reopen") == "rectifying"
+    assert rules.next_state(1, "reported", "rectify") == "rectified"
+    assert rules.next_state(1, "rectified", "fail") == "rectifying"
+    assert rules.next_state(1, "closed", "reopen") == "rectifying"
     with pytest.raises(HazardError, match="隐患 #1 当前为「整改中」，不能销号"):
-        hazards.next_state(1, "rectifying", "close")
+        rules.next_state(1, "rectifying", "close")
     with pytest.raises(HazardError, match="不能核验"):
-        hazards.next_state(1, "reported", "fail")
+        rules.next_state(1, "reported", "fail")
 
 
 # =========================================================================== the loop
@@ -215,7 +227,7 @@ def test_it_runs_the_whole_loop_with_a_failed_verification(rt, ids, sent):
                                                  as_of=at("2026-10-13")), at("2026-10-13")) == "closed"
 
     with session_scope() as session:
-        events = hazards.history(session, h)
+        events = views.history(session, h)
         notices = rows(session, "select n.dedupe_key, p.code from notice n join person p on p.id = n.person_id order by n.id")
         files = rows(session, "select role, filename, sha256 from hazard_file where hazard_id = :h order by id", h=h)
         audit = [r[0] for r in rows(session, "select action from audit where object_type = 'hazard' order by id")]
@@ -351,13 +363,13 @@ def escalations(session) -> list[tuple[str, str]]:
 def test_an_overdue_major_hazard_climbs_the_chain_to_the_exact_leaders(rt, ids, sent):
     h = report(rt, ids, level="major", rectifier="s1-safe", as_of=at("2026-09-01")).hazard_id  # due 8 Oct 17:30
     for day in ("2026-10-08", "2026-10-09"):
-        hazards.watch(rt, at(day, "09:00"))
+        watch(rt, at(day, "09:00"))
     with session_scope() as session:
         assert escalations(session) == [("r1:e1.0", "dep-b"), ("r1:e1.0", "s1-head"), ("r1:e1.0", "safe-head")]
     # 10 Oct is a Saturday but a make-up working day: level 2 (1 day after) goes out.
-    hazards.watch(rt, at("2026-10-10", "09:00"))
-    hazards.watch(rt, at("2026-10-11", "09:00"))  # Sunday: nothing is sent
-    hazards.watch(rt, at("2026-10-13", "09:00"))  # repeat 3 days after level 2 (12 Oct 17:30)
+    watch(rt, at("2026-10-10", "09:00"))
+    watch(rt, at("2026-10-11", "09:00"))  # Sunday: nothing is sent
+    watch(rt, at("2026-10-13", "09:00"))  # repeat 3 days after level 2 (12 Oct 17:30)
     with session_scope() as session:
         got = escalations(session)
         HE = models.HazardEvent.__table__
@@ -373,7 +385,7 @@ def test_an_overdue_major_hazard_climbs_the_chain_to_the_exact_leaders(rt, ids, 
 
 def test_the_rectifier_is_not_told_of_his_own_escalation(rt, ids, sent):
     report(rt, ids, level="major", rectifier="s1-head", by="s1-safe", as_of=at("2026-09-01"))
-    hazards.watch(rt, at("2026-10-09", "09:00"))
+    watch(rt, at("2026-10-09", "09:00"))
     with session_scope() as session:
         assert escalations(session) == [("r1:e1.0", "dep-b"), ("r1:e1.0", "safe-head")]
 
@@ -390,7 +402,7 @@ def test_reminders_come_before_the_deadline_once_per_step_and_round(rt, ids, sen
 
     for day in ("2026-09-10", "2026-09-11", "2026-09-14", "2026-09-15", "2026-09-16", "2026-09-17", "2026-09-18"):
         for moment in ("10:00", "16:00"):
-            hazards.watch(rt, at(day, moment))
+            watch(rt, at(day, moment))
     # 2 days before (Mon 14 Sep 17:30: sent on the 15th), the morning of the deadline, then
     # escalation from 17 Sep 17:30 (the standard policy's 1-day grace).
     assert keys() == ["r1:assigned", "r1:due-2d", "r1:due-9h", "r1:e1.0"]
@@ -402,7 +414,7 @@ def test_reminders_come_before_the_deadline_once_per_step_and_round(rt, ids, sen
                                           actor="x", as_of=at("2026-09-18", "12:00")), at("2026-09-18", "12:00"))
     assert hazard_row(h).deadline == at("2026-09-22", "17:30")
     for day in ("2026-09-19", "2026-09-20", "2026-09-21", "2026-09-22", "2026-09-23", "2026-09-24"):
-        hazards.watch(rt, at(day, "10:00"))
+        watch(rt, at(day, "10:00"))
     assert keys()[4:] == ["r1:verify", "r2:reopened", "r2:due-2d", "r2:due-9h", "r2:e1.0"]
 
     # A run that missed earlier steps sends only the latest (one reminder, not a burst): found Mon
@@ -410,7 +422,7 @@ def test_reminders_come_before_the_deadline_once_per_step_and_round(rt, ids, sen
     # the morning of the 20th.
     h2 = report(rt, ids, unit="S2", rectifier="s2-safe", by="s2-head", as_of=at("2026-09-14")).hazard_id
     assert hazard_row(h2).deadline == at("2026-09-20", "17:30")
-    hazards.watch(rt, at("2026-09-20", "09:00"))
+    watch(rt, at("2026-09-20", "09:00"))
     assert keys(h2) == ["r1:assigned", "r1:due-9h"]
 
 
@@ -418,11 +430,11 @@ def test_watch_runs_converge_whatever_the_repeats(rt, ids, sent):
     report(rt, ids, level="major", as_of=at("2026-09-01"))
     report(rt, ids, unit="S2", rectifier="s2-safe", by="s2-head", as_of=at("2026-09-20"))
     for _ in range(3):
-        hazards.watch(rt, at("2026-10-20", "09:00"))
+        watch(rt, at("2026-10-20", "09:00"))
     with session_scope() as session:
         first = table_counts(session) | {"message": session.scalar(sa.text("select count(*) from message"))}
     for _ in range(2):
-        again = hazards.watch(rt, at("2026-10-20", "09:00"))
+        again = watch(rt, at("2026-10-20", "09:00"))
     with session_scope() as session:
         second = table_counts(session) | {"message": session.scalar(sa.text("select count(*) from message"))}
     assert first == second and again.hazard_escalations == again.hazard_reminders == again.overdue_marked == again.sent == 0
@@ -445,7 +457,7 @@ def test_half_monthly_checks_record_their_upload_and_a_missing_one_is_reminded(r
                              fields={"platform_reference": "JG-0915-S2", "upload_date": "2026-09-15"},
                              submitted_at=at("2026-09-15", "16:00")))
     for day in ("2026-09-15", "2026-09-16", "2026-09-17", "2026-09-18", "2026-09-19", "2026-09-21"):
-        hazards.watch(rt, at(day, "09:00"))
+        watch(rt, at(day, "09:00"))
     with session_scope() as session:
         P, O, U = models.PlatformUpload.__table__, Occurrence.__table__, models.Unit.__table__
         uploads = session.execute(sa.select(U.c.code, P.c.reference, P.c.uploaded_on, P.c.source)
@@ -486,7 +498,7 @@ def test_open_hazards_are_tallied_per_unit_by_level_and_age(rt, ids, sent):
     act(rt, lambda s, org: hazards.rectify(s, rt, org, h, person_id=ids["s2-safe"], note="好了", files=[Upload.of("a.jpg", JPEG)],
                                            actor="x", as_of=at("2026-10-20")), at("2026-10-20"))
     with session_scope() as session:
-        table = hazards.by_unit(hazards.hazard_rows(session, at("2026-10-20"), open_only=True))
+        table = views.by_unit(views.hazard_rows(session, at("2026-10-20"), open_only=True))
     assert table == [
         {"单位 unit": "一小", "一般隐患 general": 1, "重大隐患 major": 1, "逾期 overdue": 1, "待核验 to verify": 0,
          "待销号 to close": 0, "≤7天 age": 1, "8–30天 age": 0, ">30天 age": 1, "最久(天) oldest days": 49},

@@ -22,15 +22,16 @@ from factories import at, make_org
 import models
 from pingan.duties.workflow import cycle
 from pingan.hazards import service as hazards
-from pingan.hazards import risks
+from pingan.hazards import sheets, workflow
+from pingan.delivery.workflow import dispatch
 from pingan.delivery import transports
 from pingan.core.db import session_scope
 from pingan.evidence.files import Upload
-from pingan.hazards.service import HazardError, hazard_config
+from pingan.hazards.rules import HazardError, hazard_config
 from pingan.core.periods import days, periods_between, timing
 from pingan.core.clock import TZ
 from pingan.org.snapshot import load_org
-from pingan.hazards.risks import COLUMNS, RiskImportError
+from pingan.hazards.sheets import COLUMNS, RiskImportError
 from pingan.duties.rules import escalation_schedule, is_working_time, step_time, TaskView
 from pingan.duties.runtime import get_runtime
 from pingan.delivery.transports import Outcome
@@ -65,8 +66,14 @@ def workbook(path, rows, *, headers=HEADERS, sheet="风险点"):
 IMPORTED = at("2026-09-01", "08:00")
 
 
+def watch(rt, as_of):
+    """The daily hazard watch in this process: its steps (each its own transaction), then the dispatcher."""
+    workflow.WATCH.run(rt, as_of=as_of)
+    dispatch(rt, as_of)
+
+
 def do_import(rt, path, as_of=IMPORTED, **kw):
-    return hazards.act(rt, lambda s, org: risks.import_points(s, rt, org, path, actor="operator:test", as_of=as_of, **kw),
+    return hazards.act(rt, lambda s, org: hazards.import_points(s, rt, org, path, actor="operator:test", as_of=as_of, **kw),
                        as_of=as_of, dispatch=False)
 
 
@@ -92,7 +99,7 @@ def test_it_imports_exports_and_imports_again_without_change(rt, ids, tmp_path):
     with session_scope() as session:
         assert points(session) == [("K1", "R1", "environment", "low", None, True), ("S1", "R1", "things", "major", ids["s1-safe"], True),
                                    ("S1", "R2", "management", "general", None, True), ("S2", "R1", "people", "high", ids["s2-safe"], True)]
-        risks.export_points(session, rt, tmp_path / "导出.xlsx")
+        sheets.export_points(session, rt, tmp_path / "导出.xlsx")
     again = do_import(rt, tmp_path / "导出.xlsx")
     assert (again.created, again.updated, again.unchanged) == (0, 0, 4) and not again.changed
     # Red/orange/yellow/blue and English level names are understood too; an edit is an update.
@@ -161,7 +168,7 @@ def test_it_names_the_file_the_sheet_and_the_missing_column(rt, ids, tmp_path):
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_template_is_marked_as_such_and_imports_for_a_school(rt, ids, tmp_path):
-    n = risks.write_template(rt, tmp_path / "模板.xlsx")
+    n = sheets.write_template(rt, tmp_path / "模板.xlsx")
     cfg = hazard_config(rt)
     assert n == len(cfg.data.risk_template) >= 30
     wb = openpyxl.load_workbook(tmp_path / "模板.xlsx")
@@ -186,7 +193,7 @@ def test_exported_text_never_becomes_a_formula(rt, ids, tmp_path):
     wb.save(path)
     do_import(rt, path)
     with session_scope() as session:
-        risks.export_points(session, rt, tmp_path / "out.xlsx")
+        sheets.export_points(session, rt, tmp_path / "out.xlsx")
     cell = openpyxl.load_workbook(tmp_path / "out.xlsx")["风险点"]["D2"]
     assert cell.data_type == "s" and cell.value == '=HYPERLINK("http://x")'
 
@@ -218,7 +225,7 @@ def test_the_command_line_imports_lists_exports_and_writes_the_template(rt, ids,
     assert out.exit_code == 2 and "当前没有待完成的检查" in out.output  # nothing planned yet
     with session_scope() as session:  # the shell imported them today; replay as if registered in August
         session.execute(sa.update(RP).values(created_at=at("2026-08-01")))
-    hazards.watch(rt, at("2026-09-01", "09:00"))
+    watch(rt, at("2026-09-01", "09:00"))
     out = cli.invoke(app, ["risk", "check", "S2/R-T01", "--by", "s2-safe", "--result", "hazard", "--description", "软管老化",
                            "--level", "一般", "--rectifier", "s2-safe", "--as-of", "2026-09-01T10:00"])
     assert out.exit_code == 0 and "隐患 #1" in out.output, out.output
@@ -230,8 +237,8 @@ def test_the_command_line_imports_lists_exports_and_writes_the_template(rt, ids,
 def test_each_level_plans_its_checks_at_its_own_frequency(rt, ids, tmp_path):
     do_import(rt, workbook(tmp_path / "p.xlsx", GOOD))
     with session_scope() as session:
-        created = risks.plan_checks(session, rt, load_org(session), at("2026-09-02", "09:00"))
-        again = risks.plan_checks(session, rt, load_org(session), at("2026-09-02", "09:00"))
+        created = workflow.plan_checks(session, rt, load_org(session), at("2026-09-02", "09:00"))
+        again = workflow.plan_checks(session, rt, load_org(session), at("2026-09-02", "09:00"))
         found = session.execute(sa.select(RC.c.level, RC.c.period_key, RC.c.due_at, RC.c.escalate_at).order_by(RC.c.id)).all()
     assert (created, again) == (4, 0)
     assert {r.level: (r.period_key, r.due_at, r.escalate_at) for r in found} == {
@@ -254,7 +261,7 @@ def rc_notices(since: int = 0) -> list[tuple[str, str]]:
 def test_a_missed_check_climbs_the_chain_and_a_check_stops_it(rt, ids, tmp_path):
     do_import(rt, workbook(tmp_path / "p.xlsx", GOOD[:2]))  # S1: red (owner 安全主任), yellow (no owner)
     for day in ("2026-09-01", "2026-09-04", "2026-09-07", "2026-09-08", "2026-09-09"):
-        hazards.watch(rt, at(day, "09:00"))
+        watch(rt, at(day, "09:00"))
     # The red check of W36 (due Fri 4 Sep 17:30) reminds its owner when it opens and that morning;
     # escalation starts 2 h after the deadline: level 1 (the principal) and level 2 (the patron,
     # 1 day later) on Monday the 7th, when W37's check opens; level 3 (bureau principal and safety
@@ -268,32 +275,32 @@ def test_a_missed_check_climbs_the_chain_and_a_check_stops_it(rt, ids, tmp_path)
     ]
     # Checking now does the overdue week and this week at once; reminders and escalation stop.
     with session_scope() as session:
-        point = risks.find_point(session, load_org(session), "S1/R1")
+        point = hazards.find_point(session, load_org(session), "S1/R1")
         last = session.scalar(sa.select(sa.func.max(models.Notice.id)))
-    done = hazards.act(rt, lambda s, org: risks.record_check(
+    done = hazards.act(rt, lambda s, org: hazards.record_check(
         s, rt, org, risk_point_id=point.id, person_id=ids["s1-safe"], result="ok", actor="person:s1-safe",
         as_of=at("2026-09-09", "10:00"), note="正常"), as_of=at("2026-09-09", "10:00"))
     assert len(done.checks) == 2 and done.hazard_id is None
     with pytest.raises(HazardError, match=re.escape(f"风险点 #{point.id} R1 当前没有待完成的检查")):
-        hazards.act(rt, lambda s, org: risks.record_check(
+        hazards.act(rt, lambda s, org: hazards.record_check(
             s, rt, org, risk_point_id=point.id, person_id=ids["s1-safe"], result="ok", actor="x",
             as_of=at("2026-09-09", "11:00")), as_of=at("2026-09-09", "11:00"))
     for day in ("2026-09-11", "2026-09-14"):
-        hazards.watch(rt, at(day, "09:00"))
+        watch(rt, at(day, "09:00"))
     # No repeat of level 3 (it was due 10 Sep 19:30), no reminder for W37: only W38 opening.
     assert rc_notices(last) == [("open", "s1-safe")]
 
 
 def test_a_check_that_finds_a_hazard_puts_it_into_the_loop(rt, ids, tmp_path):
     do_import(rt, workbook(tmp_path / "p.xlsx", GOOD[:1]))
-    hazards.watch(rt, at("2026-09-01", "09:00"))
+    watch(rt, at("2026-09-01", "09:00"))
     with session_scope() as session:
-        point = risks.find_point(session, load_org(session), "S1/R1")
+        point = hazards.find_point(session, load_org(session), "S1/R1")
     with pytest.raises(HazardError, match="发现隐患时须填写隐患描述、等级和整改责任人"):
-        hazards.act(rt, lambda s, org: risks.record_check(
+        hazards.act(rt, lambda s, org: hazards.record_check(
             s, rt, org, risk_point_id=point.id, person_id=ids["s1-safe"], result="hazard", actor="x",
             as_of=at("2026-09-02")), as_of=at("2026-09-02"))
-    done = hazards.act(rt, lambda s, org: risks.record_check(
+    done = hazards.act(rt, lambda s, org: hazards.record_check(
         s, rt, org, risk_point_id=point.id, person_id=ids["s1-safe"], result="hazard", actor="person:s1-safe",
         as_of=at("2026-09-02"), hazard={"description": "报警器失灵", "level": "重大", "rectifier_id": ids["s1-head"]},
         photos=[Upload.of("报警器.jpg", b"\xff\xd8\xff\xe0" + b"1" * 50)]), as_of=at("2026-09-02"))
@@ -386,7 +393,7 @@ def run_script(rt, ids, day: dt.date, point_ids: dict, hazard_ids: dict, tasks: 
             (unit, code), moment = what
             finds = (unit, code) == ("S1", "R2") and moment.date() == dt.date(2026, 10, 27)
             checker = "s1-head" if unit == "S1" and code == "R2" else f"{unit.lower()}-safe"
-            done = act(when, lambda s, org: risks.record_check(
+            done = act(when, lambda s, org: hazards.record_check(
                 s, rt, org, risk_point_id=point_ids[(unit, code)], person_id=ids[checker],
                 result="hazard" if finds else "ok", actor=f"person:{checker}", as_of=when,
                 hazard={"description": "隐患 H4", "level": "general", "rectifier_id": ids["s1-safe"]} if finds else None))
@@ -500,7 +507,7 @@ def replay(rt, ids, point_ids, hazard_ids, tasks) -> None:
     for day in days(START, END):
         moment = dt.datetime.combine(day, dt.time(9, 0), tzinfo=TZ)
         cycle(rt, HALF_MONTHLY, moment)
-        hazards.watch(rt, moment)
+        watch(rt, moment)
         with session_scope() as session:
             for tid, code, period in session.execute(
                     sa.select(models.Occurrence.id, models.Unit.code, models.Occurrence.period_key)
@@ -566,7 +573,7 @@ def test_it_replays_two_months_to_the_expected_counts(rt, ids, tmp_path):
     for day in days(START, END):
         moment = dt.datetime.combine(day, dt.time(9, 0), tzinfo=TZ)
         cycle(rt, HALF_MONTHLY, moment)
-        hazards.watch(rt, moment)
+        watch(rt, moment)
     with session_scope() as session:
         after = {tname: session.scalar(sa.text(f"select count(*) from {tname}")) for tname in before}
     assert after == before

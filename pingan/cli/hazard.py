@@ -57,8 +57,8 @@ def loop_errors(func: Callable) -> Callable:
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         from pingan.evidence.files import EvidenceError
-        from pingan.hazards.service import HazardError
-        from pingan.hazards.risks import RiskImportError
+        from pingan.hazards.rules import HazardError
+        from pingan.hazards.sheets import RiskImportError
 
         try:
             return func(*args, **kwargs)
@@ -124,9 +124,7 @@ def _say(text: str) -> None:
 
 
 def _moved(hazard_id: int, state: str) -> None:
-    from pingan.hazards.service import STATE_ZH
-
-    _say(t("hzc.moved", id=hazard_id, state=STATE_ZH.get(state, state), state_en=state))
+    _say(t("hzc.moved", id=hazard_id, state=t(f"hz.state.{state}"), state_en=state))
 
 
 def _org():
@@ -159,7 +157,7 @@ def report_(
 ) -> None:
     """上报隐患（重大隐患即时通知安全科和包保领导）/ report a hazard (a major one tells the bureau at once)."""
     from pingan.hazards import service as hazards
-    from pingan.hazards import risks
+    from pingan.hazards.rules import hazard_config
 
     rt = runtime()
     moment = parse_as_of(as_of)
@@ -168,13 +166,13 @@ def report_(
     unit_id, rectifier_id, reporter_id = _unit(org, unit), _person(org, "--rectifier", rectifier), _person(org, "--by", by)
     with _uploads("--photo", photo) as photos:
         def work(session, org):
-            point_id = risks.find_point(session, org, point).id if point else None
+            point_id = hazards.find_point(session, org, point).id if point else None
             return hazards.report(session, rt, org, unit_id=unit_id, place=place, description=description, level=level,
                                   rectifier_id=rectifier_id, actor=f"person:{by}", as_of=moment, source=source,
                                   reporter_id=reporter_id, deadline=due, photos=photos, occurrence_id=check,
                                   risk_point_id=point_id, client_key=key)
         result = _act(rt, moment, work)
-    cfg = hazards.hazard_config(rt)
+    cfg = hazard_config(rt)
     if as_json:
         console.print_json(json.dumps({"id": result.hazard_id, "created": result.created,
                                        "deadline": result.deadline.isoformat(), "notified": list(result.notified)}))
@@ -199,27 +197,28 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """隐患列表（默认未销号的）/ hazards (open ones by default)."""
-    from pingan.hazards import service as hazards
     from pingan.core.db import session_scope
+    from pingan.hazards.rules import hazard_config
+    from pingan.hazards.views import hazard_rows, state_label
 
     rt = runtime()
     moment = parse_as_of(as_of)
     if state and state not in STATES:
         raise UserError(f"--state：{state!r} 应为 {' / '.join(STATES)}")
-    lvl = hazards.hazard_config(rt).parse_hazard_level(level).value if level else None
+    lvl = hazard_config(rt).parse_hazard_level(level).value if level else None
     with session_scope() as session:
-        rows = hazards.hazard_rows(session, moment, unit_code=unit, state=state, level=lvl, open_only=not all_ and not state)
+        rows = hazard_rows(session, moment, unit_code=unit, state=state, level=lvl, open_only=not all_ and not state)
     if as_json:
         console.print_json(json.dumps([r.as_dict() for r in rows], ensure_ascii=False))
         return
-    cfg = hazards.hazard_config(rt)
+    cfg = hazard_config(rt)
     table = Table(title=t("hzc.list.title", as_of=f"{moment:%Y-%m-%d %H:%M}", n=len(rows)))
     for col in ("#", "单位 unit", "等级 level", "部位 place", "描述 description", "状态 state", "整改人 rectifier",
                 "期限 deadline", "天数 age", "轮次 round"):
         table.add_column(col)
     for r in rows:
         table.add_row(str(r.id), r.unit, cfg.level_name(r.level), r.place, r.description[:40],
-                      f"{hazards.STATE_ZH.get(r.status, r.status)} {r.status}", r.rectifier or "",
+                      state_label(r.status), r.rectifier or "",
                       f"{r.deadline:%Y-%m-%d %H:%M}", str(r.age), str(r.round),
                       style="bold red" if r.status == "overdue" else None)
     console.print(table)
@@ -233,21 +232,23 @@ def show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """一项隐患的详情和全部经过 / one hazard and its history."""
-    from pingan.hazards import service as hazards
     from pingan.core.db import session_scope
+    from pingan.hazards.rules import hazard_config
+    from pingan.hazards.service import load
+    from pingan.hazards.views import hazard_rows, history
 
     rt = runtime()
     moment = parse_as_of(as_of)
     with session_scope() as session:
-        hazards.load(session, hazard_id)
-        row = next(r for r in hazards.hazard_rows(session, moment) if r.id == hazard_id)
-        events = hazards.history(session, hazard_id)
+        load(session, hazard_id)
+        row = next(r for r in hazard_rows(session, moment) if r.id == hazard_id)
+        events = history(session, hazard_id)
     if as_json:
         console.print_json(json.dumps({**row.as_dict(), "history": events}, ensure_ascii=False))
         return
-    cfg = hazards.hazard_config(rt)
+    cfg = hazard_config(rt)
     console.print(f"[bold]隐患 #{row.id}[/] {row.unit} · {row.place}\n{row.description}\n"
-                  f"{cfg.level_name(row.level)} · {hazards.STATE_ZH.get(row.status, row.status)} ({row.status}) · "
+                  f"{cfg.level_name(row.level)} · {t(f'hz.state.{row.status}')} ({row.status}) · "
                   f"第 {row.round} 轮 · 整改人 {row.rectifier} · 期限 {row.deadline:%Y-%m-%d %H:%M} · 已 {row.age} 天")
     table = Table(title="经过 / history")
     for col in ("时间 at", "人 actor", "事项 action", "状态 state", "说明 note", "文件 files"):
@@ -370,17 +371,25 @@ def watch(
     """运行每日隐患巡查（到期、提醒、督办、发送）/ run the daily hazard watch now."""
     rt = runtime()
     moment = parse_as_of(as_of)
+    # ``--as-of`` with a time comes back as a pendulum DateTime on a zoneinfo zone, whose arithmetic
+    # (``as_of - 2d``) drops the zone; the watch computes with it, so hand it a plain datetime.
+    moment = dt.datetime.combine(moment.date(), moment.timetz())
     if os.environ.get("PREFECT_API_URL") and not local:
         from flows.hazards import hazard_watch
 
         out = hazard_watch(as_of=moment)
         values = {k: out[k] for k in ("checks", "overdue", "reminders", "escalations", "uploads", "sent")}
     else:
-        from pingan.hazards import service as hazards
+        from pingan.delivery.workflow import dispatch
+        from pingan.hazards.workflow import WATCH
 
-        r = hazards.watch(rt, moment)
-        values = dict(checks=r.checks_planned, overdue=r.overdue_marked, reminders=r.hazard_reminders + r.check_reminders,
-                      escalations=r.hazard_escalations + r.check_escalations, uploads=r.upload_reminders, sent=r.sent)
+        steps = WATCH.run(rt, as_of=moment)
+        sent = dispatch(rt, moment)
+        a, r, e = steps["advance"], steps["remind"], steps["escalate"]
+        values = dict(checks=a["checks_planned"], overdue=a["overdue_marked"],
+                      reminders=r["hazard_reminders"] + r["check_reminders"],
+                      escalations=e["hazard_escalations"] + e["check_escalations"], uploads=r["upload_reminders"],
+                      sent=sent.sent)
     _say(t("hzc.watch", **values))
 
 
@@ -396,13 +405,13 @@ def import_(
     by: str = typer.Option("operator", "--by", help="导入人 / imported by"),
 ) -> None:
     """导入风险点（有任何错误则全部不导入）/ import risk points (all or nothing)."""
-    from pingan.hazards import risks
+    from pingan.hazards.service import import_points
 
     rt = runtime()
     if not path.is_file():
         raise UserError(t("hzc.file", option="PATH", path=path))
     moment = now()
-    result = _act(rt, moment, lambda s, org: risks.import_points(
+    result = _act(rt, moment, lambda s, org: import_points(
         s, rt, org, path, actor=f"operator:{by}", as_of=moment, unit_code=unit, replace=replace, dry_run=dry_run))
     _say(t("rkc.imported", created=result.created, updated=result.updated, unchanged=result.unchanged,
                     deactivated=result.deactivated))
@@ -418,12 +427,12 @@ def export(
     all_: bool = typer.Option(False, "--all", help="含已停用 / include inactive points"),
 ) -> None:
     """导出风险点清单（可修改后再导入）/ export the register (edit and import it again)."""
-    from pingan.hazards import risks
     from pingan.core.db import session_scope
+    from pingan.hazards.sheets import export_points
 
     rt = runtime()
     with session_scope() as session:
-        n = risks.export_points(session, rt, path, unit_code=unit, include_inactive=all_)
+        n = export_points(session, rt, path, unit_code=unit, include_inactive=all_)
     _say(t("rkc.exported", n=n, path=path))
 
 
@@ -434,9 +443,9 @@ def template(
     unit: Optional[str] = typer.Option(None, "--unit", help="预填单位编码 / fill in this unit code"),
 ) -> None:
     """生成典型学校风险点模板（须按本校实际修改）/ write the template of typical school risk points."""
-    from pingan.hazards import risks
+    from pingan.hazards.sheets import write_template
 
-    n = risks.write_template(runtime(), path, unit_code=unit)
+    n = write_template(runtime(), path, unit_code=unit)
     _say(t("rkc.template", n=n, path=path))
 
 
@@ -449,12 +458,12 @@ def list_points(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """风险点清单 / list risk points."""
-    from pingan.hazards import service as hazards
-    from pingan.hazards import risks
     from pingan.core.db import session_scope
+    from pingan.hazards.rules import hazard_config
+    from pingan.hazards.views import level_label, point_rows
 
     rt = runtime()
-    cfg = hazards.hazard_config(rt)
+    cfg = hazard_config(rt)
     lvl = None
     if level:
         found = cfg.parse_risk_level(level)
@@ -462,7 +471,7 @@ def list_points(
             raise UserError(f"--level：{level!r} 应为 重大 / 较大 / 一般 / 低")
         lvl = found.value
     with session_scope() as session:
-        rows = risks.point_rows(session, unit_code=unit, level=lvl, include_inactive=all_)
+        rows = point_rows(session, unit_code=unit, level=lvl, include_inactive=all_)
     items = [{"id": r.id, "unit": r.unit_code, "code": r.code, "category": r.category, "place": r.place,
               "description": r.description, "measures": r.measures, "level": r.level, "owner": r.owner_code,
               "active": r.active} for r in rows]
@@ -474,7 +483,7 @@ def list_points(
         table.add_column(col)
     for r in rows:
         table.add_row(str(r.id), r.unit, r.code, cfg.data.categories[r.category].name, r.place,
-                      risks.level_label(cfg, r.level), r.owner or "", "是" if r.active else "否")
+                      level_label(cfg, r.level), r.owner or "", "是" if r.active else "否")
     console.print(table)
 
 
@@ -492,7 +501,7 @@ def check(
     as_of: Optional[str] = typer.Option(None, "--as-of"),
 ) -> None:
     """登记风险点检查（发现隐患则进入整改闭环）/ record a risk point's check (a hazard enters the loop)."""
-    from pingan.hazards import risks
+    from pingan.hazards.service import find_point, record_check
 
     rt = runtime()
     moment = parse_as_of(as_of)
@@ -504,9 +513,9 @@ def check(
                   "rectifier_id": _person(org, "--rectifier", rectifier) if rectifier else None}
     with _uploads("--photo", photo) as photos:
         def work(session, org):
-            found = risks.find_point(session, org, point)
-            return found, risks.record_check(session, rt, org, risk_point_id=found.id, person_id=checker, result=result,
-                                             actor=f"person:{by}", as_of=moment, note=note, hazard=hazard, photos=photos)
+            found = find_point(session, org, point)
+            return found, record_check(session, rt, org, risk_point_id=found.id, person_id=checker, result=result,
+                                      actor=f"person:{by}", as_of=moment, note=note, hazard=hazard, photos=photos)
         found, done = _act(rt, moment, work)
     _say(t("rkc.checked", point=f"{found.code} {found.place}", result=result,
                     checks=", ".join(map(str, done.checks))) + (f"；隐患 #{done.hazard_id}" if done.hazard_id else ""))
