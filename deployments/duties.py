@@ -68,9 +68,14 @@ def specs(catalog: Catalog) -> list[Spec]:
         Spec(
             name="发送待发消息",
             entrypoint="flows/dispatch.py:outbox_dispatch",
-            description="发件箱清扫：发送到期重试的消息与异常中断遗留的消息 / outbox sweeper: retries and messages a crash left sending",
-            schedules=(Schedule("*/15 8-18 * * *", "working-hours"),),
+            description="统一发送：把到时的通知汇总成每人一条消息并发送（上午 9:00 汇总全部例行提醒与督办，下午 15:00 "
+                        "只补当天到期的事项；紧急通知即刻发送；每 5 分钟补发重试与中断遗留的消息）/ the one dispatcher: one "
+                        "message per person at the 09:00 digest, same-day items at 15:00, urgent notices at once, a "
+                        "sweep every 5 minutes for retries and sends a crash left behind",
+            schedules=(Schedule("0 9 * * *", "morning-digest"), Schedule("0 15 * * *", "afternoon-digest"),
+                       Schedule("*/5 * * * *", "sweep")),
             tags=("pingan", "outbox"),
+            concurrency_limit=1,
         ),
         Spec(
             name="重点敏感时期",

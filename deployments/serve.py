@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterable
 
 from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from prefect.schedules import Cron
 
@@ -38,6 +39,9 @@ def runner_deployments(specs: Iterable[Spec]) -> list:
             schedules=[Cron(s.cron, timezone=s.timezone, slug=s.slug) for s in spec.schedules],
             tags=list(spec.tags),
             triggers=[DeploymentEventTrigger.model_validate(t.as_dict()) for t in spec.triggers],
+            concurrency_limit=ConcurrencyLimitConfig(limit=spec.concurrency_limit,
+                                                     collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+            if spec.concurrency_limit else None,
         ))
     return out
 

@@ -52,6 +52,8 @@ class Spec:
     schedules: tuple[Schedule, ...] = ()
     tags: tuple[str, ...] = ()
     triggers: tuple[Trigger, ...] = ()
+    # Runs of this deployment at once; more wait their turn (Prefect's ENQUEUE strategy).
+    concurrency_limit: int | None = None
 
     def load_flow(self):
         """The flow object behind ``entrypoint`` (``flows/x.py:name`` → ``flows.x.name``)."""

@@ -51,6 +51,8 @@ def document(specs: list[Spec]) -> CommentedMap:
             [_map(flow=True, cron=s.cron, timezone=s.timezone, slug=s.slug) for s in spec.schedules])
         if spec.triggers:
             entry["triggers"] = CommentedSeq([t.as_dict() for t in spec.triggers])
+        if spec.concurrency_limit:
+            entry["concurrency_limit"] = _map(flow=True, limit=spec.concurrency_limit, collision_strategy="ENQUEUE")
         entry["work_pool"] = pool
         deployments.append(entry)
     doc = _map(

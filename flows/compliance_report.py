@@ -34,7 +34,7 @@ def run_name() -> str:
     return f"安全工作履职考核报告 {key}"
 
 
-@flow(name="compliance-report", flow_run_name=run_name, log_prints=True, retries=0)
+@flow(name="compliance-report", flow_run_name=run_name, log_prints=True, retries=0, timeout_seconds=1800)
 def compliance_report(period: str | None = None, as_of: dt.datetime | None = None) -> dict:
     """Report ``period`` (``2026-Q4``, ``2026``, ``previous-year``; default the quarter just ended) at ``as_of``."""
     as_of = local(as_of) if as_of else now()

@@ -2,7 +2,7 @@
 their own duties, and a summary to the safety section each working-day evening.
 
 Each queues one announcement notice per person (deduplicated per ISO week or day, so a re-run
-queues nothing twice) and sends through the outbox: two Prefect task runs.
+queues nothing twice), released at once, and starts the dispatcher: two Prefect task runs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 
 from pingan.core.clock import now
 from pingan.core.clock import local
-from tasks.delivery import dispatch
+from tasks.delivery import dispatch_released
 from tasks.report import queue_daily, queue_weekly
 
 
@@ -34,19 +34,19 @@ def daily_name() -> str:
     return f"每日安全工作小结 {_as_of():%Y-%m-%d}"
 
 
-@flow(name="weekly-digest", flow_run_name=weekly_name, log_prints=True, retries=0)
+@flow(name="weekly-digest", flow_run_name=weekly_name, log_prints=True, retries=0, timeout_seconds=1800)
 def weekly_digest(as_of: dt.datetime | None = None) -> dict:
-    """Queue and send this week's digest to every leader with something to report."""
+    """Queue this week's digest to every leader with something to report, and start the dispatcher."""
     as_of = local(as_of) if as_of else now()
     queued = queue_weekly(as_of)
-    sent = dispatch(as_of)
-    return {**queued, "sent": sent["sent"], "failed": sent["failed"]}
+    started = dispatch_released(as_of, "weekly-digest")
+    return {**queued, "dispatch_run": started["dispatch_run"]}
 
 
-@flow(name="daily-summary", flow_run_name=daily_name, log_prints=True, retries=0)
+@flow(name="daily-summary", flow_run_name=daily_name, log_prints=True, retries=0, timeout_seconds=1800)
 def daily_summary(as_of: dt.datetime | None = None) -> dict:
-    """Queue and send today's summary to the safety section (skipped on days off)."""
+    """Queue today's summary to the safety section (skipped on days off), and start the dispatcher."""
     as_of = local(as_of) if as_of else now()
     queued = queue_daily(as_of)
-    sent = dispatch(as_of)
-    return {**queued, "sent": sent["sent"], "failed": sent["failed"]}
+    started = dispatch_released(as_of, "daily-summary")
+    return {**queued, "dispatch_run": started["dispatch_run"]}

@@ -4,10 +4,10 @@ For an instant ``as_of`` (default now) it runs the steps of ``pingan.hazards.wor
 advance — take platform upload references from the half-monthly check evidence, plan the
 risk-point checks whose periods are open, mark hazards that passed their deadline — then, in
 working time, remind (rectifiers before the deadline, risk-point owners, checks not yet uploaded
-to the supervision platform) and escalate (overdue hazards, missed checks) up the chain; then it
-sends through the outbox and publishes artifacts: open hazards by level and age per unit, risk
-checks per unit and level, risk points in warning, platform uploads. A handful of Prefect task
-runs, whatever the number of schools.
+to the supervision platform) and escalate (overdue hazards, missed checks) up the chain. Its
+notices wait for the dispatcher's digest, but for a major hazard's, which start it at once. It
+publishes open hazards by level and age per unit, risk checks per unit and level, risk points in
+warning, platform uploads. A handful of Prefect task runs, whatever the number of schools.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from prefect.runtime import flow_run
 
 from pingan.core.clock import local, now
 from pingan.hazards.workflow import WATCH
-from tasks.delivery import dispatch
+from tasks.delivery import dispatch_released
 from tasks.hazard import publish
 from tasks.steps import run_steps
 
@@ -31,9 +31,9 @@ def run_name() -> str:
     return f"隐患排查治理 {(local(as_of) if as_of else now()):%Y-%m-%d}"
 
 
-@flow(name="hazard-watch", flow_run_name=run_name, log_prints=True, retries=0)
+@flow(name="hazard-watch", flow_run_name=run_name, log_prints=True, retries=0, timeout_seconds=1800)
 def hazard_watch(as_of: dt.datetime | None = None) -> dict:
-    """Advance deadlines, remind, escalate, send and publish the hazard loop at ``as_of`` (default: now)."""
+    """Advance deadlines, remind, escalate and publish the hazard loop at ``as_of`` (default: now)."""
     as_of = local(as_of) if as_of else now()
     steps = run_steps(WATCH, as_of=as_of)
     advanced, reminded, escalated = steps["advance"], steps["remind"], steps["escalate"]
@@ -45,13 +45,13 @@ def hazard_watch(as_of: dt.datetime | None = None) -> dict:
         log.info("fired: hazards %(hazard_escalations)s, risk checks %(check_escalations)s", escalated)
     else:
         log.info("outside working time: reminders wait for the next run in working hours")
-    sent = dispatch(as_of)
-    run = {**advanced, **reminded, **escalated, "sent": sent["sent"], "failed": sent["failed"]}
+    started = dispatch_released(as_of, "hazard-watch")
+    run = {**advanced, **reminded, **escalated, "released": started["released"]}
     published = publish(as_of, run)
     return {
         "as_of": as_of.isoformat(), "checks": advanced["checks_planned"], "overdue": advanced["overdue_marked"],
         "reminders": reminded["hazard_reminders"] + reminded["check_reminders"],
         "uploads": reminded["upload_reminders"],
         "escalations": escalated["hazard_escalations"] + escalated["check_escalations"],
-        "sent": sent["sent"], "failed": sent["failed"], **published,
+        "released_now": started["released"], **published,
     }

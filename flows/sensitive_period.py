@@ -18,10 +18,11 @@ from pingan.core.db import session_scope
 from pingan.core.clock import local
 from pingan.org.snapshot import load_org
 from pingan.duties.runtime import get_runtime
+from tasks.delivery import dispatch_released
 from pingan.duties.sensitive import Request, parse_scope
 
 
-@flow(name="sensitive-period", flow_run_name="重点敏感时期 {name}", log_prints=True)
+@flow(name="sensitive-period", flow_run_name="重点敏感时期 {name}", log_prints=True, timeout_seconds=900)
 def sensitive_period(
     name: str,
     start: dt.date,
@@ -39,13 +40,15 @@ def sensitive_period(
         kinds, units = parse_scope(scope, load_org(session))
     req = Request(name=name, starts_on=start, ends_on=end, kinds=kinds, units=units,
                   duties=tuple(duties or ()), frequency=frequency or None)
-    result = service.start_sensitive_period(rt, req, local(as_of) if as_of else now(), actor="operator:prefect-ui")
+    moment = local(as_of) if as_of else now()
+    result = service.start_sensitive_period(rt, req, moment, actor="operator:prefect-ui")
+    result["dispatch_run"] = dispatch_released(moment, f"sensitive-{result['id']}")["dispatch_run"]
     get_run_logger().info("sensitive period %s: %s", result["id"], result)
     lines = [
         f"# 重点敏感时期：{name}", "", f"{start} 至 {end}，范围 scope: `{scope}`，频次 frequency: `{frequency or '按清单'}`", "",
         "| 职责 duty | 新建任务 planned |", "|---|---:|",
         *(f"| {rt.catalog.duties[k].name} | {n} |" for k, n in result["planned"].items()),
-        "", f"通知 announced: {result['announced']}，已发送 sent: {result['sent']}",
+        "", f"通知 announced: {result['announced']}（统一发送，即刻）/ sent by the dispatcher at once",
     ]
     create_markdown_artifact("\n".join(lines), key=f"sensitive-period-{result['id']}", description=name)
     return result

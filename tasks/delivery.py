@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from prefect import get_run_logger
+from prefect import get_run_logger, task
 
+from pingan.core.db import get_engine, session_scope
+from pingan.delivery.outbox import waiting
 from pingan.delivery.workflow import DISPATCH
-from tasks.steps import run_steps
+from pingan.duties.runtime import get_runtime
+from tasks.steps import RETRY, run_steps
 
 # "<flow name>/<deployment name>" of the one dispatcher (deployments/duties.py declares it).
 DISPATCH_DEPLOYMENT = "outbox-dispatch/发送待发消息"
@@ -32,6 +35,17 @@ def dispatch(as_of: dt.datetime) -> dict:
     if sent["failed"]:
         logger.warning("%s message(s) failed permanently: see the failures table", sent["failed"])
     return {**sent, "composed": steps["compose"]["composed"], "failures": sent["failures"][:50]}
+
+
+@task(name="start-dispatch", timeout_seconds=60, **RETRY)
+def dispatch_released(as_of: dt.datetime, reason: str) -> dict:
+    """After a flow queued notices: start the dispatcher at once when some are released now
+    (urgent ones, a holiday watch's, an alert); routine ones wait for their digest slot."""
+    rt = get_runtime()
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        released = waiting(session, as_of)
+    run = trigger_dispatch(as_of, reason=reason) if released else None
+    return {"released": released, "dispatch_run": run}
 
 
 def trigger_dispatch(as_of: dt.datetime, *, reason: str) -> str | None:

@@ -102,3 +102,22 @@ def runtime():
         raise
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def send_released(rt, as_of) -> int:
+    """After a command queued notices: the dispatcher sends what is released by ``as_of``.
+
+    With a Prefect API (``pingan up`` running, or a scale-out server) the dispatch deployment is
+    started — it alone sends; without one, the same dispatcher runs here. Returns the messages
+    sent here (0 when the deployment does it).
+    """
+    import os
+
+    if os.environ.get("PREFECT_API_URL"):
+        from tasks.delivery import trigger_dispatch
+
+        trigger_dispatch(as_of, reason="cli")
+        return 0
+    from pingan.delivery.workflow import dispatch
+
+    return dispatch(rt, as_of).sent

@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from pingan.core.clock import now
-from pingan.cli.app import app, console, parse_as_of, runtime, user_errors, UserError
+from pingan.cli.app import UserError, app, console, parse_as_of, runtime, send_released, user_errors
 from pingan.core.i18n import register, t
 
 register({
@@ -116,7 +116,9 @@ def _uploads(option: str, paths: list[Path] | None):
 def _act(rt, as_of: dt.datetime, work):
     from pingan.hazards.service import act
 
-    return act(rt, work, as_of=as_of)
+    out = act(rt, work)
+    send_released(rt, as_of)
+    return out
 
 
 def _say(text: str) -> None:
@@ -378,18 +380,17 @@ def watch(
         from flows.hazards import hazard_watch
 
         out = hazard_watch(as_of=moment)
-        values = {k: out[k] for k in ("checks", "overdue", "reminders", "escalations", "uploads", "sent")}
+        values = {k: out[k] for k in ("checks", "overdue", "reminders", "escalations", "uploads")} | {"sent": 0}
     else:
-        from pingan.delivery.workflow import dispatch
         from pingan.hazards.workflow import WATCH
 
         steps = WATCH.run(rt, as_of=moment)
-        sent = dispatch(rt, moment)
+        sent = send_released(rt, moment)
         a, r, e = steps["advance"], steps["remind"], steps["escalate"]
         values = dict(checks=a["checks_planned"], overdue=a["overdue_marked"],
                       reminders=r["hazard_reminders"] + r["check_reminders"],
                       escalations=e["hazard_escalations"] + e["check_escalations"], uploads=r["upload_reminders"],
-                      sent=sent.sent)
+                      sent=sent)
     _say(t("hzc.watch", **values))
 
 

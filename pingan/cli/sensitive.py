@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from pingan.core.clock import now
-from pingan.cli.app import app, console, parse_as_of, parse_day, user_errors, UserError
+from pingan.cli.app import UserError, app, console, parse_as_of, parse_day, send_released, user_errors
 
 sp_app = typer.Typer(help="重点敏感时期 / key sensitive periods", no_args_is_help=True)
 app.add_typer(sp_app, name="sensitive-period")
@@ -49,6 +49,7 @@ def start(
         result = service.start_sensitive_period(rt, req, moment, actor=f"operator:{by}")
     except SensitivePeriodError as exc:
         raise UserError(str(exc)) from None
+    result["sent"] = send_released(rt, moment)
     verb = "已开始" if result["created"] else "已存在（未重复创建）"
     console.print(f"重点敏感时期 #{result['id']} {verb} / period #{result['id']} "
                   f"{'started' if result['created'] else 'already recorded'}: "

@@ -123,6 +123,12 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
     return len(ids)
 
 
+def waiting(session: Session, as_of: dt.datetime) -> int:
+    """Notices released by ``as_of`` and not yet in a message: what a dispatch run would compose now."""
+    return session.scalar(sa.select(sa.func.count()).select_from(N).where(
+        N.c.message_id.is_(None), N.c.batch.is_(None), N.c.release_at <= as_of)) or 0
+
+
 # --------------------------------------------------------------------------- recovery
 
 def recover(session: Session, lease_seconds: int, *, wall: dt.datetime | None = None) -> tuple[int, int]:

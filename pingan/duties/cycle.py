@@ -18,7 +18,6 @@ from models import Audit, Duty, Escalation, NoticeKind, Occurrence, Waiver
 from pingan.core.db import insert_ignore, upsert
 from pingan.duties.catalog import Catalog, DutySpec
 from pingan.delivery import notices
-from pingan.delivery.release import release_at
 from pingan.org.snapshot import Org
 from pingan.duties.rules import TaskView, escalations_due, plan, reminder_due
 from pingan.duties.runtime import Runtime
@@ -130,10 +129,8 @@ CLOCK_FLOWS = ("incident", "holiday")
 
 def release_for(rt: Runtime, duty: DutySpec, as_of: dt.datetime, due_at: dt.datetime) -> dt.datetime:
     """When a notice of ``duty`` queued at ``as_of`` may go: at once for the clock-driven duties,
-    else at its digest slot (``pingan.delivery.release``)."""
-    s = rt.settings
-    return release_at(as_of, calendar=rt.calendar, morning=s.digest_morning, afternoon=s.digest_afternoon,
-                      due_at=due_at, urgent=duty.flow in CLOCK_FLOWS)
+    else at its digest slot."""
+    return rt.release_at(as_of, due_at=due_at, urgent=duty.flow in CLOCK_FLOWS)
 
 
 def _payload(rt: Runtime, duty: DutySpec, org: Org, task: TaskView) -> dict:

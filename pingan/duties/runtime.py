@@ -5,6 +5,7 @@ Built once per process (the catalog is parsed and checked once), reset by tests.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from pingan.duties.rules import PlanContext
 from pingan.core.i18n import locale, pick
 from pingan.core.settings import Settings, get_settings
 from pingan.delivery.messages import DutyText
+from pingan.delivery.release import release_at
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,13 @@ class Runtime:
     @property
     def ctx(self) -> PlanContext:
         return PlanContext(calendar=self.calendar, terms=self.terms, key_dates=dict(self.catalog.key_dates))
+
+    def release_at(self, as_of: dt.datetime, *, due_at: dt.datetime | None = None, urgent: bool = False) -> dt.datetime:
+        """When a notice queued at ``as_of`` may be sent: its digest slot, or at once when urgent
+        (``pingan.delivery.release``)."""
+        s = self.settings
+        return release_at(as_of, calendar=self.calendar, morning=s.digest_morning, afternoon=s.digest_afternoon,
+                          due_at=due_at, urgent=urgent)
 
     def describe(self, duty_key: str) -> DutyText | None:
         """What a message says of a duty: its name, source and the evidence it asks for (reader's language)."""

@@ -48,8 +48,8 @@ def counts(session: Session, duty_key: str | None = None) -> dict[str, int]:
 
 
 def start_sensitive_period(rt: Runtime, req, as_of: dt.datetime, *, actor: str) -> dict:
-    """Record a sensitive period, plan its tighter tasks now, announce it, and send."""
-    from pingan.delivery.workflow import dispatch
+    """Record a sensitive period, plan its tighter tasks now and queue its announcement (released
+    at once: the caller starts the dispatcher)."""
     from pingan.duties import sensitive
 
     as_of = local(as_of)
@@ -62,8 +62,7 @@ def start_sensitive_period(rt: Runtime, req, as_of: dt.datetime, *, actor: str) 
             for key in session.execute(sa.select(sensitive.S.c.duties).where(sensitive.S.c.id == period_id)).scalar_one():
                 planned[key] = sensitive.plan_tighter(session, rt, rt.catalog.duty(key), org, as_of)
         announced = sensitive.announce(session, rt, period_id, org, as_of)
-    report = dispatch(rt, as_of)
-    return {"id": period_id, "created": created, "planned": planned, "announced": announced, "sent": report.sent}
+    return {"id": period_id, "created": created, "planned": planned, "announced": announced}
 
 
 register({"alert.text": {

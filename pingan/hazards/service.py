@@ -29,7 +29,6 @@ from pingan.core.clock import TZ
 from pingan.core.db import get_engine, insert_ignore, session_scope
 from pingan.core.i18n import MESSAGES, register, t
 from pingan.delivery import notices
-from pingan.delivery import workflow as delivery
 from pingan.duties.runtime import Runtime
 from pingan.evidence import files as evfiles
 from pingan.hazards.rules import HazardConfig, HazardError, HazardView, deadline_after, hazard_config, next_state
@@ -530,14 +529,11 @@ def import_points(session: Session, rt: Runtime, org: Org, path: Path, *, actor:
 T = TypeVar("T")
 
 
-def act(rt: Runtime, work: Callable[[Session, Org], T], *, as_of: dt.datetime, dispatch: bool = True) -> T:
-    """Run one action (``work(session, org)``) in a transaction, then send what it queued.
+def act(rt: Runtime, work: Callable[[Session, Org], T]) -> T:
+    """Run one action (``work(session, org)``) in a transaction of its own.
 
     The evidence page and the CLI call this: a refused action raises ``HazardError`` and
-    changes nothing; an accepted one is committed before anything is sent.
+    changes nothing; an accepted one is committed, and its notices wait for the dispatcher.
     """
     with session_scope(get_engine(rt.settings.db_url)) as session:
-        out = work(session, load_org(session))
-    if dispatch:
-        delivery.dispatch(rt, as_of)
-    return out
+        return work(session, load_org(session))

@@ -149,7 +149,7 @@ def summary_markdown(cfg: HazardConfig, rows: Sequence[HazardRow], as_of: dt.dat
         f"新逾期 newly overdue **{run.get('overdue_marked', 0)}**, "
         f"隐患提醒 hazard reminders **{run.get('hazard_reminders', 0)}**, 隐患督办 hazard escalations **{run.get('hazard_escalations', 0)}**, "
         f"检查提醒 check reminders **{run.get('check_reminders', 0)}**, 检查督办 check escalations **{run.get('check_escalations', 0)}**, "
-        f"上传提醒 upload reminders **{run.get('upload_reminders', 0)}**, 已发送 sent **{run.get('sent', 0)}**.",
+        f"上传提醒 upload reminders **{run.get('upload_reminders', 0)}**, 即刻发送 released now **{run.get('released', 0)}**.",
     ]
     if not run.get("working_time", True):
         lines.append("\n非工作时间：提醒与督办将在下一个工作时段发送 / outside working time: nothing was queued.")

@@ -123,7 +123,7 @@ def queue_hazard_reminders(session: Session, rt: Runtime, org: Org, as_of: dt.da
             continue
         payload = hazard_payload(cfg, org, h, description, step=step.key)
         owed.append(notices.notice(h.rectifier_id, f"hz:{h.id}:r{h.round}:{step.key}", NoticeKind.reminder, step.key, payload,
-                                   as_of, duty_key="hazard"))
+                                   as_of, duty_key="hazard", release_at=rt.release_at(as_of, due_at=h.deadline)))
         events.append({"hazard_id": h.id, "at": as_of, "actor": "system", "action": "reminded", "from_state": h.state,
                        "to_state": h.state, "round": h.round, "step": f"r{h.round}:{step.key}", "note": None,
                        "detail": {"recipients": [h.rectifier_id], "at": step_time(step, h.task(spec.escalation)).isoformat()}})
@@ -160,8 +160,10 @@ def queue_hazard_escalations(session: Session, rt: Runtime, org: Org, as_of: dt.
         payload = hazard_payload(cfg, org, h, description, level=event.level, seq=event.seq, reason=t("hz.reason.overdue"),
                                  assignees=[rectifier.name] if rectifier else [])
         step = f"L{event.level}" + (f"R{event.seq}" if event.seq else "")
+        major = h.level == HazardLevel.major.value  # a major hazard past its deadline cannot wait for a digest
         owed += [notices.notice(pid, f"hz:{h.id}:r{h.round}:e{event.level}.{event.seq}", NoticeKind.escalation, step, payload,
-                                as_of, duty_key="hazard", level=event.level, urgent=h.level == HazardLevel.major.value)
+                                as_of, duty_key="hazard", level=event.level, urgent=major,
+                                release_at=rt.release_at(as_of, urgent=major))
                  for pid in recipients]
         audits.append({"at": as_of, "actor": "system", "action": "hazard.escalated", "object_type": "hazard",
                        "object_id": str(h.id), "detail": {"round": h.round, "level": event.level, "seq": event.seq,
@@ -231,7 +233,7 @@ def queue_upload_reminders(session: Session, rt: Runtime, org: Org, as_of: dt.da
         payload = {"duty": r.duty_key, "unit": unit.name if unit else str(r.unit_id), "person": None,
                    "period": r.period_key, "due": r.due_at.isoformat(), "step": t("upload.step")}
         rows += [notices.notice(pid, f"u:{r.id}:{step.key}", NoticeKind.reminder, f"upload@{step.key}", payload, as_of,
-                                duty_key=r.duty_key, occurrence_id=r.id)
+                                duty_key=r.duty_key, occurrence_id=r.id, release_at=rt.release_at(as_of))
                  for pid in org.assignees(duty.carrier, r.unit_id, r.person_id)]
     return notices.queue(session, rows)
 
@@ -289,7 +291,8 @@ def queue_check_reminders(session: Session, rt: Runtime, org: Org, as_of: dt.dat
         if step is None:
             continue
         payload = _check_payload(cfg, org, c, step=step.key)
-        rows += [notices.notice(pid, f"rc:{c.id}:{step.key}", NoticeKind.reminder, step.key, payload, as_of, duty_key=duty.key)
+        rows += [notices.notice(pid, f"rc:{c.id}:{step.key}", NoticeKind.reminder, step.key, payload, as_of, duty_key=duty.key,
+                                release_at=rt.release_at(as_of, due_at=c.due_at))
                  for pid in assignees(org, cfg, c.unit_id, c.owner_id)]
     return notices.queue(session, rows)
 
@@ -320,7 +323,8 @@ def queue_check_escalations(session: Session, rt: Runtime, org: Org, as_of: dt.d
             payload = _check_payload(cfg, org, c, level=event.level, seq=event.seq, reason=t("rc.reason"), assignees=names)
             step = f"L{event.level}" + (f"R{event.seq}" if event.seq else "")
             owed += [notices.notice(pid, f"rc:{c.id}:e{event.level}.{event.seq}", NoticeKind.escalation, step, payload, as_of,
-                                    level=event.level, duty_key=duty.key) for pid in recipients]
+                                    level=event.level, duty_key=duty.key, release_at=rt.release_at(as_of))
+                     for pid in recipients]
             audits.append({"at": as_of, "actor": "system", "action": "risk_check.escalated", "object_type": "risk_check",
                            "object_id": str(c.id), "detail": {"level": event.level, "seq": event.seq,
                                                               "recipients": recipients, "due": event.at.isoformat()}})
