@@ -14,8 +14,12 @@ from pathlib import Path
 
 from deployments.specs import Schedule, Spec
 from pingan.duties.catalog import Catalog, DutySpec, load_catalog
-from pingan.incidents.service import INCIDENT_CLOCK_DEPLOYMENT_NAME
 
+# "<flow name>/<deployment name>" of the incident clock: registering an incident schedules runs
+# of it (``tasks.incident.schedule_follow_ups``); its flow is ``flows/incident_clock.py``.
+INCIDENT_CLOCK_FLOW = "incident-clock"
+INCIDENT_CLOCK_DEPLOYMENT_NAME = "事故报告时限"
+INCIDENT_CLOCK_DEPLOYMENT = f"{INCIDENT_CLOCK_FLOW}/{INCIDENT_CLOCK_DEPLOYMENT_NAME}"
 SWEEP_CRON = "*/5 * * * *"
 
 
@@ -32,9 +36,9 @@ def watch_cron(send_hours) -> str:
 
 
 def specs(catalog_dir: Path | None = None) -> list[Spec]:
-    from pingan.incidents import service as incidents
-    from pingan.watch import service as watch
     from pingan.core.settings import get_settings
+    from pingan.incidents import rules as incidents
+    from pingan.watch import rules as watch
 
     directory = Path(catalog_dir or get_settings().catalog_dir)
     catalog = load_catalog(directory)

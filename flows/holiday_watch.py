@@ -4,20 +4,22 @@ For ``as_of`` (default now) it records the calendar's holiday periods, creates t
 tasks whose window has opened and the report task of every day of watch so far, counts an
 incident registered on a day of watch as that unit's report, and — inside the watch's
 sending hours — queues the reminders and escalations that are due (a dead man's switch per
-unit and day), sends, and publishes who has reported today. Five task runs per run.
+unit and day), sends, and publishes who has reported today. The steps are
+``pingan.watch.workflow.WATCH``, one task run each.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from pingan.core.clock import now
-from pingan.core.clock import local
+from pingan.core.clock import local, now
+from pingan.watch.workflow import WATCH
 from tasks.delivery import dispatch
-from tasks.watch import escalate, plan, publish, remind
+from tasks.steps import run_steps
+from tasks.watch import publish
 
 
 def run_name() -> str:
@@ -29,9 +31,15 @@ def run_name() -> str:
 def holiday_watch(as_of: dt.datetime | None = None) -> dict:
     """Plan, remind, escalate, send and publish the holiday watch at ``as_of`` (default: now)."""
     as_of = local(as_of) if as_of else now()
-    planned = plan(as_of)
-    reminded = remind(as_of)
-    escalated = escalate(as_of)
+    steps = run_steps(WATCH, as_of=as_of)
+    planned, reminded, escalated = steps["plan"], steps["remind"], steps["escalate"]
+    log = get_run_logger()
+    log.info("new periods %s, new tasks %s, days reported by an incident %s",
+             planned["new_periods"], planned["planned"], planned["linked"])
+    if not reminded["in_hours"]:
+        log.info("outside the watch's sending hours: reminders and escalations wait for the next run")
+    elif reminded["unreachable"]:
+        log.warning("%s task(s) have nobody to remind: check roles in the organisation", len(reminded["unreachable"]))
     sent = dispatch(as_of)
     board = publish(as_of)
     return {"as_of": as_of.isoformat(), **planned, "reminders": reminded["queued"], "escalations": escalated["fired"],

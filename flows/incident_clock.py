@@ -4,23 +4,26 @@
 every escalation that is due, sends, and publishes the incident's timeline. Registering an
 incident schedules a run of it at each escalation time; nothing waits in a process.
 ``incident-sweep`` runs every few minutes and evaluates every open incident, so an incident
-whose follow-up runs could not be scheduled is escalated all the same.
+whose follow-up runs could not be scheduled is escalated all the same. Both run the one step
+of ``pingan.incidents.workflow.CLOCK`` as a task run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from pingan.core.clock import now
-from pingan.incidents import service as incidents
-from pingan.incidents.service import INCIDENT_CLOCK_FLOW
-from pingan.core.clock import local
+from deployments.incidents import INCIDENT_CLOCK_FLOW
+from pingan.core.clock import local, now
+from pingan.core.db import get_engine, session_scope
 from pingan.duties.runtime import get_runtime
+from pingan.incidents import service as incidents
+from pingan.incidents.workflow import CLOCK
 from tasks.delivery import dispatch
-from tasks.incident import escalate, publish_open, publish_timeline
+from tasks.incident import publish_open, publish_timeline
+from tasks.steps import run_steps
 
 
 def clock_run_name() -> str:
@@ -33,17 +36,24 @@ def sweep_run_name() -> str:
     return f"事故报告巡检 {as_of or now().strftime('%Y-%m-%d %H:%M')}"
 
 
+def log_escalated(escalated: list[int]) -> None:
+    get_run_logger().info("escalated incident(s): %s", ", ".join(f"#{i}" for i in escalated) or "none")
+
+
 @flow(name=INCIDENT_CLOCK_FLOW, flow_run_name=clock_run_name, log_prints=True)
 def incident_clock(incident_id: int, as_of: dt.datetime | None = None) -> dict:
     """Escalate the missing reports of incident ``incident_id`` (and any other that is due), send,
     and publish its timeline."""
     as_of = local(as_of) if as_of else now()
-    if not incidents.exists(get_runtime(), incident_id):  # fail before any task (and its retries) runs
+    with session_scope(get_engine(get_runtime().settings.db_url)) as session:
+        found = incidents.exists(session, incident_id)
+    if not found:  # fail before any task (and its retries) runs
         raise ValueError(f"no incident #{incident_id}")
-    escalated = escalate(as_of)
+    escalated = run_steps(CLOCK, as_of=as_of)["escalate"]["incidents"]
+    log_escalated(escalated)
     sent = dispatch(as_of)
     state = publish_timeline(incident_id, as_of)
-    return {"incident": incident_id, "as_of": as_of.isoformat(), "escalated": escalated["incidents"],
+    return {"incident": incident_id, "as_of": as_of.isoformat(), "escalated": escalated,
             "sent": sent["sent"], "failed": sent["failed"], **state}
 
 
@@ -52,10 +62,11 @@ def incident_sweep(as_of: dt.datetime | None = None) -> dict:
     """Evaluate every open incident: escalate what is due, send, publish the open incidents and the
     timelines of those escalated now."""
     as_of = local(as_of) if as_of else now()
-    escalated = escalate(as_of)
+    escalated = run_steps(CLOCK, as_of=as_of)["escalate"]["incidents"]
+    log_escalated(escalated)
     sent = dispatch(as_of)
-    for incident_id in escalated["incidents"]:
+    for incident_id in escalated:
         publish_timeline(incident_id, as_of)
     still = publish_open(as_of)
-    return {"as_of": as_of.isoformat(), "escalated": escalated["incidents"], "open": still["open"],
+    return {"as_of": as_of.isoformat(), "escalated": escalated, "open": still["open"],
             "sent": sent["sent"], "failed": sent["failed"]}

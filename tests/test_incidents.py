@@ -9,8 +9,10 @@ follow-up runs, and the CLI.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import shutil
 from collections import Counter
+from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
@@ -19,15 +21,19 @@ from factories import Recorder, at, make_org, rows
 from typer.testing import CliRunner
 
 from models import Escalation, Notice, Occurrence, Person, UnitKind
-from pingan.delivery.workflow import dispatch
-from pingan.incidents import service as incidents
-from pingan.delivery import transports
-from pingan.duties.catalog import CatalogError, load_catalog
 from pingan.cli import app
-from pingan.core.db import session_scope
-from pingan.org.snapshot import Org, PersonInfo, UnitInfo
-from pingan.duties.runtime import build_runtime
+from pingan.core.db import get_engine, session_scope
 from pingan.core.settings import REPO_ROOT, Settings
+from pingan.delivery import transports
+from pingan.delivery.workflow import dispatch
+from pingan.duties.catalog import CatalogError, load_catalog
+from pingan.duties.runtime import build_runtime
+from pingan.duties.service import ensure_catalog
+from pingan.incidents import rules as incident_rules
+from pingan.incidents import service as incidents
+from pingan.incidents import views as incident_views
+from pingan.incidents.workflow import CLOCK, follow_up
+from pingan.org.snapshot import Org, PersonInfo, UnitInfo, load_org
 
 CATALOG = REPO_ROOT / "catalog"
 DUTY = "school-incident-report"
@@ -40,7 +46,7 @@ def catalog():
 
 @pytest.fixture(scope="module")
 def rules(catalog):
-    return incidents.read_rules(CATALOG / "flows" / "incident.yaml", catalog.duties)
+    return incident_rules.read_rules(CATALOG / "flows" / "incident.yaml", catalog.duties)
 
 
 def small_org() -> Org:
@@ -67,26 +73,26 @@ def test_the_shipped_rules_are_the_documents_30_minutes_and_2_hours(catalog, rul
 
 def test_deadlines_come_from_the_nearest_jurisdiction(rules):
     local = rules.model_copy(update={"jurisdictions": {
-        "DIST": incidents.Jurisdiction(phone=dt.timedelta(hours=4), written=dt.timedelta(hours=8)),
-        "S2": incidents.Jurisdiction(written=dt.timedelta(hours=4), duty="erdao-urgent-information-report"),
+        "DIST": incident_rules.Jurisdiction(phone=dt.timedelta(hours=4), written=dt.timedelta(hours=8)),
+        "S2": incident_rules.Jurisdiction(written=dt.timedelta(hours=4), duty="erdao-urgent-information-report"),
     }})
     org = small_org()
-    assert incidents.deadlines_for(local, org, 3) == incidents.Deadlines(DUTY, "DIST", dt.timedelta(hours=4), dt.timedelta(hours=8))
+    assert incident_rules.deadlines_for(local, org, 3) == incident_rules.Deadlines(DUTY, "DIST", dt.timedelta(hours=4), dt.timedelta(hours=8))
     # the school's own rule wins over its district's, and fills in from the default, not the district
-    assert incidents.deadlines_for(local, org, 4) == incidents.Deadlines(
+    assert incident_rules.deadlines_for(local, org, 4) == incident_rules.Deadlines(
         "erdao-urgent-information-report", "S2", dt.timedelta(minutes=30), dt.timedelta(hours=4))
-    assert incidents.deadlines_for(local, org, 5) == incidents.Deadlines(DUTY, "", dt.timedelta(minutes=30), dt.timedelta(hours=2))
+    assert incident_rules.deadlines_for(local, org, 5) == incident_rules.Deadlines(DUTY, "", dt.timedelta(minutes=30), dt.timedelta(hours=2))
 
 
 def test_follow_up_runs_fall_on_every_escalation_time(catalog):
     policy = catalog.duty(DUTY).escalation  # immediate: level 1 at the deadline, level 2 an hour later
-    times = incidents.follow_up_times([at("2026-10-03", "10:30"), at("2026-10-03", "12:00")], policy)
+    times = incident_rules.follow_up_times([at("2026-10-03", "10:30"), at("2026-10-03", "12:00")], policy)
     assert times == [at("2026-10-03", "10:30"), at("2026-10-03", "11:30"), at("2026-10-03", "12:00"), at("2026-10-03", "13:00")]
 
 
 def test_report_states():
     due = at("2026-10-03", "10:30")
-    state = incidents.report_state
+    state = incident_rules.report_state
     assert state(due, None, at("2026-10-03", "10:29")) == "pending"
     assert state(due, None, at("2026-10-03", "10:30")) == "missing"
     assert state(due, at("2026-10-03", "10:30"), at("2026-10-03", "11:00")) == "on_time"
@@ -95,11 +101,11 @@ def test_report_states():
 
 
 def test_categories_and_severities_by_key_or_name(rules):
-    assert incidents.choose("溺水", rules.categories, "--category") == "drowning"
-    assert incidents.choose("Food poisoning", rules.categories, "--category") == "food"
-    assert incidents.choose("较大", rules.severities, "--severity") == "larger"
-    with pytest.raises(incidents.IncidentError, match="--severity：'很严重' 不是可选值（general（一般）"):
-        incidents.choose("很严重", rules.severities, "--severity")
+    assert incident_rules.choose("溺水", rules.categories, "--category") == "drowning"
+    assert incident_rules.choose("Food poisoning", rules.categories, "--category") == "food"
+    assert incident_rules.choose("较大", rules.severities, "--severity") == "larger"
+    with pytest.raises(incident_rules.IncidentError, match="--severity：'很严重' 不是可选值（general（一般）"):
+        incident_rules.choose("很严重", rules.severities, "--severity")
 
 
 def test_a_bad_rules_file_names_the_file_and_field(tmp_path, catalog):
@@ -113,31 +119,31 @@ def test_a_bad_rules_file_names_the_file_and_field(tmp_path, catalog):
     ]:
         path.write_text(yaml.safe_dump({**good, **change}, allow_unicode=True), encoding="utf-8")
         with pytest.raises(CatalogError, match=message):
-            incidents.read_rules(path, catalog.duties)
+            incident_rules.read_rules(path, catalog.duties)
 
 
-def view(phone_at=None, written_at=None, escalations=()) -> incidents.IncidentView:
-    return incidents.IncidentView(
+def view(phone_at=None, written_at=None, escalations=()) -> incident_views.IncidentView:
+    return incident_views.IncidentView(
         id=7, unit_code="S1", unit="一小", occurred_at=at("2026-10-03", "10:00"), category="drowning", category_name="溺水",
         severity="larger", severity_name="较大", summary="学生溺水", duty_key=DUTY, jurisdiction="",
         registered_at=at("2026-10-03", "10:05"), registered_by="operator:值班员",
-        phone=incidents.ReportView("phone", 1, at("2026-10-03", "10:30"), phone_at, "operator:值班员" if phone_at else None,
+        phone=incident_views.ReportView("phone", 1, at("2026-10-03", "10:30"), phone_at, "operator:值班员" if phone_at else None,
                                    "accepted" if phone_at else "none"),
-        written=incidents.ReportView("written", 2, at("2026-10-03", "12:00"), written_at, None, "accepted" if written_at else "none"),
+        written=incident_views.ReportView("written", 2, at("2026-10-03", "12:00"), written_at, None, "accepted" if written_at else "none"),
         escalations=tuple(escalations),
     )
 
 
 def test_the_timeline_tells_what_came_when_and_what_is_missing():
-    esc = incidents.EscalationView("written", 1, 0, at("2026-10-03", "12:00"), at("2026-10-03", "12:00"), ("副局长乙", "安全科长"))
-    entries = incidents.timeline(view(phone_at=at("2026-10-03", "10:20"), escalations=[esc]), at("2026-10-03", "12:30"))
+    esc = incident_views.EscalationView("written", 1, 0, at("2026-10-03", "12:00"), at("2026-10-03", "12:00"), ("副局长乙", "安全科长"))
+    entries = incident_views.timeline(view(phone_at=at("2026-10-03", "10:20"), escalations=[esc]), at("2026-10-03", "12:30"))
     assert [(e.at.strftime("%H:%M"), e.event) for e in entries] == [
         ("10:00", "occurred"), ("10:05", "registered"), ("10:20", "phone"), ("10:30", "phone_due"),
         ("12:00", "written_due"), ("12:00", "escalation"), ("12:30", "missing"),
     ]
     assert "按时" in entries[2].detail and "副局长乙、安全科长" in entries[5].detail
     assert entries[6].detail == "书面报告：超时 30 分钟"
-    late = incidents.timeline(view(phone_at=at("2026-10-03", "11:45")), at("2026-10-03", "11:50"))
+    late = incident_views.timeline(view(phone_at=at("2026-10-03", "11:45")), at("2026-10-03", "11:50"))
     assert [e.detail for e in late if e.event == "phone"] == ["operator:值班员，迟报 1 小时 15 分钟 / late"]
     assert [e.event for e in late][-1] == "written_due"  # the coming deadline is shown, nothing missing yet
 
@@ -165,14 +171,39 @@ def sent(monkeypatch):
 OCCURRED = at("2026-10-03", "10:00")  # a Saturday of the National Day holiday: the clock keeps no office hours
 
 
+@dataclass
+class Reported:
+    registered: incidents.Registered
+    escalated: list[int]
+    sent: int
+    scheduled: list[dt.datetime]
+
+
+def report_incident(rt, req, as_of, *, actor, schedule=None) -> Reported:
+    """What the CLI does: register (own transaction), run the clock at once and send, and have
+    ``schedule`` (given only when a Prefect API is configured) schedule the follow-up runs."""
+    ensure_catalog(rt)
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        registered = incidents.register(session, rt, load_org(session), req, as_of, actor=actor)
+    escalated = CLOCK.run(rt, as_of=as_of)["escalate"]["incidents"]
+    sent = dispatch(rt, as_of).sent
+    scheduled = follow_up(rt, registered.id, as_of, schedule) if schedule and registered.created else []
+    return Reported(registered, escalated, sent, scheduled)
+
+
+def record(rt, incident_id, report, when, as_of, *, actor):
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        return incidents.record_report(session, incident_id, report, when, as_of, actor=actor)
+
+
 def register(rt, unit="S1", occurred=OCCURRED, as_of=at("2026-10-03", "10:05"), **kw):
     req = incidents.IncidentRequest(unit, occurred, kw.pop("category", "溺水"), kw.pop("severity", "较大"), **kw)
-    return incidents.report_incident(rt, req, as_of, actor="operator:值班员", schedule=False)
+    return report_incident(rt, req, as_of, actor="operator:值班员")
 
 
 def tick(rt, hm):
     as_of = at("2026-10-03", hm)
-    escalated = incidents.clock(rt, as_of)
+    escalated = CLOCK.run(rt, as_of=as_of)["escalate"]["incidents"]
     dispatch(rt, as_of)
     return escalated
 
@@ -208,14 +239,14 @@ L1, L2 = ("dep-b", "safe-head"), ("chief", "dep-a")
 def test_both_deadlines_met_nothing_escalates(rt, ids, sent):
     reg = register(rt).registered
     assert (reg.created, reg.phone_due_at, reg.written_due_at) == (True, at("2026-10-03", "10:30"), at("2026-10-03", "12:00"))
-    incidents.record(rt, reg.id, "phone", at("2026-10-03", "10:20"), at("2026-10-03", "10:21"), actor="operator:值班员")
+    record(rt, reg.id, "phone", at("2026-10-03", "10:20"), at("2026-10-03", "10:21"), actor="operator:值班员")
     tick(rt, "10:30")
-    incidents.record(rt, reg.id, "written", at("2026-10-03", "11:50"), at("2026-10-03", "11:55"), actor="operator:值班员")
+    record(rt, reg.id, "written", at("2026-10-03", "11:50"), at("2026-10-03", "11:55"), actor="operator:值班员")
     for hm in ("11:30", "12:00", "13:00", "23:00"):
         assert tick(rt, hm) == []
     with session_scope() as session:
         assert fired(session) == [] and notices(session) == Counter()
-        view = incidents.load_views(session, rt, [reg.id])[0]
+        view = incident_views.load_views(session, rt, [reg.id])[0]
         assert incidents.open_incident_ids(session) == []
     assert sent.calls == []
     assert (view.phone.state(at("2026-10-03", "13:00")), view.written.state(at("2026-10-03", "13:00"))) == ("on_time", "on_time")
@@ -233,16 +264,16 @@ def test_a_missed_phone_report_escalates_at_once_and_stops_when_it_comes(rt, ids
     body = sent.calls[0][2]
     assert "事故#1·电话报告" in body and "七（十）" in body and "截止 2026-10-03 10:30" in body and "一小校长" in body
     # the school phones at 10:50 (late); level 2 (11:30) never fires; the written report comes in time
-    incidents.record(rt, reg.id, "phone", at("2026-10-03", "10:50"), at("2026-10-03", "10:52"), actor="operator:值班员")
-    incidents.record(rt, reg.id, "written", at("2026-10-03", "11:40"), at("2026-10-03", "11:41"), actor="operator:值班员")
+    record(rt, reg.id, "phone", at("2026-10-03", "10:50"), at("2026-10-03", "10:52"), actor="operator:值班员")
+    record(rt, reg.id, "written", at("2026-10-03", "11:40"), at("2026-10-03", "11:41"), actor="operator:值班员")
     for hm in ("10:30", "11:30", "12:00", "13:00", "10:30"):  # repeated and out-of-order runs change nothing
         assert tick(rt, hm) == []
     with session_scope() as session:
         assert fired(session) == [("phone", 1, 0, "10:30", L1)]
-        view = incidents.load_views(session, rt, [reg.id])[0]
+        view = incident_views.load_views(session, rt, [reg.id])[0]
     assert len(sent.calls) == 2
     assert (view.phone.state(at("2026-10-03", "13:00")), view.written.state(at("2026-10-03", "13:00"))) == ("late", "on_time")
-    events = [(e.at.strftime("%H:%M"), e.event) for e in incidents.timeline(view, at("2026-10-03", "13:00"))]
+    events = [(e.at.strftime("%H:%M"), e.event) for e in incident_views.timeline(view, at("2026-10-03", "13:00"))]
     assert events == [("10:00", "occurred"), ("10:05", "registered"), ("10:30", "phone_due"), ("10:30", "escalation"),
                       ("10:50", "phone"), ("11:40", "written"), ("12:00", "written_due")]
 
@@ -277,19 +308,22 @@ def test_a_clock_that_did_not_run_catches_up_without_skipping_a_level(rt, ids, s
 
 
 def test_a_late_registration_escalates_at_once_and_schedules_the_rest(rt, ids, sent):
+    from tasks.incident import schedule_follow_ups
+
     scheduled = []
 
     def runner(name, **kwargs):
         scheduled.append((name, kwargs["parameters"], kwargs["scheduled_time"], kwargs["timeout"], kwargs["idempotency_key"]))
 
     req = incidents.IncidentRequest("S1", OCCURRED, "traffic", "general", summary="上学途中交通事故")
-    result = incidents.report_incident(rt, req, at("2026-10-03", "10:45"), actor="operator:值班员", runner=runner)
+    schedule = functools.partial(schedule_follow_ups, runner=runner)
+    result = report_incident(rt, req, at("2026-10-03", "10:45"), actor="operator:值班员", schedule=schedule)
     incident_id = result.registered.id
     assert result.escalated == [incident_id] and result.sent == 2
     assert [(n, p, w, t) for n, p, w, t, _ in scheduled] == [
         ("incident-clock/事故报告时限", {"incident_id": incident_id}, at("2026-10-03", hm), 0) for hm in ("11:30", "12:00", "13:00")]
     assert len({key for *_, key in scheduled}) == 3
-    again = incidents.report_incident(rt, req, at("2026-10-03", "10:50"), actor="operator:值班员", runner=runner)
+    again = report_incident(rt, req, at("2026-10-03", "10:50"), actor="operator:值班员", schedule=schedule)
     assert (again.registered.id, again.registered.created, again.scheduled, again.sent) == (incident_id, False, [], 0)
     assert len(scheduled) == 3
     with session_scope() as session:
@@ -300,18 +334,20 @@ def test_a_late_registration_escalates_at_once_and_schedules_the_rest(rt, ids, s
 
 
 def test_scheduling_needs_a_prefect_api_and_survives_its_failure(monkeypatch):
+    from tasks.incident import schedule_follow_ups
+
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    assert incidents.schedule_follow_ups(1, [at("2026-10-03", "11:00")], at("2026-10-03", "10:00")) == []
+    assert schedule_follow_ups(1, [at("2026-10-03", "11:00")], at("2026-10-03", "10:00")) == []
 
     def broken(name, **kwargs):
         raise ConnectionError("server down")
 
-    assert incidents.schedule_follow_ups(1, [at("2026-10-03", "11:00")], at("2026-10-03", "10:00"), runner=broken) == []
+    assert schedule_follow_ups(1, [at("2026-10-03", "11:00")], at("2026-10-03", "10:00"), runner=broken) == []
 
 
 def test_a_phone_report_at_registration_and_reports_recorded_once(rt, ids, sent):
     reg = register(rt, phoned_at=at("2026-10-03", "10:04")).registered
-    again = incidents.record(rt, reg.id, "phone", at("2026-10-03", "10:40"), at("2026-10-03", "10:41"), actor="operator:x")
+    again = record(rt, reg.id, "phone", at("2026-10-03", "10:40"), at("2026-10-03", "10:41"), actor="operator:x")
     assert again == (False, at("2026-10-03", "10:04"))
     tick(rt, "12:00")
     with session_scope() as session:
@@ -328,13 +364,13 @@ def test_registration_errors_name_the_field_and_change_nothing(rt, ids, sent):
         (dict(summary="很长" * 1001), "--summary：简要情况过长"),
     ]
     for kw, message in cases:
-        with pytest.raises(incidents.IncidentError, match=message):
+        with pytest.raises(incident_rules.IncidentError, match=message):
             register(rt, **kw)
     reg = register(rt).registered
-    with pytest.raises(incidents.IncidentError, match="没有编号为 99 的事故"):
-        incidents.record(rt, 99, "phone", at("2026-10-03", "10:20"), at("2026-10-03", "10:21"), actor="x")
-    with pytest.raises(incidents.IncidentError, match="晚于现在"):
-        incidents.record(rt, reg.id, "phone", at("2026-10-03", "10:30"), at("2026-10-03", "10:21"), actor="x")
+    with pytest.raises(incident_rules.IncidentError, match="没有编号为 99 的事故"):
+        record(rt, 99, "phone", at("2026-10-03", "10:20"), at("2026-10-03", "10:21"), actor="x")
+    with pytest.raises(incident_rules.IncidentError, match="晚于现在"):
+        record(rt, reg.id, "phone", at("2026-10-03", "10:30"), at("2026-10-03", "10:21"), actor="x")
     with session_scope() as session:
         assert rows(session, "select count(*) from incident")[0][0] == 1
         assert rows(session, "select count(*) from occurrence")[0][0] == 2
@@ -394,12 +430,12 @@ def test_the_cli_registers_records_and_shows_an_incident(ids, sent, monkeypatch)
 def test_the_deployments_of_the_clock_and_the_watch():
     import inspect
 
-    from deployments.incidents import specs
+    from deployments.incidents import INCIDENT_CLOCK_DEPLOYMENT, specs
 
     found = {s.name: s for s in specs(CATALOG)}
     assert set(found) == {"事故报告时限", "事故报告巡检", "节假日值班与零报告"}
     clock = found["事故报告时限"]
-    assert f"{clock.flow_name}/{clock.name}" == incidents.INCIDENT_CLOCK_DEPLOYMENT and clock.schedules == ()
+    assert f"{clock.flow_name}/{clock.name}" == INCIDENT_CLOCK_DEPLOYMENT and clock.schedules == ()
     assert [(s.cron, s.slug, s.timezone) for s in found["事故报告巡检"].schedules] == [("*/5 * * * *", "every-5-minutes", "Asia/Shanghai")]
     assert [s.cron for s in found["节假日值班与零报告"].schedules] == ["0 8-20 * * *"]
     for spec in found.values():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -17,19 +18,25 @@ from factories import Recorder, at, make_org, rows
 from typer.testing import CliRunner
 
 from models import Escalation, Notice, Occurrence, Person, Unit, WatchRoster
-from pingan.delivery.workflow import dispatch
-from pingan.incidents import service as incidents
-from pingan.delivery import transports
-from pingan.watch import service as watch
-from pingan.core.calendar import WorkCalendar
-from pingan.duties.catalog import CatalogError, load_catalog
 from pingan.cli import app
-from pingan.core.db import session_scope
-from pingan.core.periods import days
+from pingan.core.calendar import WorkCalendar
 from pingan.core.clock import TZ
-from pingan.org.snapshot import load_org
-from pingan.duties.runtime import build_runtime
+from pingan.core.db import get_engine, session_scope
+from pingan.core.periods import days
 from pingan.core.settings import REPO_ROOT, Settings
+from pingan.delivery import transports
+from pingan.delivery.workflow import dispatch
+from pingan.duties.catalog import CatalogError, load_catalog
+from pingan.duties.runtime import build_runtime
+from pingan.duties.service import ensure_catalog
+from pingan.incidents import rules as incident_rules
+from pingan.incidents import service as incidents
+from pingan.incidents.workflow import CLOCK
+from pingan.org.snapshot import load_org
+from pingan.watch import rules as watch_rules
+from pingan.watch import service as watch
+from pingan.watch import views as watch_views
+from pingan.watch.workflow import WATCH, result_of
 
 CATALOG = REPO_ROOT / "catalog"
 ROSTER, REPORT = "erdao-holiday-duty-roster", "erdao-holiday-zero-report"
@@ -42,11 +49,11 @@ def catalog():
 
 @pytest.fixture(scope="module")
 def rules(catalog):
-    return watch.read_rules(CATALOG / "flows" / "holiday.yaml", catalog.duties)
+    return watch_rules.read_rules(CATALOG / "flows" / "holiday.yaml", catalog.duties)
 
 
-def period(name="国庆节", first="2026-10-01", last="2026-10-07", created="2026-09-01T00:00", pid=1) -> watch.PeriodView:
-    return watch.PeriodView(pid, watch.period_key(name, dt.date.fromisoformat(first)), name, dt.date.fromisoformat(first),
+def period(name="国庆节", first="2026-10-01", last="2026-10-07", created="2026-09-01T00:00", pid=1) -> watch_rules.PeriodView:
+    return watch_rules.PeriodView(pid, watch_rules.period_key(name, dt.date.fromisoformat(first)), name, dt.date.fromisoformat(first),
                             dt.date.fromisoformat(last), "calendar", dt.datetime.fromisoformat(created).replace(tzinfo=TZ))
 
 
@@ -74,59 +81,59 @@ def test_the_calendar_watches_national_day_2026_but_not_its_make_up_working_day(
 
 def test_the_roster_is_due_on_the_last_working_day_before_the_period():
     cal = WorkCalendar()
-    assert watch.roster_due_day(dt.date(2026, 10, 1), 1, cal) == dt.date(2026, 9, 30)
-    assert watch.roster_due_day(dt.date(2026, 9, 25), 1, cal) == dt.date(2026, 9, 24)
-    assert watch.roster_due_day(dt.date(2026, 10, 1), 2, cal) == dt.date(2026, 9, 29)
-    assert watch.roster_due_day(dt.date(2026, 11, 16), 1, cal) == dt.date(2026, 11, 13)  # a Monday: Friday before
-    assert watch.roster_due_day(dt.date(2026, 10, 1), 0, cal) == dt.date(2026, 10, 1)
+    assert watch_rules.roster_due_day(dt.date(2026, 10, 1), 1, cal) == dt.date(2026, 9, 30)
+    assert watch_rules.roster_due_day(dt.date(2026, 9, 25), 1, cal) == dt.date(2026, 9, 24)
+    assert watch_rules.roster_due_day(dt.date(2026, 10, 1), 2, cal) == dt.date(2026, 9, 29)
+    assert watch_rules.roster_due_day(dt.date(2026, 11, 16), 1, cal) == dt.date(2026, 11, 13)  # a Monday: Friday before
+    assert watch_rules.roster_due_day(dt.date(2026, 10, 1), 0, cal) == dt.date(2026, 10, 1)
 
 
 def test_roster_and_report_deadlines(catalog, rules):
     roster, report = catalog.duty(ROSTER), catalog.duty(REPORT)
-    d = watch.roster_deadline(period(), roster, rules.roster, WorkCalendar())
+    d = watch_rules.roster_deadline(period(), roster, rules.roster, WorkCalendar())
     assert (d.opens_at, d.due_at, d.escalate_at) == (at("2026-09-24", "00:00"), at("2026-09-30", "16:00"), at("2026-09-30", "17:00"))
-    late = watch.roster_deadline(period(created="2026-09-30T18:20"), roster, rules.roster, WorkCalendar())
+    late = watch_rules.roster_deadline(period(created="2026-09-30T18:20"), roster, rules.roster, WorkCalendar())
     assert late.due_at == at("2026-10-01", "16:00")  # added after the hour: due the next day, never in the past
-    same_day = watch.roster_deadline(period(created="2026-09-30T17:00"), roster, rules.roster, WorkCalendar())
+    same_day = watch_rules.roster_deadline(period(created="2026-09-30T17:00"), roster, rules.roster, WorkCalendar())
     assert same_day.due_at == at("2026-10-01", "16:00")
-    morning = watch.roster_deadline(period(name="x", first="2026-10-02", created="2026-10-01T09:00"), roster, rules.roster, WorkCalendar())
+    morning = watch_rules.roster_deadline(period(name="x", first="2026-10-02", created="2026-10-01T09:00"), roster, rules.roster, WorkCalendar())
     assert morning.due_at == at("2026-10-01", "16:00")
-    r = watch.report_deadline(dt.date(2026, 10, 3), report, rules.daily_report)
+    r = watch_rules.report_deadline(dt.date(2026, 10, 3), report, rules.daily_report)
     assert (r.opens_at, r.due_at, r.escalate_at) == (at("2026-10-03", "00:00"), at("2026-10-03", "16:00"), at("2026-10-03", "17:00"))
 
 
 def test_slots_cover_open_rosters_and_each_day_so_far_once(catalog, rules):
     roster, report = catalog.duty(ROSTER), catalog.duty(REPORT)
     extra = period(name="值守", first="2026-10-03", last="2026-10-05", pid=2)
-    found = watch.slot_rows([period(), extra], [10, 11], roster, report, rules, WorkCalendar(), at("2026-10-03", "08:00"))
+    found = watch_rules.slot_rows([period(), extra], [10, 11], roster, report, rules, WorkCalendar(), at("2026-10-03", "08:00"))
     keys = Counter((r["duty_key"], r["period_key"]) for r in found)
     assert keys == {
         (ROSTER, "2026-10-01-国庆节"): 2, (ROSTER, "2026-10-03-值守"): 2,
         (REPORT, "2026-10-01"): 2, (REPORT, "2026-10-02"): 2, (REPORT, "2026-10-03"): 2,
     }
-    assert watch.slot_rows([period()], [10], roster, report, rules, WorkCalendar(), at("2026-09-23", "23:59")) == []
+    assert watch_rules.slot_rows([period()], [10], roster, report, rules, WorkCalendar(), at("2026-09-23", "23:59")) == []
 
 
 def test_roster_entries_are_checked_and_must_cover_every_day():
     p = period(first="2026-10-01", last="2026-10-03")
-    leader = watch.parse_entry("王校长：13800000001", "leader", "--leader", 1)
-    assert leader == watch.RosterEntry("leader", "王校长", "13800000001")
-    staff = [watch.parse_entry(f"2026-10-0{d}=值班员{d}:0431-8888000{d}", "staff", "--staff", d) for d in (1, 2)]
-    with pytest.raises(watch.WatchError, match="2026-10-03.*值班值宿"):
-        watch.check_roster([leader, *staff], p)
-    watch.check_roster([leader, *staff, watch.parse_entry("2026-10-03=值班员3:13900000003", "staff", "--staff", 3)], p)
-    with pytest.raises(watch.WatchError, match="--staff 第 1 项.*2026-10-09"):
-        watch.check_roster([leader, watch.parse_entry("2026-10-09=某人:13900000000", "staff", "--staff", 1)], p)
-    with pytest.raises(watch.WatchError, match="--leader 第 2 项.*电话号码"):
-        watch.parse_entry("张三:call me", "leader", "--leader", 2)
-    with pytest.raises(watch.WatchError, match="--staff 第 1 项.*姓名:电话"):
-        watch.parse_entry("张三 13900000000", "staff", "--staff", 1)
+    leader = watch_rules.parse_entry("王校长：13800000001", "leader", "--leader", 1)
+    assert leader == watch_rules.RosterEntry("leader", "王校长", "13800000001")
+    staff = [watch_rules.parse_entry(f"2026-10-0{d}=值班员{d}:0431-8888000{d}", "staff", "--staff", d) for d in (1, 2)]
+    with pytest.raises(watch_rules.WatchError, match="2026-10-03.*值班值宿"):
+        watch_rules.check_roster([leader, *staff], p)
+    watch_rules.check_roster([leader, *staff, watch_rules.parse_entry("2026-10-03=值班员3:13900000003", "staff", "--staff", 3)], p)
+    with pytest.raises(watch_rules.WatchError, match="--staff 第 1 项.*2026-10-09"):
+        watch_rules.check_roster([leader, watch_rules.parse_entry("2026-10-09=某人:13900000000", "staff", "--staff", 1)], p)
+    with pytest.raises(watch_rules.WatchError, match="--leader 第 2 项.*电话号码"):
+        watch_rules.parse_entry("张三:call me", "leader", "--leader", 2)
+    with pytest.raises(watch_rules.WatchError, match="--staff 第 1 项.*姓名:电话"):
+        watch_rules.parse_entry("张三 13900000000", "staff", "--staff", 1)
     entries = [e.as_dict() for e in [leader, *staff]]
-    assert watch.on_duty(entries, dt.date(2026, 10, 2)) == {"leader": ["王校长 13800000001"], "staff": ["值班员2 0431-88880002"]}
+    assert watch_rules.on_duty(entries, dt.date(2026, 10, 2)) == {"leader": ["王校长 13800000001"], "staff": ["值班员2 0431-88880002"]}
 
 
 def test_report_states():
-    due, state = at("2026-10-03", "16:00"), watch.report_state
+    due, state = at("2026-10-03", "16:00"), watch_rules.report_state
     assert state("ok", at("2026-10-03", "09:00"), "accepted", due, at("2026-10-03", "10:00")) == "ok"
     assert state("ok", at("2026-10-03", "17:30"), "accepted", due, at("2026-10-03", "18:00")) == "ok_late"
     assert state("incident", at("2026-10-03", "09:00"), "accepted", due, at("2026-10-03", "18:00")) == "incident"
@@ -139,14 +146,14 @@ def test_a_bad_rules_file_names_the_file_and_field(tmp_path, catalog):
     path = tmp_path / "holiday.yaml"
     path.write_text("roster: {duty: erdao-holiday-duty-roster, due_time: 16:00}\ndaily_report: {duty: erdao-holiday-zero-report}\n")
     with pytest.raises(CatalogError, match=r"holiday.yaml: field roster.due_time: write the time in quotes"):
-        watch.read_rules(path, catalog.duties)
+        watch_rules.read_rules(path, catalog.duties)
     path.write_text("roster: {duty: school-monthly-drill}\ndaily_report: {duty: erdao-holiday-zero-report}\n")
     with pytest.raises(CatalogError, match=r"holiday.yaml: field roster.duty: 'school-monthly-drill' is not a catalog duty with flow: holiday"):
-        watch.read_rules(path, catalog.duties)
+        watch_rules.read_rules(path, catalog.duties)
     path.write_text("roster: {duty: erdao-holiday-duty-roster}\ndaily_report: {duty: erdao-holiday-zero-report}\n"
                     "send_hours: {from: '20:00', to: '08:00'}\n")
     with pytest.raises(CatalogError, match=r"field send_hours: 'to' must be after 'from'"):
-        watch.read_rules(path, catalog.duties)
+        watch_rules.read_rules(path, catalog.duties)
 
 
 # --------------------------------------------------------------------------- database
@@ -170,13 +177,23 @@ def sent(monkeypatch):
 
 
 def run_watch(rt, as_of):
-    result = watch.watch(rt, as_of)
+    result = result_of(as_of, WATCH.run(rt, as_of=as_of))
     dispatch(rt, as_of)
     return result
 
 
 def in_session(rt, work):
-    return watch.in_session(rt, work)
+    """``work(session, org)`` in one transaction, the catalog synced first (what the CLI does)."""
+    ensure_catalog(rt)
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        return work(session, load_org(session))
+
+
+def report_incident(rt, req, as_of, *, actor):
+    """Register an incident (own transaction), then run its clock at once and send (the CLI, unscheduled)."""
+    registered = in_session(rt, lambda s, org: incidents.register(s, rt, org, req, as_of, actor=actor))
+    escalated = CLOCK.run(rt, as_of=as_of)["escalate"]["incidents"]
+    return SimpleNamespace(registered=registered, escalated=escalated, sent=dispatch(rt, as_of).sent)
 
 
 # The small organisation of tests/factories.py: who carries the watch duties (principal and
@@ -272,11 +289,11 @@ def recorded(session):
 
 
 def roster_entries():
-    return [watch.RosterEntry("leader", "带班校长", "13800000001"), watch.RosterEntry("staff", "值班员", "13900000002")]
+    return [watch_rules.RosterEntry("leader", "带班校长", "13800000001"), watch_rules.RosterEntry("staff", "值班员", "13900000002")]
 
 
 def test_it_replays_the_2026_national_day_holiday(rt, ids, sent):
-    rules = watch.load_rules(rt)
+    rules = watch_rules.load_rules(rt)
     def file_roster(unit, key):
         return lambda s, org, when: watch.file_roster(s, rt, org, unit=unit, entries=roster_entries(), as_of=when,
                                                       actor=f"person:{unit}", period=key)
@@ -326,9 +343,9 @@ def test_it_replays_the_2026_national_day_holiday(rt, ids, sent):
         if is_run:
             run_watch(rt, when)
         elif work == "k1-incident":
-            incidents.report_incident(rt, incidents.IncidentRequest("K1", at("2026-10-06", "10:40"), "injury", "general",
-                                                                    phoned_at=at("2026-10-06", "10:55")),
-                                      when, actor="person:K1", schedule=False)
+            report_incident(rt, incidents.IncidentRequest("K1", at("2026-10-06", "10:40"), "injury", "general",
+                                                          phoned_at=at("2026-10-06", "10:55")),
+                            when, actor="person:K1")
         else:
             in_session(rt, lambda s, org, work=work, when=when: work(s, org, when))
 
@@ -365,8 +382,8 @@ def test_it_replays_the_2026_national_day_holiday(rt, ids, sent):
     # the board of 3 Oct in the evening, and of 6 Oct (K1's incident counts)
     with session_scope() as session:
         org = load_org(session)
-        covering, board = watch.board(session, rt, org, dt.date(2026, 10, 3), at("2026-10-03", "20:00"))
-        _, board6 = watch.board(session, rt, org, dt.date(2026, 10, 6), at("2026-10-06", "20:00"))
+        covering, board = watch_views.board(session, rt, org, dt.date(2026, 10, 3), at("2026-10-03", "20:00"))
+        _, board6 = watch_views.board(session, rt, org, dt.date(2026, 10, 6), at("2026-10-06", "20:00"))
         s1_incident_id = session.scalar(sa.text("select incident_id from watch_report where day = :d"), {"d": dt.date(2026, 10, 3)})
     assert [p.name for p in covering] == ["国庆节"]
     assert [(r.unit_code, r.roster, r.report, r.level, r.incidents) for r in board] == [
@@ -398,18 +415,18 @@ def test_a_unit_reports_an_incident_instead_of_a_zero_report(rt, ids, sent):
         clock = rows(session, "select period_key, review from occurrence where duty_key = 'school-incident-report' order by period_key")
     assert report_row == [("incident", incident.id)]
     assert (incident.category, incident.severity) == ("drowning", "larger")
-    assert [k for k, _ in clock] == sorted([incidents.report_key(incident.id, "phone"), incidents.report_key(incident.id, "written")])
+    assert [k for k, _ in clock] == sorted([incident_rules.report_key(incident.id, "phone"), incident_rules.report_key(incident.id, "written")])
     for hm in ("13:00", "17:00"):
         run_watch(rt, at("2026-10-02", hm))
     with session_scope() as session:
         org = load_org(session)
-        _, board = watch.board(session, rt, org, dt.date(2026, 10, 2), at("2026-10-02", "18:00"))
+        _, board = watch_views.board(session, rt, org, dt.date(2026, 10, 2), at("2026-10-02", "18:00"))
         s2_notices = rows(session, "select n.kind from notice n join occurrence o on o.id = n.occurrence_id "
                                    "join unit u on u.id = o.unit_id where u.code = 'S2' and o.period_key = '2026-10-02'")
     assert s2_notices == []  # no reminder at 13:00, no escalation at 17:00 for the day S2 reported
     assert {r.unit_code: (r.report, r.incidents) for r in board}["S2"] == ("incident", (incident.id,))
     # the incident's own clock runs: the phone report was due at 10:10
-    assert incidents.clock(rt, at("2026-10-02", "10:10")) == [incident.id]
+    assert CLOCK.run(rt, as_of=at("2026-10-02", "10:10"))["escalate"]["incidents"] == [incident.id]
     # a zero report filed afterwards does not hide the incident; reporting it again changes nothing
     again = in_session(rt, lambda s, org: watch.file_report(s, rt, org, unit="S2", day=dt.date(2026, 10, 2),
                                                             as_of=at("2026-10-02", "18:00"), actor="person:s2-safe"))
@@ -419,8 +436,8 @@ def test_a_unit_reports_an_incident_instead_of_a_zero_report(rt, ids, sent):
 def test_an_incident_reported_after_a_zero_report_replaces_it(rt, ids, sent):
     in_session(rt, lambda s, org: watch.file_report(s, rt, org, unit="S1", day=dt.date(2026, 10, 1),
                                                     as_of=at("2026-10-01", "09:00"), actor="person:s1-head"))
-    registered = incidents.report_incident(rt, incidents.IncidentRequest("S1", at("2026-10-01", "11:00"), "fire", "general"),
-                                           at("2026-10-01", "11:10"), actor="person:s1-head", schedule=False)
+    registered = report_incident(rt, incidents.IncidentRequest("S1", at("2026-10-01", "11:00"), "fire", "general"),
+                                 at("2026-10-01", "11:10"), actor="person:s1-head")
     filed = in_session(rt, lambda s, org: watch.file_report(s, rt, org, unit="S1", day=dt.date(2026, 10, 1),
                                                             as_of=at("2026-10-01", "11:15"), actor="person:s1-head",
                                                             incident_id=registered.registered.id))
@@ -434,18 +451,18 @@ def test_filing_errors_name_the_option_and_change_nothing(rt, ids, sent):
     def file(**kw):
         return in_session(rt, lambda s, org: watch.file_report(s, rt, org, actor="operator:x", **kw))
 
-    with pytest.raises(watch.WatchError, match="--day：2026-10-09 不是值守日"):
+    with pytest.raises(watch_rules.WatchError, match="--day：2026-10-09 不是值守日"):
         file(unit="S1", day=dt.date(2026, 10, 9), as_of=at("2026-10-09", "09:00"))
-    with pytest.raises(watch.WatchError, match="--day：2026-10-03 还没到"):
+    with pytest.raises(watch_rules.WatchError, match="--day：2026-10-03 还没到"):
         file(unit="S1", day=dt.date(2026, 10, 3), as_of=at("2026-10-02", "09:00"))
-    with pytest.raises(watch.WatchError, match="--unit：单位 SAFE（安全科）不承担「重大事件零报告」"):
+    with pytest.raises(watch_rules.WatchError, match="--unit：单位 SAFE（安全科）不承担「重大事件零报告」"):
         file(unit="SAFE", day=dt.date(2026, 10, 2), as_of=at("2026-10-02", "09:00"))
-    with pytest.raises(watch.WatchError, match="--incident：没有单位 S1 的事故 #99"):
+    with pytest.raises(watch_rules.WatchError, match="--incident：没有单位 S1 的事故 #99"):
         file(unit="S1", day=dt.date(2026, 10, 2), as_of=at("2026-10-02", "09:00"), incident_id=99)
-    with pytest.raises(incidents.IncidentError, match="--category"):
+    with pytest.raises(incident_rules.IncidentError, match="--category"):
         file(unit="S1", day=dt.date(2026, 10, 2), as_of=at("2026-10-02", "09:00"),
              incident=incidents.IncidentRequest("S1", at("2026-10-02", "08:00"), "火星撞地球", "一般"))
-    with pytest.raises(watch.WatchError, match="值班表不完整"):
+    with pytest.raises(watch_rules.WatchError, match="值班表不完整"):
         in_session(rt, lambda s, org: watch.file_roster(s, rt, org, unit="S1", entries=roster_entries()[:1],
                                                         as_of=at("2026-09-25", "09:00"), actor="x", period="2026-10-01-国庆节"))
     with session_scope() as session:
@@ -467,7 +484,7 @@ def test_an_operator_period_is_watched_and_cancelling_it_waives_its_open_tasks(r
         fired = rows(session, "select count(*) from escalation")[0][0]
     assert tasks == [(ROSTER, "2026-06-07-高考期间", 3), (REPORT, "2026-06-07", 3)]
     assert fired == 9  # rosters: level 1 on 5 June 17:00, level 2 on 6 June; reports of 7 June: level 1
-    with pytest.raises(watch.WatchError, match="--to 早于 --from"):
+    with pytest.raises(watch_rules.WatchError, match="--to 早于 --from"):
         in_session(rt, lambda s, org: watch.add_period(s, "反了", dt.date(2026, 6, 9), dt.date(2026, 6, 7),
                                                        at("2026-06-01", "09:00"), actor="operator:x"))
     period_id = again[0]

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from pingan.delivery.workflow import dispatch
-from pingan.core.clock import now
-from pingan.cli.app import app, console, runtime, user_errors, UserError
+from pingan.cli.app import UserError, app, console, runtime, user_errors
+from pingan.core.clock import local, now
 from pingan.core.i18n import register, t
 from pingan.core.periods import parse_instant
+from pingan.delivery.workflow import dispatch
 
 incident_app = typer.Typer(help="事故报告时限（30 分钟电话、2 小时书面）/ the incident-report clock", no_args_is_help=True)
 app.add_typer(incident_app, name="incident")
@@ -38,8 +39,6 @@ register({
 })
 
 
-
-
 def _instant(option: str, value: Optional[str], *, need_time: bool = False) -> dt.datetime:
     if not value:
         return now()
@@ -53,6 +52,31 @@ def _instant(option: str, value: Optional[str], *, need_time: bool = False) -> d
 
 def _hm(moment: dt.datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M}"
+
+
+def prefect_configured() -> bool:
+    return bool(os.environ.get("PREFECT_API_URL"))
+
+
+def follow_up_scheduler():
+    """``tasks.incident.schedule_follow_ups`` when a Prefect API is configured, else None (the sweep
+    evaluates the clock instead). Imported only then: it brings Prefect in."""
+    if not prefect_configured():
+        return None
+    from tasks.incident import schedule_follow_ups
+
+    return schedule_follow_ups
+
+
+def run_clock(rt, incident_id: int, as_of: dt.datetime, *, schedule: bool = True) -> tuple[list[int], int, list[dt.datetime]]:
+    """After registering an incident: run the clock at once (what is already late is escalated),
+    send, and schedule the follow-up runs; (incidents escalated, messages sent, runs scheduled)."""
+    from pingan.incidents.workflow import CLOCK, follow_up
+
+    escalated = CLOCK.run(rt, as_of=as_of)["escalate"]["incidents"]
+    sent = dispatch(rt, as_of).sent
+    scheduler = follow_up_scheduler() if schedule else None
+    return escalated, sent, follow_up(rt, incident_id, as_of, scheduler) if scheduler else []
 
 
 @incident_app.command("report")
@@ -69,32 +93,38 @@ def report(
     schedule: bool = typer.Option(True, "--schedule/--no-schedule", help="安排 Prefect 后续运行 / schedule follow-up runs"),
 ) -> None:
     """登记一起事故并开始计时 / register an incident and start its clock."""
+    from pingan.duties.service import ensure_catalog
     from pingan.incidents import service as incidents
+    from pingan.incidents import views
+    from pingan.incidents.rules import IncidentError
+    from pingan.org.snapshot import load_org
 
     rt = runtime()
-    moment = _instant("--as-of", as_of)
+    moment = local(_instant("--as-of", as_of))
     req = incidents.IncidentRequest(
         unit=unit, occurred_at=_instant("--at", at, need_time=True), category=category, severity=severity,
         summary=summary, phoned_at=_instant("--phoned-at", phoned_at, need_time=True) if phoned_at else None,
     )
+    ensure_catalog(rt)
     try:
-        result = incidents.report_incident(rt, req, moment, actor=f"operator:{by}", schedule=schedule)
-    except incidents.IncidentError as exc:
+        with _session() as session:
+            reg = incidents.register(session, rt, load_org(session), req, moment, actor=f"operator:{by}")
+    except IncidentError as exc:
         raise UserError(str(exc)) from None
-    reg = result.registered
+    escalated, sent, scheduled = run_clock(rt, reg.id, moment, schedule=schedule and reg.created)
     with _session() as session:
-        view = incidents.load_views(session, rt, [reg.id])[0]
+        view = views.load_views(session, rt, [reg.id])[0]
     if reg.created:
         console.print(t("inc.cli.registered", id=reg.id, unit=view.unit, category=view.category_name,
                         severity=view.severity_name, occurred=_hm(view.occurred_at)))
     else:
         console.print(t("inc.cli.exists", id=reg.id))
     console.print(t("inc.cli.deadlines", phone=_hm(reg.phone_due_at), written=_hm(reg.written_due_at)))
-    if result.escalated:
-        console.print(t("inc.cli.escalated", sent=result.sent))
-    if result.scheduled:
-        console.print(t("inc.cli.scheduled", n=len(result.scheduled), times="、".join(f"{w:%H:%M}" for w in result.scheduled)))
-    elif reg.created and schedule and not incidents.prefect_configured():
+    if escalated:
+        console.print(t("inc.cli.escalated", sent=sent))
+    if scheduled:
+        console.print(t("inc.cli.scheduled", n=len(scheduled), times="、".join(f"{w:%H:%M}" for w in scheduled)))
+    elif reg.created and schedule and not prefect_configured():
         console.print(f"[dim]{t('inc.cli.unscheduled')}[/]")
 
 
@@ -106,23 +136,25 @@ def _session():
 
 def _record(kind: str, incident: int, at: Optional[str], by: str, as_of: Optional[str]) -> None:
     from pingan.incidents import service as incidents
+    from pingan.incidents import views
+    from pingan.incidents.rules import IncidentError
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
     when = _instant("--at", at, need_time=True) if at else moment
     try:
-        recorded, on_record = incidents.record(rt, incident, kind, when, moment, actor=f"operator:{by}")
-    except incidents.IncidentError as exc:
+        with _session() as session:
+            recorded, on_record = incidents.record_report(session, incident, kind, when, local(moment), actor=f"operator:{by}")
+    except IncidentError as exc:
         raise UserError(str(exc)) from None
     label = t(f"inc.report.{kind}")
     if not recorded:
         console.print(t("inc.cli.already", id=incident, report=label, at=_hm(on_record)))
         return
     with _session() as session:
-        view = incidents.load_views(session, rt, [incident])[0]
+        view = views.load_views(session, rt, [incident])[0]
     state = getattr(view, kind).state(moment)
-    console.print(t("inc.cli.recorded", id=incident, report=label, at=_hm(on_record),
-                    state=f"{incidents.REPORT_STATE_ZH[state]} {state}"))
+    console.print(t("inc.cli.recorded", id=incident, report=label, at=_hm(on_record), state=views.state_label(state)))
 
 
 @incident_app.command("phone")
@@ -158,12 +190,13 @@ def list_(
 ) -> None:
     """未结事故（或全部）及其报告状态 / open incidents (or all) and the state of their reports."""
     from pingan.incidents import service as incidents
+    from pingan.incidents.views import load_views, open_table
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
     with _session() as session:
         ids = None if all_ else incidents.open_incident_ids(session)
-        views = incidents.load_views(session, rt, ids) if ids is None or ids else []
+        views = load_views(session, rt, ids) if ids is None or ids else []
     if as_json:
         console.print_json(json.dumps([{
             "id": v.id, "unit": v.unit_code, "occurred_at": v.occurred_at.isoformat(), "category": v.category,
@@ -174,7 +207,7 @@ def list_(
     table = Table(title="事故 / incidents" + ("" if all_ else "（未结 / open）"))
     for col in ("#", "单位 unit", "发生 occurred", "类别 category", "等级 severity", "电话 phone", "书面 written", "督办 level"):
         table.add_column(col)
-    for row in incidents.open_table(views, moment) if views else []:
+    for row in open_table(views, moment) if views else []:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
 
@@ -187,16 +220,16 @@ def show(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """一起事故的报告时间线 / the timeline of one incident."""
-    from pingan.incidents import service as incidents
+    from pingan.incidents.views import load_views, timeline
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
     with _session() as session:
-        views = incidents.load_views(session, rt, [incident])
+        views = load_views(session, rt, [incident])
     if not views:
         raise UserError(t("inc.err.none", id=incident))
     view = views[0]
-    events = incidents.timeline(view, moment)
+    events = timeline(view, moment)
     if as_json:
         console.print_json(json.dumps({
             "id": view.id, "unit": view.unit_code, "phone": view.phone.state(moment), "written": view.written.state(moment),
@@ -215,10 +248,10 @@ def show(
 @user_errors
 def sweep(as_of: Optional[str] = typer.Option(None, "--as-of")) -> None:
     """检查全部未结事故并督办、发送（不经 Prefect）/ evaluate every open incident now, in-process."""
-    from pingan.incidents import service as incidents
-    
+    from pingan.incidents.workflow import CLOCK
+
     rt = runtime()
     moment = _instant("--as-of", as_of)
-    escalated = incidents.clock(rt, moment)
+    escalated = CLOCK.run(rt, as_of=moment)["escalate"]["incidents"]
     report = dispatch(rt, moment)
     console.print(t("inc.cli.swept", escalated="、".join(f"#{i}" for i in escalated) or "0", sent=report.sent))

@@ -9,11 +9,11 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from pingan.delivery.workflow import dispatch
-from pingan.core.clock import now
-from pingan.cli.app import app, console, parse_day, runtime, user_errors, UserError
+from pingan.cli.app import UserError, app, console, parse_day, runtime, user_errors
+from pingan.core.clock import local, now
 from pingan.core.i18n import register, t
 from pingan.core.periods import parse_instant
+from pingan.delivery.workflow import dispatch
 
 watch_app = typer.Typer(help="节假日值班与零报告 / the holiday watch: duty rosters and daily zero reports", no_args_is_help=True)
 app.add_typer(watch_app, name="watch")
@@ -45,10 +45,6 @@ register({
 })
 
 
-
-
-
-
 def _instant(option: str, value: Optional[str]) -> dt.datetime:
     if not value:
         return now()
@@ -59,13 +55,19 @@ def _instant(option: str, value: Optional[str]) -> dt.datetime:
 
 
 def _do(rt, work):
-    """Run ``work(session, org)`` in one transaction; watch and incident errors become user errors."""
-    from pingan.incidents import service as incidents
-    from pingan.watch import service as watch
+    """Run ``work(session, org)`` in one transaction (the catalog synced first); watch and incident
+    errors become user errors."""
+    from pingan.core.db import get_engine, session_scope
+    from pingan.duties.service import ensure_catalog
+    from pingan.incidents.rules import IncidentError
+    from pingan.org.snapshot import load_org
+    from pingan.watch.rules import WatchError
 
     try:
-        return watch.in_session(rt, work)
-    except (watch.WatchError, incidents.IncidentError) as exc:
+        ensure_catalog(rt)
+        with session_scope(get_engine(rt.settings.db_url)) as session:
+            return work(session, load_org(session))
+    except (WatchError, IncidentError) as exc:
         raise UserError(str(exc)) from None
 
 
@@ -99,17 +101,18 @@ def list_(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """值守时段：日历中的节假日和添加的时段 / watch periods: the calendar's holidays and those added."""
+    from pingan.watch import rules as watch_rules
     from pingan.watch import service as watch
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
 
     def work(session, org):
-        rules = watch.load_rules(rt)
-        watch.sync_calendar(session, rt, moment, watch.HORIZON, rules=rules)
+        rules = watch_rules.load_rules(rt)
+        watch.sync_calendar(session, rt, moment, watch_rules.HORIZON, rules=rules)
         found = watch.periods(session, since=None if all_ else moment.date(), include_cancelled=all_)
         roster = rt.catalog.duty(rules.roster.duty)
-        return [(p, watch.roster_deadline(p, roster, rules.roster, rt.calendar)) for p in found]
+        return [(p, watch_rules.roster_deadline(p, roster, rules.roster, rt.calendar)) for p in found]
 
     found = _do(rt, work)
     items = [{
@@ -159,13 +162,14 @@ def roster(
 ) -> None:
     """报送值班表（带班领导、值班值宿人员及电话）/ file a unit's duty roster for a period."""
     from pingan.watch import service as watch
+    from pingan.watch.rules import parse_entry
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
 
     def work(session, org):
-        entries = [watch.parse_entry(v, "leader", "--leader", n) for n, v in enumerate(leader, 1)]
-        entries += [watch.parse_entry(v, "staff", "--staff", n) for n, v in enumerate(staff, 1)]
+        entries = [parse_entry(v, "leader", "--leader", n) for n, v in enumerate(leader, 1)]
+        entries += [parse_entry(v, "staff", "--staff", n) for n, v in enumerate(staff, 1)]
         return watch.file_roster(session, rt, org, unit=unit, entries=entries, as_of=moment, actor=f"operator:{by}",
                                  period=period)
 
@@ -192,6 +196,7 @@ def report(
     as_of: Optional[str] = typer.Option(None, "--as-of"),
 ) -> None:
     """报告一天的情况：平安无事（零报告），或事故（同时开始事故报告计时）/ report a day: nothing, or an incident."""
+    from pingan.cli.incident import run_clock
     from pingan.incidents import service as incidents
     from pingan.watch import service as watch
 
@@ -212,7 +217,7 @@ def report(
                                                      actor=f"operator:{by}", note=note, incident_id=incident,
                                                      incident=request))
     if request is not None and filed.incident_id is not None:
-        incidents.start_clock(rt, filed.incident_id, moment)  # escalate at once what is late; schedule the rest
+        run_clock(rt, filed.incident_id, moment)  # escalate at once what is late; schedule the rest
     what = t("watch.cli.incident", id=filed.incident_id) if filed.status == "incident" else t("watch.cli.ok")
     key = "watch.cli.report" if filed.created else "watch.cli.report_again"
     console.print(t(key, unit=unit, day=the_day, what=what, late=t("watch.cli.late") if filed.late else ""))
@@ -226,12 +231,12 @@ def status(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """各单位值班表和当日报告情况 / who has filed the roster and reported on a day."""
-    from pingan.watch import service as watch
+    from pingan.watch import views
 
     rt = runtime()
     moment = _instant("--as-of", as_of)
     the_day = parse_day("--day", day) if day else moment.date()
-    covering, rows = _do(rt, lambda s, org: watch.board(s, rt, org, the_day, moment))
+    covering, rows = _do(rt, lambda s, org: views.board(s, rt, org, the_day, moment))
     if as_json:
         console.print_json(json.dumps({"day": the_day.isoformat(), "periods": [p.key for p in covering],
                                        "units": [r.as_dict() for r in rows]}, ensure_ascii=False))
@@ -240,7 +245,7 @@ def status(
         console.print(t("watch.cli.not_watched", day=the_day))
         return
     table = Table(title=f"节假日值守 {the_day}（{'、'.join(p.name for p in covering)}）")
-    rendered = watch.board_table(rows)
+    rendered = views.board_table(rows)
     for col in rendered[0]:
         table.add_column(col)
     for row in rendered:
@@ -252,13 +257,14 @@ def status(
 @user_errors
 def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="时刻 / instant")) -> None:
     """运行一次值守（不经 Prefect）：安排、提醒、督办、发送 / run the watch once, in-process."""
-    from pingan.watch import service as watch
+    from pingan.watch.rules import WatchError
+    from pingan.watch.workflow import WATCH, result_of
 
     rt = runtime()
-    moment = _instant("--as-of", as_of)
+    moment = local(_instant("--as-of", as_of))
     try:
-        result = watch.watch(rt, moment)
-    except watch.WatchError as exc:
+        result = result_of(moment, WATCH.run(rt, as_of=moment))
+    except WatchError as exc:
         raise UserError(str(exc)) from None
     sent = dispatch(rt, moment)
     console.print(t("watch.cli.ran", periods=result.new_periods, planned=result.planned, linked=result.linked,
