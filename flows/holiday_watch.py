@@ -17,7 +17,7 @@ from prefect.runtime import flow_run
 
 from pingan.core.clock import local, now
 from pingan.watch.workflow import WATCH
-from tasks.delivery import dispatch
+from tasks.delivery import dispatch_released
 from tasks.steps import run_steps
 from tasks.watch import publish
 
@@ -27,9 +27,10 @@ def run_name() -> str:
     return f"节假日值守 {as_of or now().strftime('%Y-%m-%d %H:%M')}"
 
 
-@flow(name="holiday-watch", flow_run_name=run_name, log_prints=True)
+@flow(name="holiday-watch", flow_run_name=run_name, log_prints=True, timeout_seconds=1800)
 def holiday_watch(as_of: dt.datetime | None = None) -> dict:
-    """Plan, remind, escalate, send and publish the holiday watch at ``as_of`` (default: now)."""
+    """Plan, remind and escalate the holiday watch at ``as_of`` (default: now) — its notices go out at
+    once through the dispatcher, a holiday has no digest morning — and publish who has reported."""
     as_of = local(as_of) if as_of else now()
     steps = run_steps(WATCH, as_of=as_of)
     planned, reminded, escalated = steps["plan"], steps["remind"], steps["escalate"]
@@ -40,7 +41,7 @@ def holiday_watch(as_of: dt.datetime | None = None) -> dict:
         log.info("outside the watch's sending hours: reminders and escalations wait for the next run")
     elif reminded["unreachable"]:
         log.warning("%s task(s) have nobody to remind: check roles in the organisation", len(reminded["unreachable"]))
-    sent = dispatch(as_of)
+    started = dispatch_released(as_of, "holiday-watch")
     board = publish(as_of)
     return {"as_of": as_of.isoformat(), **planned, "reminders": reminded["queued"], "escalations": escalated["fired"],
-            "sent": sent["sent"], "failed": sent["failed"], "periods": board["periods"], "reports": board["reports"]}
+            "released": started["released"], "periods": board["periods"], "reports": board["reports"]}

@@ -21,7 +21,7 @@ from pingan.core.db import get_engine, session_scope
 from pingan.duties.runtime import get_runtime
 from pingan.incidents import service as incidents
 from pingan.incidents.workflow import CLOCK
-from tasks.delivery import dispatch
+from tasks.delivery import dispatch_released
 from tasks.incident import publish_open, publish_timeline
 from tasks.steps import run_steps
 
@@ -40,10 +40,10 @@ def log_escalated(escalated: list[int]) -> None:
     get_run_logger().info("escalated incident(s): %s", ", ".join(f"#{i}" for i in escalated) or "none")
 
 
-@flow(name=INCIDENT_CLOCK_FLOW, flow_run_name=clock_run_name, log_prints=True)
+@flow(name=INCIDENT_CLOCK_FLOW, flow_run_name=clock_run_name, log_prints=True, timeout_seconds=300)
 def incident_clock(incident_id: int, as_of: dt.datetime | None = None) -> dict:
-    """Escalate the missing reports of incident ``incident_id`` (and any other that is due), send,
-    and publish its timeline."""
+    """Escalate the missing reports of incident ``incident_id`` (and any other that is due), start
+    the dispatcher for them at once, and publish its timeline."""
     as_of = local(as_of) if as_of else now()
     with session_scope(get_engine(get_runtime().settings.db_url)) as session:
         found = incidents.exists(session, incident_id)
@@ -51,22 +51,21 @@ def incident_clock(incident_id: int, as_of: dt.datetime | None = None) -> dict:
         raise ValueError(f"no incident #{incident_id}")
     escalated = run_steps(CLOCK, as_of=as_of)["escalate"]["incidents"]
     log_escalated(escalated)
-    sent = dispatch(as_of)
+    started = dispatch_released(as_of, f"incident-{incident_id}")
     state = publish_timeline(incident_id, as_of)
     return {"incident": incident_id, "as_of": as_of.isoformat(), "escalated": escalated,
-            "sent": sent["sent"], "failed": sent["failed"], **state}
+            "released": started["released"], **state}
 
 
-@flow(name="incident-sweep", flow_run_name=sweep_run_name, log_prints=True)
+@flow(name="incident-sweep", flow_run_name=sweep_run_name, log_prints=True, timeout_seconds=240)
 def incident_sweep(as_of: dt.datetime | None = None) -> dict:
-    """Evaluate every open incident: escalate what is due, send, publish the open incidents and the
-    timelines of those escalated now."""
+    """Evaluate every open incident: escalate what is due (the dispatcher sends it at once), publish
+    the open incidents and the timelines of those escalated now."""
     as_of = local(as_of) if as_of else now()
     escalated = run_steps(CLOCK, as_of=as_of)["escalate"]["incidents"]
     log_escalated(escalated)
-    sent = dispatch(as_of)
+    started = dispatch_released(as_of, "incident-sweep")
     for incident_id in escalated:
         publish_timeline(incident_id, as_of)
     still = publish_open(as_of)
-    return {"as_of": as_of.isoformat(), "escalated": escalated, "open": still["open"],
-            "sent": sent["sent"], "failed": sent["failed"]}
+    return {"as_of": as_of.isoformat(), "escalated": escalated, "open": still["open"], "released": started["released"]}

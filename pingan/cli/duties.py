@@ -15,13 +15,17 @@ from rich.table import Table
 from models import Audit, Channel, Message, Occurrence, Person, Waiver
 from pingan.core.clock import now
 from pingan.duties.catalog import CatalogError
-from pingan.cli.app import command, console, parse_as_of, parse_day, runtime, UserError
+from pingan.cli.app import UserError, command, console, parse_as_of, parse_day, runtime, send_released
 from pingan.core.i18n import pick, register, t
 from pingan.core.clock import TZ
 
 register({
-    "run.done": {"zh-CN": "「{duty}」已运行：新建任务 {planned}，提醒 {reminders}，督办 {escalations}，发送 {sent}，失败 {failed}",
-                 "en": "“{duty}” ran: {planned} task(s) planned, {reminders} reminder(s), {escalations} escalation(s), {sent} sent, {failed} failed"},
+    "run.done": {"zh-CN": "「{duty}」已运行：新建任务 {planned}，提醒 {reminders}，督办 {escalations}，即刻发送 {sent}",
+                 "en": "“{duty}” ran: {planned} task(s) planned, {reminders} reminder(s), {escalations} escalation(s), {sent} sent now"},
+    "run.waiting": {"zh-CN": "另有 {n} 条通知等待汇总发送，最早 {at}（届时由统一发送发出，或运行 pingan dispatch --as-of {at}）",
+                    "en": "{n} notice(s) wait for their digest slot, the first at {at} (the dispatcher sends them then; or pingan dispatch --as-of {at})"},
+    "dispatch.done": {"zh-CN": "统一发送：已发送 {sent}，等待限速时段 {deferred}，重试中 {retrying}，失败 {failed}（接管中断 {recovered}，可能重复 {repeats}）",
+                      "en": "dispatcher: {sent} sent, {deferred} waiting for their pacing slot, {retrying} retrying, {failed} failed ({recovered} recovered, {repeats} possible repeats)"},
     "replay.title": {"zh-CN": "回放 {start} 至 {end}（{runs} 次运行）", "en": "Replay {start} to {end} ({runs} runs)"},
     "status.title": {"zh-CN": "职责状态（截至 {as_of}）", "en": "Duty status (as of {as_of})"},
     "outbox.title": {"zh-CN": "发件箱（最近 {n} 条）", "en": "Outbox (latest {n})"},
@@ -50,7 +54,7 @@ def run(
     as_of: Optional[str] = typer.Option(None, "--as-of", help="时刻 / instant, e.g. 2026-11-23 or 2026-11-23T09:00"),
     local: bool = typer.Option(False, "--local", help="不经 Prefect，直接运行 / run in-process without Prefect"),
 ) -> None:
-    """运行一项职责（规划、提醒、督办、发送）/ run one duty now: plan, remind, escalate, send."""
+    """运行一项职责（规划、提醒、督办），通知交统一发送 / run one duty now: plan, remind, escalate; notices go to the dispatcher."""
     rt = runtime()
     spec = _duty(rt, duty)
     moment = parse_as_of(as_of)
@@ -58,18 +62,46 @@ def run(
         from flows.duty_cycle import duty_cycle
 
         result = duty_cycle(duty=spec.key, as_of=moment)
-        planned, reminders, escalations, sent, failed = (
-            result["planned"], result["reminders"], result["escalations"], result["sent"], result["failed"])
+        planned, reminders, escalations = result["planned"], result["reminders"], result["escalations"]
     else:
-        from pingan.delivery.workflow import dispatch
         from pingan.duties.workflow import cycle
 
         done = cycle(rt, spec.key, moment)
-        report = dispatch(rt, moment)
-        planned, reminders, escalations, sent, failed = (
-            done.planned, done.reminders, done.escalations, report.sent, report.failed)
+        planned, reminders, escalations = done.planned, done.reminders, done.escalations
+    sent = send_released(rt, moment)
     console.print(t("run.done", duty=pick(spec.name, spec.name_en), planned=planned, reminders=reminders,
-                    escalations=escalations, sent=sent, failed=failed))
+                    escalations=escalations, sent=sent))
+    _say_waiting(rt, moment)
+
+
+def _say_waiting(rt, moment) -> None:
+    """What waits for a later digest slot, and when it goes."""
+    import sqlalchemy as sa
+
+    from models import Notice
+    from pingan.core.db import session_scope
+
+    N = Notice.__table__
+    with session_scope() as session:
+        row = session.execute(sa.select(sa.func.count(), sa.func.min(N.c.release_at)).where(
+            N.c.message_id.is_(None), N.c.release_at > moment)).one()
+    if row[0]:
+        console.print(t("run.waiting", n=row[0], at=f"{row[1]:%Y-%m-%d %H:%M}"))
+
+
+@command("dispatch")
+def dispatch_(
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="时刻：发送到此时已到发送时间的通知 / instant: send what is released by then"),
+) -> None:
+    """统一发送：把到时的通知汇总为每人一条消息并发送 / the dispatcher: one message per person for what is released, sent now."""
+    from pingan.delivery.workflow import dispatch
+
+    rt = runtime()
+    moment = parse_as_of(as_of)
+    report = dispatch(rt, moment)
+    console.print(t("dispatch.done", sent=report.sent, deferred=report.deferred, retrying=report.retrying,
+                    failed=report.failed, recovered=report.recovered, repeats=report.possible_repeats))
+    _say_waiting(rt, moment)
 
 
 @command("replay")

@@ -9,8 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from pingan.delivery.workflow import dispatch
-from pingan.cli.app import app, command, console, parse_as_of, runtime, user_errors, UserError
+from pingan.cli.app import UserError, app, command, console, parse_as_of, runtime, send_released, user_errors
 from pingan.core.i18n import register, t
 
 register({
@@ -143,14 +142,11 @@ def reject(
     reason: str = typer.Option(..., "--reason", help="退回理由，会通知提交人 / why (the person is told)"),
     by: str = typer.Option("operator", "--by", help="审核人 / reviewer"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="审核时刻 / instant of the review"),
-    send: bool = typer.Option(True, "--send/--no-send", help="立即发送退回通知 / send the notice now (else the outbox sweeper does)"),
+    send: bool = typer.Option(True, "--send/--no-send", help="立即交给统一发送 / start the dispatcher now (else its sweep sends)"),
 ) -> None:
     """退回材料：任务重新打开，告知理由，督办继续 / reject: the task re-opens, the person is told why, escalation goes on."""
     rt, moment, outcome = _review(evidence_id, False, reason, by, as_of)
-    sent = 0
-    if send:
-        
-        sent = dispatch(rt, moment).sent
+    sent = send_released(rt, moment) if send else 0
     console.print(t("evc.rejected", id=evidence_id, task=outcome.occurrence_id, n=len(outcome.notified), sent=sent))
 
 

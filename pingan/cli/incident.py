@@ -10,11 +10,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from pingan.cli.app import UserError, app, console, runtime, user_errors
+from pingan.cli.app import UserError, app, console, runtime, send_released, user_errors
 from pingan.core.clock import local, now
 from pingan.core.i18n import register, t
 from pingan.core.periods import parse_instant
-from pingan.delivery.workflow import dispatch
 
 incident_app = typer.Typer(help="事故报告时限（30 分钟电话、2 小时书面）/ the incident-report clock", no_args_is_help=True)
 app.add_typer(incident_app, name="incident")
@@ -74,7 +73,7 @@ def run_clock(rt, incident_id: int, as_of: dt.datetime, *, schedule: bool = True
     from pingan.incidents.workflow import CLOCK, follow_up
 
     escalated = CLOCK.run(rt, as_of=as_of)["escalate"]["incidents"]
-    sent = dispatch(rt, as_of).sent
+    sent = send_released(rt, as_of)
     scheduler = follow_up_scheduler() if schedule else None
     return escalated, sent, follow_up(rt, incident_id, as_of, scheduler) if scheduler else []
 
@@ -253,5 +252,5 @@ def sweep(as_of: Optional[str] = typer.Option(None, "--as-of")) -> None:
     rt = runtime()
     moment = _instant("--as-of", as_of)
     escalated = CLOCK.run(rt, as_of=moment)["escalate"]["incidents"]
-    report = dispatch(rt, moment)
-    console.print(t("inc.cli.swept", escalated="、".join(f"#{i}" for i in escalated) or "0", sent=report.sent))
+    sent = send_released(rt, moment)
+    console.print(t("inc.cli.swept", escalated="、".join(f"#{i}" for i in escalated) or "0", sent=sent))

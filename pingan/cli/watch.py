@@ -9,11 +9,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from pingan.cli.app import UserError, app, console, parse_day, runtime, user_errors
+from pingan.cli.app import UserError, app, console, parse_day, runtime, send_released, user_errors
 from pingan.core.clock import local, now
 from pingan.core.i18n import register, t
 from pingan.core.periods import parse_instant
-from pingan.delivery.workflow import dispatch
 
 watch_app = typer.Typer(help="节假日值班与零报告 / the holiday watch: duty rosters and daily zero reports", no_args_is_help=True)
 app.add_typer(watch_app, name="watch")
@@ -266,8 +265,8 @@ def run(as_of: Optional[str] = typer.Option(None, "--as-of", help="时刻 / inst
         result = result_of(moment, WATCH.run(rt, as_of=moment))
     except WatchError as exc:
         raise UserError(str(exc)) from None
-    sent = dispatch(rt, moment)
+    sent = send_released(rt, moment)
     console.print(t("watch.cli.ran", periods=result.new_periods, planned=result.planned, linked=result.linked,
-                    reminders=result.reminders, escalations=result.escalations, sent=sent.sent))
+                    reminders=result.reminders, escalations=result.escalations, sent=sent))
     if not result.in_hours:
         console.print(f"[dim]{t('watch.cli.outside')}[/]")
