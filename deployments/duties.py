@@ -4,6 +4,7 @@ beside it: the outbox, key sensitive periods, and the operator alert with its tr
 from __future__ import annotations
 
 from deployments.specs import Schedule, Spec, Trigger
+from tasks.names import DISPATCH_DEPLOYMENT_NAME
 from pingan.duties.catalog import Catalog, DutySpec
 
 DUTY_ENTRYPOINT = "flows/duty_cycle.py:duty_cycle"
@@ -66,7 +67,7 @@ def specs(catalog: Catalog) -> list[Spec]:
     ]
     out += [
         Spec(
-            name="发送待发消息",
+            name=DISPATCH_DEPLOYMENT_NAME,
             entrypoint="flows/dispatch.py:outbox_dispatch",
             description="统一发送：把到时的通知汇总成每人一条消息并发送（上午 9:00 汇总全部例行提醒与督办，下午 15:00 "
                         "只补当天到期的事项；紧急通知即刻发送；每 5 分钟补发重试与中断遗留的消息）/ the one dispatcher: one "

@@ -13,13 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from deployments.specs import Schedule, Spec
+from tasks.names import INCIDENT_CLOCK_DEPLOYMENT_NAME
 from pingan.duties.catalog import Catalog, DutySpec, load_catalog
 
 # "<flow name>/<deployment name>" of the incident clock: registering an incident schedules runs
 # of it (``tasks.incident.schedule_follow_ups``); its flow is ``flows/incident_clock.py``.
-INCIDENT_CLOCK_FLOW = "incident-clock"
-INCIDENT_CLOCK_DEPLOYMENT_NAME = "事故报告时限"
-INCIDENT_CLOCK_DEPLOYMENT = f"{INCIDENT_CLOCK_FLOW}/{INCIDENT_CLOCK_DEPLOYMENT_NAME}"
 SWEEP_CRON = "*/5 * * * *"
 
 

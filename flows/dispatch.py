@@ -19,12 +19,13 @@ from pingan.core.db import get_engine, session_scope
 from pingan.delivery.views import failure_rows, summary_markdown
 from pingan.duties.runtime import get_runtime
 from tasks.delivery import dispatch
+from tasks.names import DISPATCH_DEPLOYMENT_NAME, DISPATCH_FLOW
 from tasks.steps import RETRY
 
 
 def run_name() -> str:
     as_of = (flow_run.parameters or {}).get("as_of")
-    return f"发送待发消息 {as_of or now().strftime('%Y-%m-%d %H:%M')}"
+    return f"{DISPATCH_DEPLOYMENT_NAME} {as_of or now().strftime('%Y-%m-%d %H:%M')}"
 
 
 @task(name="publish", timeout_seconds=120, **RETRY)
@@ -38,7 +39,7 @@ def publish(as_of: dt.datetime, sent: dict) -> None:
                           description="发送失败的消息（近一天）/ messages that failed (last day)")
 
 
-@flow(name="outbox-dispatch", flow_run_name=run_name, log_prints=True, timeout_seconds=1800)
+@flow(name=DISPATCH_FLOW, flow_run_name=run_name, log_prints=True, timeout_seconds=1800)
 def outbox_dispatch(as_of: dt.datetime | None = None) -> dict:
     """Compose the notices released by ``as_of`` (default now) and send every message that is due."""
     as_of = local(as_of) if as_of else now()

@@ -15,7 +15,7 @@ import datetime as dt
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from deployments.incidents import INCIDENT_CLOCK_FLOW
+from tasks.names import INCIDENT_CLOCK_FLOW
 from pingan.core.clock import local, now
 from pingan.core.db import get_engine, session_scope
 from pingan.duties.runtime import get_runtime

@@ -17,10 +17,9 @@ from pingan.core.db import get_engine, session_scope
 from pingan.delivery.outbox import waiting
 from pingan.delivery.workflow import DISPATCH
 from pingan.duties.runtime import get_runtime
+from tasks.names import DISPATCH_DEPLOYMENT
 from tasks.steps import RETRY, run_steps
 
-# "<flow name>/<deployment name>" of the one dispatcher (deployments/duties.py declares it).
-DISPATCH_DEPLOYMENT = "outbox-dispatch/发送待发消息"
 log = logging.getLogger("pingan.dispatch")
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from deployments.incidents import INCIDENT_CLOCK_DEPLOYMENT
+from tasks.names import INCIDENT_CLOCK_DEPLOYMENT
 from pingan.core.db import get_engine, session_scope
 from pingan.duties.runtime import get_runtime
 from pingan.incidents import service as incidents

@@ -430,7 +430,8 @@ def test_the_cli_registers_records_and_shows_an_incident(ids, sent, monkeypatch)
 def test_the_deployments_of_the_clock_and_the_watch():
     import inspect
 
-    from deployments.incidents import INCIDENT_CLOCK_DEPLOYMENT, specs
+    from deployments.incidents import specs
+    from tasks.names import INCIDENT_CLOCK_DEPLOYMENT
 
     found = {s.name: s for s in specs(CATALOG)}
     assert set(found) == {"事故报告时限", "事故报告巡检", "节假日值班与零报告"}
@@ -447,16 +448,22 @@ def test_the_deployments_of_the_clock_and_the_watch():
 def test_the_flows_run_under_prefect_and_publish_their_artifacts(prefect_harness, ids, sent, monkeypatch):
     from prefect.client.orchestration import get_client
 
+    from flows.dispatch import outbox_dispatch
     from flows.holiday_watch import holiday_watch
     from flows.incident_clock import incident_clock, incident_sweep
     from pingan.duties.runtime import get_runtime
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     reg = register(get_runtime()).registered
+    # The clock queues its escalations released at once; the one dispatcher sends them (here the
+    # flow is called directly: the harness has no dispatch deployment to start).
     done = incident_clock(incident_id=reg.id, as_of=at("2026-10-03", "10:30"))
-    assert (done["escalated"], done["sent"], done["phone"], done["written"], done["level"]) == ([reg.id], 2, "missing", "pending", 1)
+    assert (done["escalated"], done["released"], done["phone"], done["written"], done["level"]) == (
+        [reg.id], 2, "missing", "pending", 1)
+    assert outbox_dispatch(as_of=at("2026-10-03", "10:30"))["sent"] == 2
     swept = incident_sweep(as_of=at("2026-10-03", "12:00"))
-    assert (swept["escalated"], swept["open"], swept["sent"]) == ([reg.id], [reg.id], 4)  # phone level 2, written level 1
+    assert (swept["escalated"], swept["open"], swept["released"]) == ([reg.id], [reg.id], 4)  # phone level 2, written level 1
+    assert outbox_dispatch(as_of=at("2026-10-03", "12:00"))["sent"] == 4
     watched = holiday_watch(as_of=at("2026-10-03", "17:00"))
     assert watched["reports"] == {"K1": "missing", "S1": "incident", "S2": "missing"}  # S1's incident is its report
     with pytest.raises(ValueError, match="no incident #99"):

@@ -40,6 +40,13 @@ HEADERS = [c.header for c in COLUMNS]
 RP, RC = models.RiskPoint.__table__, models.RiskCheck.__table__
 
 
+def act(rt, work, as_of):
+    """An action, then the dispatcher at ``as_of`` (as the CLI and the page do)."""
+    out = hazards.act(rt, work)
+    dispatch(rt, as_of)
+    return out
+
+
 @pytest.fixture
 def rt(migrated_db, monkeypatch):
     monkeypatch.setattr(transports, "deliver", lambda *a, **k: Outcome(ok=True))
@@ -73,8 +80,7 @@ def watch(rt, as_of):
 
 
 def do_import(rt, path, as_of=IMPORTED, **kw):
-    return hazards.act(rt, lambda s, org: hazards.import_points(s, rt, org, path, actor="operator:test", as_of=as_of, **kw),
-                       as_of=as_of, dispatch=False)
+    return hazards.act(rt, lambda s, org: hazards.import_points(s, rt, org, path, actor="operator:test", as_of=as_of, **kw))
 
 
 def points(session) -> list[tuple]:
@@ -277,14 +283,14 @@ def test_a_missed_check_climbs_the_chain_and_a_check_stops_it(rt, ids, tmp_path)
     with session_scope() as session:
         point = hazards.find_point(session, load_org(session), "S1/R1")
         last = session.scalar(sa.select(sa.func.max(models.Notice.id)))
-    done = hazards.act(rt, lambda s, org: hazards.record_check(
+    done = act(rt, lambda s, org: hazards.record_check(
         s, rt, org, risk_point_id=point.id, person_id=ids["s1-safe"], result="ok", actor="person:s1-safe",
-        as_of=at("2026-09-09", "10:00"), note="正常"), as_of=at("2026-09-09", "10:00"))
+        as_of=at("2026-09-09", "10:00"), note="正常"), at("2026-09-09", "10:00"))
     assert len(done.checks) == 2 and done.hazard_id is None
     with pytest.raises(HazardError, match=re.escape(f"风险点 #{point.id} R1 当前没有待完成的检查")):
-        hazards.act(rt, lambda s, org: hazards.record_check(
+        act(rt, lambda s, org: hazards.record_check(
             s, rt, org, risk_point_id=point.id, person_id=ids["s1-safe"], result="ok", actor="x",
-            as_of=at("2026-09-09", "11:00")), as_of=at("2026-09-09", "11:00"))
+            as_of=at("2026-09-09", "11:00")), at("2026-09-09", "11:00"))
     for day in ("2026-09-11", "2026-09-14"):
         watch(rt, at(day, "09:00"))
     # No repeat of level 3 (it was due 10 Sep 19:30), no reminder for W37: only W38 opening.
@@ -297,13 +303,13 @@ def test_a_check_that_finds_a_hazard_puts_it_into_the_loop(rt, ids, tmp_path):
     with session_scope() as session:
         point = hazards.find_point(session, load_org(session), "S1/R1")
     with pytest.raises(HazardError, match="发现隐患时须填写隐患描述、等级和整改责任人"):
-        hazards.act(rt, lambda s, org: hazards.record_check(
+        act(rt, lambda s, org: hazards.record_check(
             s, rt, org, risk_point_id=point.id, person_id=ids["s1-safe"], result="hazard", actor="x",
-            as_of=at("2026-09-02")), as_of=at("2026-09-02"))
-    done = hazards.act(rt, lambda s, org: hazards.record_check(
+            as_of=at("2026-09-02")), at("2026-09-02"))
+    done = act(rt, lambda s, org: hazards.record_check(
         s, rt, org, risk_point_id=point.id, person_id=ids["s1-safe"], result="hazard", actor="person:s1-safe",
         as_of=at("2026-09-02"), hazard={"description": "报警器失灵", "level": "重大", "rectifier_id": ids["s1-head"]},
-        photos=[Upload.of("报警器.jpg", b"\xff\xd8\xff\xe0" + b"1" * 50)]), as_of=at("2026-09-02"))
+        photos=[Upload.of("报警器.jpg", b"\xff\xd8\xff\xe0" + b"1" * 50)]), at("2026-09-02"))
     with session_scope() as session:
         hz = hazards.load(session, done.hazard_id)
         check = session.execute(sa.select(RC.c.result, RC.c.hazard_id, RC.c.checked_at).where(RC.c.id == done.checks[0])).one()
@@ -357,8 +363,8 @@ UPLOADS = {("S1", "2026-09-H1"): t("2026-09-14"), ("S2", "2026-09-H1"): t("2026-
 
 
 def run_script(rt, ids, day: dt.date, point_ids: dict, hazard_ids: dict, tasks: dict) -> None:
-    def act(when, work):
-        return hazards.act(rt, work, as_of=when)
+    def act_at(when, work):
+        return act(rt, work, when)
 
     events = []
     for name, (unit, level, rectifier, reporter, when) in HAZARDS.items():
@@ -374,26 +380,26 @@ def run_script(rt, ids, day: dt.date, point_ids: dict, hazard_ids: dict, tasks: 
             continue
         if kind == "report":
             unit, level, rectifier, reporter, _ = HAZARDS[what]
-            hazard_ids[what] = act(when, lambda s, org: hazards.report(
+            hazard_ids[what] = act_at(when, lambda s, org: hazards.report(
                 s, rt, org, unit_id=ids[unit], place="现场", description=f"隐患 {what}", level=level,
                 rectifier_id=ids[rectifier], reporter_id=ids[reporter], actor=f"person:{reporter}", as_of=when)).hazard_id
         elif kind == "step":
             _, name, action, person, passed = what
             h, pid = hazard_ids[name], ids[person]
             if action == "rectify":
-                act(when, lambda s, org: hazards.rectify(s, rt, org, h, person_id=pid, note="已整改",
+                act_at(when, lambda s, org: hazards.rectify(s, rt, org, h, person_id=pid, note="已整改",
                                                          files=[Upload.of("x.jpg", b"\xff\xd8\xff" + name.encode())],
                                                          actor=f"person:{person}", as_of=when))
             elif action == "verify":
-                act(when, lambda s, org: hazards.verify(s, rt, org, h, person_id=pid, passed=passed,
+                act_at(when, lambda s, org: hazards.verify(s, rt, org, h, person_id=pid, passed=passed,
                                                         note=None if passed else "未整改到位", actor=f"person:{person}", as_of=when))
             else:
-                act(when, lambda s, org: hazards.close(s, rt, org, h, person_id=pid, actor=f"person:{person}", as_of=when))
+                act_at(when, lambda s, org: hazards.close(s, rt, org, h, person_id=pid, actor=f"person:{person}", as_of=when))
         elif kind == "check":
             (unit, code), moment = what
             finds = (unit, code) == ("S1", "R2") and moment.date() == dt.date(2026, 10, 27)
             checker = "s1-head" if unit == "S1" and code == "R2" else f"{unit.lower()}-safe"
-            done = act(when, lambda s, org: hazards.record_check(
+            done = act_at(when, lambda s, org: hazards.record_check(
                 s, rt, org, risk_point_id=point_ids[(unit, code)], person_id=ids[checker],
                 result="hazard" if finds else "ok", actor=f"person:{checker}", as_of=when,
                 hazard={"description": "隐患 H4", "level": "general", "rectifier_id": ids["s1-safe"]} if finds else None))
@@ -401,7 +407,7 @@ def run_script(rt, ids, day: dt.date, point_ids: dict, hazard_ids: dict, tasks: 
                 hazard_ids["H4"] = done.hazard_id
         else:
             unit, period = what
-            act(when, lambda s, org: hazards.record_upload(s, rt, occurrence_id=tasks[(unit, period)], reference=f"JG-{unit}-{period}",
+            act_at(when, lambda s, org: hazards.record_upload(s, rt, occurrence_id=tasks[(unit, period)], reference=f"JG-{unit}-{period}",
                                                            uploaded_on=when.date(), actor="operator:test", as_of=when))
 
 
