@@ -41,6 +41,8 @@ Databases (each yields a URL string; nothing is migrated unless the fixture says
 ``sent``
     ``pingan.delivery.transports.deliver`` replaced by a ``factories.Recorder`` for the test
     (every send succeeds and is recorded; nothing leaves the machine).
+``sink``
+    A loopback HTTP sink (``factories.Sink``) running for the test.
 
 Do not define tables on ``SQLModel.metadata`` in tests: test_migrations checks that the
 migrations build exactly the tables of that metadata.
@@ -216,3 +218,11 @@ def sent(monkeypatch):
     recorder = Recorder()
     monkeypatch.setattr(transports, "deliver", recorder)
     return recorder
+
+
+@pytest.fixture
+def sink():
+    from factories import running_sink
+
+    with running_sink() as server:
+        yield server

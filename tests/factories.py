@@ -8,12 +8,16 @@ The bureau 局 (principal 局长, safety deputy 副局长甲, leader 副局长�
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import http.server
+import json
 import shutil
+import time
 import textwrap
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -170,3 +174,90 @@ class Recorder:
     def sent_to(self, url: str) -> list[tuple[str, str, str]]:
         with self.lock:
             return [c for c in self.calls if c[0] == url]
+
+
+# --------------------------------------------------------------------------- a loopback HTTP sink
+
+class Sink(http.server.ThreadingHTTPServer):
+    """A loopback HTTP server for channels (``json://127.0.0.1:<port>/<path>``).
+
+    POST ``/<status>/…`` answers that status, ``/slow/…`` after ``slow`` seconds, ``/hang/…``
+    never (until the sink stops); ``script`` maps a path to the statuses of its successive
+    requests (then 200). Every request is kept in ``received`` as {"path", "headers", "json"};
+    ``connections`` counts the TCP connections opened (keep-alive shows as few).
+    """
+
+    daemon_threads = True
+    request_queue_size = 128
+    slow = 1.0
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _SinkHandler)
+        self.received: list[dict] = []
+        self.script: dict[str, list[int]] = {}
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def url(self, path: str = "", scheme: str = "json") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/{path}"
+
+    def paths(self) -> Counter:
+        with self.lock:
+            return Counter(r["path"] for r in self.received)
+
+    def process_request(self, request, client_address):
+        with self.lock:
+            self.connections += 1
+        super().process_request(request, client_address)
+
+
+class _SinkHandler(http.server.BaseHTTPRequestHandler):
+    server: Sink
+    protocol_version = "HTTP/1.1"  # keep-alive, as real webhooks answer
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        with self.server.lock:
+            self.server.received.append({"path": self.path, "headers": dict(self.headers), "json": body})
+            script = self.server.script.get(self.path.split("?")[0])
+            scripted = script.pop(0) if script else None
+        first = self.path.strip("/").split("/")[0].split("?")[0]
+        if first == "slow":
+            time.sleep(self.server.slow)
+        if first == "hang":
+            self.server.stopping.wait()
+            return
+        status = scripted or (int(first) if first.isdigit() else 200)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+        except OSError:
+            pass  # the client gave up (a timeout)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def running_sink() -> Iterator[Sink]:
+    server = Sink()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()

@@ -8,12 +8,9 @@ proxy; a guard refuses to resolve any host but loopback, so nothing can leave th
 from __future__ import annotations
 
 import datetime as dt
-import http.server
 import json
 import logging
 import socket
-import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -47,58 +44,6 @@ def loopback_only(monkeypatch):
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", guarded)
-
-
-class Sink(http.server.ThreadingHTTPServer):
-    """Answers POST /<status> with that status, /slow after a pause, anything else with 200."""
-
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), SinkHandler)
-        self.received: list[dict] = []
-        self.lock = threading.Lock()
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-    def url(self, path: str = "", scheme: str = "json") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}/{path}"
-
-
-class SinkHandler(http.server.BaseHTTPRequestHandler):
-    server: Sink
-
-    def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with self.server.lock:
-            self.server.received.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(raw)})
-        first = self.path.strip("/").split("/")[0].split("?")[0]
-        if first == "slow":
-            time.sleep(1.0)  # longer than the 0.2 s the test allows
-        status = int(first) if first.isdigit() else 200
-        try:
-            self.send_response(status)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-        except OSError:
-            pass  # the client gave up (timeout test)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture
-def sink():
-    server = Sink()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
 
 
 def chat_reply(monkeypatch, reply: dict | bytes, status: int = 200) -> list[str]:

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     send_retries: int = Field(default=2, ge=0, le=10)
     send_backoff: float = Field(default=0.5, ge=0)
     # A dispatcher renews its claims every quarter of this; claims unrenewed this long are taken back.
-    send_lease_seconds: int = Field(default=60, ge=10)
+    send_lease_seconds: int = Field(default=60, ge=2)
     # How long a dispatcher run waits for messages paced to a later slot before it leaves them to the next run.
     send_linger: float = Field(default=120.0, ge=0)
     max_send_attempts: int = Field(default=5, ge=1)

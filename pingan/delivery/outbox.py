@@ -188,7 +188,7 @@ class _Outcome:
     wait: float = 0.0  # deferred: seconds until the destination's slot
 
 
-class _Store:
+class Store:
     """The database side of sending: every call recorded before and after, guarded by the claim."""
 
     def __init__(self, engine: sa.Engine, token: str, max_attempts: int):
@@ -259,7 +259,7 @@ def _audit(job: _Job, action: str, stamp: dt.datetime, **detail) -> dict:
 
 
 @contextmanager
-def _heartbeat(store: _Store, every: float) -> Iterator[None]:
+def _heartbeat(store: Store, every: float) -> Iterator[None]:
     """Renew this run's claims every ``every`` seconds while the block runs."""
     stop = threading.Event()
 
@@ -282,7 +282,7 @@ def _heartbeat(store: _Store, every: float) -> Iterator[None]:
 class _Sender:
     """Sends one message through its person's channels, part by part, recording each call."""
 
-    def __init__(self, store: _Store, pacer: Pacer, settings: Settings, clock: Callable[[], float]):
+    def __init__(self, store: Store, pacer: Pacer, settings: Settings, clock: Callable[[], float]):
         self.store, self.pacer, self.settings, self.clock = store, pacer, settings, clock
 
     def __call__(self, job: _Job) -> _Outcome:
@@ -398,32 +398,45 @@ def send(
     engine = None
     seen: set[int] = set()
     slots: list[float] = []  # when the messages this run deferred for pacing may go (monotonic clock)
-    with ThreadPoolExecutor(max_workers=settings.send_concurrency, thread_name_prefix="pingan-send") as pool:
-        while report.claimed < limit:
-            token, wall = uuid.uuid4().hex, now()
-            with session_factory() as session:
-                jobs = _claim(session, token, wall, min(chunk, limit - report.claimed))
-                _seed(pacer, session, [j for j in jobs if j.message_id not in seen], wall, clock)
-                session.commit()  # the claim is durable before anything leaves
-                engine = engine or session.get_bind()
-            if not jobs:
-                break
-            seen.update(j.message_id for j in jobs)
-            report.claimed += len(jobs)
-            store = _Store(engine, token, settings.max_send_attempts)
-            sender = _Sender(store, pacer, settings, clock)
-            with _heartbeat(store, max(1.0, settings.send_lease_seconds / 4)):
-                for done, (job, outcome) in enumerate(zip(jobs, pool.map(sender, jobs)), 1):
-                    _count(report, job, outcome)
-                    if outcome.status not in ("sent", "lost"):
-                        store.settle(job, outcome)
-                    if outcome.status == "deferred":
-                        slots.append(clock() + outcome.wait)
-                    if progress and (done % 200 == 0 or done == len(jobs)):
-                        progress(done, len(jobs))
-            if len(jobs) < chunk and not _linger(slots, settings.send_linger, clock):
-                break
+    pool = _pool(settings.send_concurrency)
+    while report.claimed < limit:
+        token, wall = uuid.uuid4().hex, now()
+        with session_factory() as session:
+            jobs = _claim(session, token, wall, min(chunk, limit - report.claimed))
+            _seed(pacer, session, [j for j in jobs if j.message_id not in seen], wall, clock)
+            session.commit()  # the claim is durable before anything leaves
+            engine = engine or session.get_bind()
+        if not jobs:
+            break
+        seen.update(j.message_id for j in jobs)
+        report.claimed += len(jobs)
+        store = Store(engine, token, settings.max_send_attempts)
+        sender = _Sender(store, pacer, settings, clock)
+        with _heartbeat(store, max(1.0, settings.send_lease_seconds / 4)):
+            for done, (job, outcome) in enumerate(zip(jobs, pool.map(sender, jobs)), 1):
+                _count(report, job, outcome)
+                if outcome.status not in ("sent", "lost"):
+                    store.settle(job, outcome)
+                if outcome.status == "deferred":
+                    slots.append(clock() + outcome.wait)
+                if progress and (done % 200 == 0 or done == len(jobs)):
+                    progress(done, len(jobs))
+        if len(jobs) < chunk and not _linger(slots, settings.send_linger, clock):
+            break
     return report
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The sending threads of this process, kept between runs: each keeps its HTTP connections and
+    Apprise plugin objects alive (``pingan.delivery.capture.session``) from one batch to the next."""
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pingan-send")
+        return _POOLS[workers]
 
 
 def _count(report: SendReport, job: _Job, outcome: _Outcome) -> None:
