@@ -62,6 +62,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--days", type=_days, default=None,
                         help="mornings to run, among busy,overdue (default: busy; the overdue one needs busy first)")
     parser.add_argument("--no-rerun", action="store_true", help="skip the idempotency re-run of each day")
+    parser.add_argument("--per-run", action="store_true",
+                        help="the shape before the digest: every duty run followed by a dispatch (to compare with old figures)")
     parser.add_argument("--profile", action="store_true", help="cProfile every phase into bench/out/profile-*/ (slows it)")
     parser.add_argument("--keep", action="store_true", help="keep the databases (SQLite folder, PostgreSQL database)")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for the JSON results (default bench/out)")
@@ -96,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                     with fresh as db:
                         console.print(f"[bold]{db.server_version}[/] on {db.shown}")
                         run_once(db, sink, units, args.days, runs, rerun=not args.no_rerun,
-                                 profile_dir=profile_dir, log=console.print)
+                                 profile_dir=profile_dir, log=console.print, per_run=args.per_run)
     except BenchError as exc:
         error = str(exc)
     elapsed = time.perf_counter() - started

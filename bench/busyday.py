@@ -50,7 +50,7 @@ from pingan.core.migrate import upgrade
 from pingan.org.demo import synthetic_organisation
 from pingan.org.service import store_org
 from pingan.core.clock import TZ
-from pingan.org.snapshot import load_org as org_snapshot
+from pingan.org.snapshot import read_org as org_snapshot
 from pingan.duties.runtime import Runtime, build_runtime
 from pingan.core.settings import Settings
 
@@ -61,6 +61,7 @@ from bench.floors import Floor, apprise_json_payload, http_floor, insert_floor
 from bench.sink import Sink
 
 DAYS = {"busy": dt.date(2026, 10, 8), "overdue": dt.date(2026, 11, 10)}
+DIGEST = dt.time(9, 0)  # the morning digest slot (the dispatcher's morning schedule)
 O, N, E, M, D, A = (t.__table__ for t in (Occurrence, Notice, Escalation, Message, Delivery, Audit))
 NEW_CONNECTION_SAMPLE = 3000  # messages
 TRACKED = {"occurrence": O, "notice": N, "escalation": E, "message": M, "delivery": D, "audit": A}
@@ -154,8 +155,12 @@ def _sink_cpu(sink: Sink) -> float | None:
 class Bench:
     """One organisation in one fresh database: ``setup()``, then ``day()`` and ``rerun()``."""
 
-    def __init__(self, db: Database, sink: Sink, units: int, *, profile_dir: Path | None = None):
+    def __init__(self, db: Database, sink: Sink, units: int, *, profile_dir: Path | None = None,
+                 per_run: bool = False):
         self.db, self.sink, self.units, self.profile_dir = db, sink, units, profile_dir
+        # per_run: the previous shape — every duty run followed by a dispatch, notices released at
+        # once — for comparing with figures of earlier versions. Default: production's shape.
+        self.per_run = per_run
         self.engine: sa.Engine = get_engine(db.url)
         self.rt: Runtime | None = None
         self.run: Run | None = None
@@ -189,7 +194,7 @@ class Bench:
     def setup(self) -> Run:
         _, t_migrate, _ = self._plain(lambda: upgrade("head", url=self.db.url))
         settings = Settings(_env_file=None, home=self.db.home, database_url=self.db.url,
-                            secret_key=secrets.token_hex(16))
+                            secret_key=secrets.token_hex(16), digest_morning=None if self.per_run else DIGEST)
         self.rt = build_runtime(settings)
         _, t_catalog, _ = self._plain(lambda: ensure_catalog(self.rt))
         port = self.sink.port
@@ -281,17 +286,24 @@ class Bench:
 
         real_send = delivery.send
         sink_before, sink_cpu_before = self.sink.stats(), _sink_cpu(self.sink)
+        def dispatch(at: dt.datetime) -> None:
+            report = step("dispatch", delivery.dispatch, rt, at)
+            if report.failed or report.retrying or report.deferred:
+                raise BenchError(f"{at}: {report.failed} message(s) failed, {report.retrying} wait for a retry, "
+                                 f"{report.deferred} for a pacing slot: {report.failures[:3]}")
+            counts.update(send=report.sent)
+
         with mock.patch.object(delivery, "send", timed_send):
             for at, key in runs:  # what flows/duty_cycle.py does for each duty
                 created = step("plan", duty_workflow.plan, rt, key, at)["created"]
                 reminded = step("remind", duty_workflow.remind, rt, key, at)
                 queued, nobody = reminded["queued"], reminded["unreachable"]
                 fired = step("escalate", duty_workflow.escalate, rt, key, at)["fired"]
-                report = step("dispatch", delivery.dispatch, rt, at)
-                if report.failed or report.retrying:
-                    raise BenchError(f"{key}: {report.failed} message(s) failed, {report.retrying} wait "
-                                     f"for a retry: {report.failures[:3]}")
-                counts.update(plan=created, remind=queued, unreachable=len(nobody), escalate=fired, send=report.sent)
+                counts.update(plan=created, remind=queued, unreachable=len(nobody), escalate=fired)
+                if self.per_run:
+                    dispatch(at)
+            if not self.per_run:  # what flows/dispatch.py does at the morning digest slot
+                dispatch(dt.datetime.combine(DAYS[day], DIGEST, tzinfo=TZ))
         sink_after, sink_cpu_after = self.sink.stats(), _sink_cpu(self.sink)
         posts = sink_after["requests"] - sink_before["requests"]
         if posts != counts["send"]:
@@ -316,6 +328,7 @@ class Bench:
             }),
         ]
         phases[-1].extra.update(self._message_sizes(spans["dispatch"]))
+        phases[-1].extra.update(self._per_recipient(spans["dispatch"]))
         phases[-1].extra["backlog"] = self._backlog()
         for name, profiler in profilers.items():
             self._dump_profile(f"{label or day}-{name}", profiler)
@@ -335,6 +348,15 @@ class Bench:
             return {"body_bytes_max": 0, "body_bytes_median": 0, "over_2048_bytes": 0, "over_4096_bytes": 0}
         return {"body_bytes_max": sizes[-1], "body_bytes_median": sizes[len(sizes) // 2],
                 "over_2048_bytes": sum(1 for n in sizes if n > 2048), "over_4096_bytes": sum(1 for n in sizes if n > 4096)}
+
+    def _per_recipient(self, spans: list[tuple[dict, dict]]) -> dict:
+        """Messages each person got this morning: a principal mutes a channel that sends seven."""
+        lo, hi = spans[0][0]["message"], spans[-1][1]["message"]
+        with self.engine.connect() as conn:
+            per = [n for (n,) in conn.execute(sa.select(sa.func.count()).where(M.c.id > lo, M.c.id <= hi)
+                                             .group_by(M.c.person_id))]
+        return {"recipients": len(per), "messages_per_recipient": round(sum(per) / len(per), 3) if per else 0,
+                "most_messages_one_recipient": max(per, default=0)}
 
     def _backlog(self) -> dict:
         """What the day's dispatches left for a later one (a cap on a batch, a retry)."""
@@ -401,10 +423,10 @@ class Bench:
 
 
 def run_once(db: Database, sink: Sink, units: int, days: list[str], runs: list[Run], *, rerun: bool = True,
-             profile_dir: Path | None = None, log: Callable[[str], None] = print) -> Run:
+             profile_dir: Path | None = None, log: Callable[[str], None] = print, per_run: bool = False) -> Run:
     """Set up and run the days; the Run is appended to ``runs`` first, so a failed check keeps what was measured."""
     with _collect_warnings() as notes:
-        bench = Bench(db, sink, units, profile_dir=profile_dir)
+        bench = Bench(db, sink, units, profile_dir=profile_dir, per_run=per_run)
         run = bench.setup()
         runs.append(run)
         try:

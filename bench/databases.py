@@ -38,7 +38,7 @@ def _admin(server_url: str) -> sa.Engine:
 @contextlib.contextmanager
 def fresh_sqlite(*, keep: bool = False) -> Iterator[Database]:
     home = Path(tempfile.mkdtemp(prefix="pingan-bench-"))
-    url = f"sqlite:///{home / 'pingan.core.db'}"
+    url = f"sqlite:///{home / 'pingan.db'}"
     try:
         yield Database("sqlite", url, url, home, server_version=f"SQLite {sqlite3.sqlite_version}")
     finally:

@@ -155,7 +155,9 @@ def print_runs(console: Console, runs: list[Run], *, scale: bool) -> None:
                 console.print(f"{run.backend}, {p.day}: the sink used {p.extra['sink_cpu']:.2f} s CPU for "
                               f"{p.count:,} messages over {p.extra['connections']:,} connections; message bodies: "
                               f"median {p.extra['body_bytes_median']:,} B, largest {p.extra['body_bytes_max']:,} B, "
-                              f"{p.extra['over_2048_bytes']:,} over 2,048 B")
+                              f"{p.extra['over_2048_bytes']:,} over 2,048 B; {p.extra.get('recipients', 0):,} recipients, "
+                              f"{p.extra.get('messages_per_recipient', 0)} message(s) each on average, at most "
+                              f"{p.extra.get('most_messages_one_recipient', 0)}")
         for note in run.notes:
             console.print(f"[yellow]note ({run.backend}, {run.units:,} units):[/] {note}")
         for day, r in run.reruns.items():

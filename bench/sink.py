@@ -1,4 +1,5 @@
-"""A loopback HTTP sink: answers every request ``200`` at once and counts it.
+"""A loopback HTTP sink: answers every request ``200`` (at once, or after ``delay_ms``) and counts it,
+in all and per path.
 
 It runs in a process of its own (so its memory and CPU are not the benchmark's), binds
 127.0.0.1 only, and stops by itself: after ``max_seconds``, after ``idle_seconds`` without a
@@ -33,10 +34,11 @@ class _Stats:
     connections: int = 0
     started: float = 0.0
     last: float = 0.0
+    paths: dict = None  # path → requests
 
 
-async def _serve(port: int, ready, max_seconds: float, idle_seconds: float, parent: int) -> None:
-    stats = _Stats(started=time.monotonic(), last=time.monotonic())
+async def _serve(port: int, ready, max_seconds: float, idle_seconds: float, parent: int, delay_ms: float = 0) -> None:
+    stats = _Stats(started=time.monotonic(), last=time.monotonic(), paths={})
     stop = asyncio.Event()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -55,9 +57,11 @@ async def _serve(port: int, ready, max_seconds: float, idle_seconds: float, pare
                 if length:
                     await reader.readexactly(length)
                 close = headers.get("connection", "").lower() == "close"
-                if path == "/_stats":
-                    body = json.dumps({"requests": stats.requests, "bytes": stats.bytes,
-                                       "connections": stats.connections}).encode()
+                if path.startswith("/_stats"):
+                    out = {"requests": stats.requests, "bytes": stats.bytes, "connections": stats.connections}
+                    if "paths=1" in path:
+                        out["paths"] = stats.paths
+                    body = json.dumps(out).encode()
                     writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                                  % (len(body), body))
                 elif path == "/_stop":
@@ -66,8 +70,11 @@ async def _serve(port: int, ready, max_seconds: float, idle_seconds: float, pare
                     stop.set()
                     return
                 else:
+                    if delay_ms:
+                        await asyncio.sleep(delay_ms / 1000)
                     stats.requests += 1
                     stats.bytes += length
+                    stats.paths[path] = stats.paths.get(path, 0) + 1
                     stats.last = time.monotonic()
                     writer.write(_OK + (b"Connection: close\r\n\r\n" if close else b"\r\n") + _OK_BODY)
                 await writer.drain()
@@ -95,7 +102,7 @@ async def _serve(port: int, ready, max_seconds: float, idle_seconds: float, pare
     dog.cancel()
 
 
-def _main(port: int, max_seconds: float, idle_seconds: float, parent: int) -> None:
+def _main(port: int, max_seconds: float, idle_seconds: float, parent: int, delay_ms: float = 0) -> None:
     class _Ready:
         def send(self, bound: int) -> None:
             print(f"PORT {bound}", flush=True)
@@ -103,14 +110,14 @@ def _main(port: int, max_seconds: float, idle_seconds: float, parent: int) -> No
         def close(self) -> None:
             pass
 
-    asyncio.run(_serve(port, _Ready(), max_seconds, idle_seconds, parent))
+    asyncio.run(_serve(port, _Ready(), max_seconds, idle_seconds, parent, delay_ms))
 
 
 class Sink:
     """The sink in a child process; ``with Sink() as sink: sink.url, sink.stats()``."""
 
-    def __init__(self, *, max_seconds: float = 3600, idle_seconds: float = 900):
-        self.max_seconds, self.idle_seconds = max_seconds, idle_seconds
+    def __init__(self, *, max_seconds: float = 3600, idle_seconds: float = 900, delay_ms: float = 0):
+        self.max_seconds, self.idle_seconds, self.delay_ms = max_seconds, idle_seconds, delay_ms
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
 
@@ -119,7 +126,7 @@ class Sink:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.sink", "--port", "0", "--max-seconds", str(self.max_seconds),
-             "--idle-seconds", str(self.idle_seconds), "--parent", str(os.getpid())],
+             "--idle-seconds", str(self.idle_seconds), "--parent", str(os.getpid()), "--delay-ms", str(self.delay_ms)],
             stdout=subprocess.PIPE, text=True, cwd=root, env=env,
         )
         line = self.process.stdout.readline()  # the child prints its port once it listens
@@ -134,11 +141,12 @@ class Sink:
         return f"http://{HOST}:{self.port}"
 
     def channel_url(self, code: str) -> str:
-        """A person's channel: Apprise's JSON plugin posting to the sink."""
-        return f"json://{HOST}:{self.port}/sink"
+        """A person's channel: Apprise's JSON plugin posting to the sink, a path per person (as
+        real webhooks differ per person)."""
+        return f"json://{HOST}:{self.port}/sink/{code}"
 
-    def stats(self) -> dict:
-        with urllib.request.urlopen(f"{self.base}/_stats", timeout=10) as reply:
+    def stats(self, *, paths: bool = False) -> dict:
+        with urllib.request.urlopen(f"{self.base}/_stats{'?paths=1' if paths else ''}", timeout=10) as reply:
             return json.loads(reply.read())
 
     def pid(self) -> int | None:
@@ -174,5 +182,6 @@ if __name__ == "__main__":
     parser.add_argument("--max-seconds", type=float, default=600)
     parser.add_argument("--idle-seconds", type=float, default=300)
     parser.add_argument("--parent", type=int, default=None, help="stop when this process is gone (default: our parent)")
+    parser.add_argument("--delay-ms", type=float, default=0, help="answer each request this late (a slow service)")
     args = parser.parse_args()
-    _main(args.port, args.max_seconds, args.idle_seconds, args.parent or os.getppid())
+    _main(args.port, args.max_seconds, args.idle_seconds, args.parent or os.getppid(), args.delay_ms)

@@ -14,7 +14,7 @@ Isolation, for every test (autouse):
 Databases (each yields a URL string; nothing is migrated unless the fixture says so):
 
 ``sqlite_url``
-    ``sqlite:///<tmp_path>/pingan.core.db``; the file does not exist yet.
+    ``sqlite:///<tmp_path>/pingan.db``; the file does not exist yet.
 ``pg_url``
     A fresh, empty PostgreSQL database ``pingan_test_<random>`` on the server of
     ``PINGAN_TEST_POSTGRES_URL``, dropped after the test (open connections are closed
@@ -104,7 +104,7 @@ def pingan_home(tmp_path, monkeypatch) -> Iterator:
 
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
-    return f"sqlite:///{tmp_path / 'pingan.core.db'}"
+    return f"sqlite:///{tmp_path / 'pingan.db'}"
 
 
 def _admin_engine(server_url: str) -> sa.Engine:

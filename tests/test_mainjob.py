@@ -57,7 +57,7 @@ class Job:
         poll(ready, 300, "pingan up")
 
     def pingan_db(self) -> sa.Engine:
-        return sa.create_engine(f"sqlite:///{self.home / 'pingan.core.db'}")
+        return sa.create_engine(f"sqlite:///{self.home / 'pingan.db'}")
 
 
 @pytest.fixture(scope="module")

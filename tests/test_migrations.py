@@ -178,8 +178,8 @@ def test_it_migrates_pingan_database_from_any_directory(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["db", "upgrade"])
 
     assert result.exit_code == 0, result.output
-    assert (home / "pingan.core.db").is_file()
-    assert get_settings().db_url.endswith("pingan.core.db")
+    assert (home / "pingan.db").is_file()
+    assert get_settings().db_url.endswith("pingan.db")
     assert migrate.current() == migrate.head()
     assert list(elsewhere.iterdir()) == []
 
@@ -265,7 +265,7 @@ def test_it_renders_generated_revisions_that_import_and_run(tmp_path, sqlite_url
 
 
 def test_it_does_not_create_a_sqlite_file_to_read_its_revision(tmp_path):
-    url = f"sqlite:///{tmp_path / 'absent' / 'pingan.core.db'}"
+    url = f"sqlite:///{tmp_path / 'absent' / 'pingan.db'}"
 
     assert migrate.current(url) is None
     assert not (tmp_path / "absent").exists()

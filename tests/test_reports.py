@@ -214,7 +214,7 @@ def delivered(monkeypatch):
 def q4_sqlite(tmp_path_factory):
     """The replayed quarter on SQLite, built once per module; each test works on a copy."""
     base = tmp_path_factory.mktemp("q4")
-    url = f"sqlite:///{base / 'pingan.core.db'}"
+    url = f"sqlite:///{base / 'pingan.db'}"
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("PINGAN_") and not name.startswith("PINGAN_TEST_"):
@@ -233,7 +233,7 @@ def q4_sqlite(tmp_path_factory):
         scenario = build_scenario(rt, ids)
         dispose_engines()
         reset_settings(), reset_runtime()
-    yield base / "pingan.core.db", scenario
+    yield base / "pingan.db", scenario
 
 
 @pytest.fixture
@@ -242,8 +242,8 @@ def q4(q4_sqlite, tmp_path, monkeypatch):
     source, scenario = q4_sqlite
     for suffix in ("", "-wal", "-shm"):
         if Path(f"{source}{suffix}").exists():
-            shutil.copy(f"{source}{suffix}", tmp_path / f"pingan.core.db{suffix}")
-    monkeypatch.setenv("PINGAN_DATABASE_URL", f"sqlite:///{tmp_path / 'pingan.core.db'}")
+            shutil.copy(f"{source}{suffix}", tmp_path / f"pingan.db{suffix}")
+    monkeypatch.setenv("PINGAN_DATABASE_URL", f"sqlite:///{tmp_path / 'pingan.db'}")
     reset_settings(), dispose_engines()
     return make_runtime(tmp_path), scenario
 

@@ -80,7 +80,7 @@ class Site:
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory) -> Path:
     """A migrated SQLite file, copied for each test (migrating takes longer than the test)."""
-    path = tmp_path_factory.mktemp("template") / "pingan.core.db"
+    path = tmp_path_factory.mktemp("template") / "pingan.db"
     upgrade("head", url=f"sqlite:///{path}")
     dispose_engines()
     return path
@@ -453,7 +453,7 @@ def test_it_refuses_placeholder_secrets_outside_demo_mode(catalog):
 
 
 def test_python_m_pingan_web_serves_standalone_and_logs_its_url_not_its_key(tmp_path, sqlite_url, template_db):
-    shutil.copy(template_db, tmp_path / "pingan.core.db")
+    shutil.copy(template_db, tmp_path / "pingan.db")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PINGAN_") or k.startswith("PINGAN_TEST_")}
     env.update(PINGAN_HOME=str(tmp_path / "home"), PINGAN_DATABASE_URL=sqlite_url, PINGAN_SECRET_KEY=SECRET,

@@ -8,7 +8,7 @@ top of the repository. For developers, alembic.ini drives the same environment::
     python -m pingan.core.migrate downgrade [--url URL] REVISION
     python -m pingan.core.migrate current [--url URL]
 
-Without a URL the database is pingan's: ``PINGAN_DATABASE_URL``, else ``PINGAN_HOME/pingan.core.db``.
+Without a URL the database is pingan's: ``PINGAN_DATABASE_URL``, else ``PINGAN_HOME/pingan.db``.
 """
 
 from __future__ import annotations

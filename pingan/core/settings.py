@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.home / 'pingan.core.db').resolve()}"
+        return f"sqlite:///{(self.home / 'pingan.db').resolve()}"
 
     @property
     def holidays_path(self) -> Path:
