@@ -46,12 +46,29 @@ def runner_deployments(specs: Iterable[Spec]) -> list:
     return out
 
 
+def retire_unowned_alerts() -> int:
+    """Delete the failure automations an earlier pingan created by hand (not owned by the alert
+    deployment): the trigger on the deployment now creates the one automation, and a leftover
+    would start every alert twice."""
+    from prefect.client.orchestration import get_client
+
+    from deployments.duties import AUTOMATION_NAME
+
+    with get_client(sync_client=True) as client:
+        stale = [a for a in client.read_automations_by_name(AUTOMATION_NAME) if not getattr(a, "owner_resource", None)]
+        for automation in stale:
+            client.delete_automation(automation.id)
+    return len(stale)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=4, help="runs executed at once (default 4)")
     args = parser.parse_args(argv)
 
     deployments = runner_deployments(all_specs(get_runtime().catalog))
+    if retire_unowned_alerts():
+        log.info("removed the failure automation an earlier version created by hand")
     log.info("serving %d deployments", len(deployments))
     serve(*deployments, pause_on_shutdown=False, limit=args.limit, print_starting_message=False)
 

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.timeout(600)
 
 DUTY = "school-monthly-safety-meeting"
 AS_OF = "2026-11-23T10:00:00+08:00"
+DIGEST = "2026-11-24T09:00:00+08:00"  # the next working morning's digest slot
 
 
 def health(api: str) -> bool:
@@ -85,6 +86,7 @@ def test_two_workers_run_the_same_duty_at_once_without_duplicates(pg_databases, 
 
         from deployments.build import all_specs
         from deployments.duties import ALERT_DEPLOYMENT, AUTOMATION_NAME
+        from tasks.names import DISPATCH_DEPLOYMENT
         from pingan.duties.catalog import load_catalog
 
         specs = all_specs(load_catalog())
@@ -104,14 +106,19 @@ def test_two_workers_run_the_same_duty_at_once_without_duplicates(pg_databases, 
                 return states if all(s.state.is_final() for s in states) else None
 
             done = poll(finished, 300, "both flow runs")
-        assert all(r.state.is_completed() for r in done), [(r.name, r.state.type, r.state.message) for r in done]
+            assert all(r.state.is_completed() for r in done), [(r.name, r.state.type, r.state.message) for r in done]
+            # the one dispatcher sends what both runs queued, at the next morning's digest
+            dispatcher = client.read_deployment_by_name(DISPATCH_DEPLOYMENT)
+            sender = client.create_flow_run_from_deployment(dispatcher.id, parameters={"as_of": DIGEST})
+            sent_run = poll(lambda: (r := client.read_flow_run(sender.id)).state.is_final() and r, 300, "the dispatcher")
+        assert sent_run.state.is_completed(), sent_run.state
         # A worker logs "submitting" before it claims a run; the loser of a race logs "Aborted submission".
         taken = {}
         for name in ("worker-a", "worker-b"):
             text = logs[name].read_text(errors="replace")
             submitted = set(re.findall(r"submitting flow run '([0-9a-f-]{36})'", text))
             aborted = set(re.findall(r"Aborted submission of flow run '([0-9a-f-]{36})'", text))
-            taken[name] = submitted - aborted
+            taken[name] = (submitted - aborted) & {str(r.id) for r in runs}  # the duty runs (the dispatcher's aside)
         assert sorted(len(v) for v in taken.values()) == [1, 1] and taken["worker-a"] != taken["worker-b"], taken
         assert set().union(*taken.values()) == {str(r.id) for r in runs}
 

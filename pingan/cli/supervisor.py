@@ -46,6 +46,9 @@ def prefect_env(settings: Settings, host: str, port: int) -> dict[str, str]:
         "PREFECT_SERVER_API_PORT": str(port),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect' / 'prefect.db'}",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # Concurrency slots (the dispatcher's limit of 1) survive a server restart: the default
+        # in-memory leases would leak a slot whose holder died while the server was down.
+        "PREFECT_SERVER_CONCURRENCY_LEASE_STORAGE": "prefect.server.concurrency.lease_storage.filesystem",
         "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
         "PINGAN_HOME": str(home),
         "PINGAN_CODE_DIR": str(REPO_ROOT),
