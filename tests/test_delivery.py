@@ -126,7 +126,7 @@ def test_a_morning_of_duty_runs_is_one_message_per_person(tmp_path, migrated_db,
     rt = build_runtime(Settings(catalog_dir=catalog_dir, send_backoff=0, digest_morning=dt.time(9),
                                 digest_afternoon=dt.time(15)), load_catalog(catalog_dir))
     with session_scope() as session:
-        ids = make_org(session, channel=lambda code: sink.url(f"p/{code}"))
+        make_org(session, channel=lambda code: sink.url(f"p/{code}"))
     duties = ("school-meeting", "school-drill", "kindergarten-drill", "office-report", "leader-inspection")
     # 1 October 2026 is a holiday; 8 October the first working day after it: every period opens.
     for minute, key in enumerate(duties):

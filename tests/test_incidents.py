@@ -17,14 +17,13 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 import yaml
-from factories import Recorder, at, make_org, rows
+from factories import at, rows
 from typer.testing import CliRunner
 
 from models import Escalation, Notice, Occurrence, Person, UnitKind
 from pingan.cli import app
 from pingan.core.db import get_engine, session_scope
 from pingan.core.settings import REPO_ROOT, Settings
-from pingan.delivery import transports
 from pingan.delivery.workflow import dispatch
 from pingan.duties.catalog import CatalogError, load_catalog
 from pingan.duties.runtime import build_runtime
@@ -153,19 +152,6 @@ def test_the_timeline_tells_what_came_when_and_what_is_missing():
 @pytest.fixture
 def rt(migrated_db):
     return build_runtime(Settings(catalog_dir=CATALOG, send_backoff=0), load_catalog(CATALOG))
-
-
-@pytest.fixture
-def ids(migrated_db):
-    with session_scope() as session:
-        return make_org(session)
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    recorder = Recorder()
-    monkeypatch.setattr(transports, "deliver", recorder)
-    return recorder
 
 
 OCCURRED = at("2026-10-03", "10:00")  # a Saturday of the National Day holiday: the clock keeps no office hours

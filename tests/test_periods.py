@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from pingan.core.calendar import HolidayFileError, WorkCalendar
-from pingan.duties.catalog import Cadence, KeyDate, Window
+from pingan.core.cadence import Cadence, KeyDate, Window
 from pingan.core.periods import Terms, key_date_days, parse_instant, period_at, periods_between, timing
 from pingan.core.clock import TZ
 

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
-from factories import Recorder, at, make_org, rows
+from factories import at, rows
 from typer.testing import CliRunner
 
 from models import Escalation, Notice, Occurrence, Person, Unit, WatchRoster
@@ -24,7 +24,6 @@ from pingan.core.clock import TZ
 from pingan.core.db import get_engine, session_scope
 from pingan.core.periods import days
 from pingan.core.settings import REPO_ROOT, Settings
-from pingan.delivery import transports
 from pingan.delivery.workflow import dispatch
 from pingan.duties.catalog import CatalogError, load_catalog
 from pingan.duties.runtime import build_runtime
@@ -161,19 +160,6 @@ def test_a_bad_rules_file_names_the_file_and_field(tmp_path, catalog):
 @pytest.fixture
 def rt(migrated_db):
     return build_runtime(Settings(catalog_dir=CATALOG, send_backoff=0), load_catalog(CATALOG))
-
-
-@pytest.fixture
-def ids(migrated_db):
-    with session_scope() as session:
-        return make_org(session)
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    recorder = Recorder()
-    monkeypatch.setattr(transports, "deliver", recorder)
-    return recorder
 
 
 def run_watch(rt, as_of):

@@ -26,13 +26,9 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from pingan.org.snapshot import Carrier, EscalationTarget  # noqa: F401 — re-exported
-
-
-from pingan.core.cadence import (  # noqa: F401 — the catalog's vocabulary, re-exported for its readers
-    CADENCE_DAYS, KEY_PATTERN, TIGHTENABLE, Cadence, CadenceName, Duration, KeyDate, Spec as _Spec, Window,
-    parse_duration,
-)
+from pingan.core.cadence import KEY_PATTERN, Cadence, Duration, KeyDate, Window, parse_duration
+from pingan.core.cadence import Spec as _Spec
+from pingan.org.snapshot import Carrier, EscalationTarget
 
 
 # --------------------------------------------------------------------------- evidence
@@ -297,7 +293,7 @@ def load_catalog(directory: Path | None = None, *, seeds: Path | None = None) ->
     # Raw entries from every document file, then locality files merged over them.
     raw: dict[str, tuple[Path, int, int | None, dict]] = {}
     documents: dict[str, str] = {}
-    # hazards.yaml is the dual-prevention data (levels, deadlines), read by pingan.hazards.service.
+    # hazards.yaml is the dual-prevention data (levels, deadlines), read by pingan.hazards.rules.
     doc_files = sorted(p for p in directory.glob("*.yaml") if p not in (evidence_path, policies_path) and p.name != "hazards.yaml")
     local_files = sorted((directory / "local").glob("*.yaml"))
     for path in doc_files + local_files:

@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from pingan.core.calendar import WorkCalendar
-from pingan.duties.catalog import Cadence, DutySpec, EscalationPolicy, KeyDate, ReminderStep
+from pingan.core.cadence import Cadence, KeyDate
+from pingan.duties.catalog import DutySpec, EscalationPolicy, ReminderStep
 from pingan.core.periods import Period, Terms, periods_between, timing
 from pingan.core.clock import TZ
 from pingan.org.snapshot import Org

@@ -19,7 +19,8 @@ from sqlmodel import Session
 
 from models import Audit, NoticeKind, Occurrence, SensitivePeriod, UnitKind
 from pingan.core.clock import now
-from pingan.duties.catalog import CADENCE_DAYS, Catalog, DutySpec
+from pingan.core.cadence import CADENCE_DAYS
+from pingan.duties.catalog import Catalog, DutySpec
 from pingan.core.db import insert_ignore
 from pingan.core.i18n import both, register
 from pingan.delivery import notices

@@ -13,17 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from pingan.core.cadence import Duration, Spec
 from pingan.core.i18n import register as register_texts
 from pingan.core.i18n import t
-from pingan.duties.catalog import (
-    CatalogError,
-    Duration,
-    DutySpec,
-    EscalationPolicy,
-    read_data_file,
-)
+from pingan.duties.catalog import CatalogError, DutySpec, EscalationPolicy, read_data_file
 from pingan.duties.rules import escalation_schedule
 from pingan.duties.runtime import Runtime
 from pingan.org.snapshot import Org
@@ -61,22 +56,18 @@ class IncidentError(ValueError):
 
 # --------------------------------------------------------------------------- rules (data)
 
-class _Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Named(_Rule):
+class Named(Spec):
     name: str = Field(min_length=1, max_length=32)
     name_en: str = Field(min_length=1, max_length=64)
 
 
-class Jurisdiction(_Rule):
+class Jurisdiction(Spec):
     duty: str | None = None
     phone: Duration | None = None
     written: Duration | None = None
 
 
-class IncidentRules(_Rule):
+class IncidentRules(Spec):
     """``catalog/flows/incident.yaml``: the default deadlines, jurisdictions, categories, severities."""
 
     duty: str

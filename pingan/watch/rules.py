@@ -20,8 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from pingan.core.cadence import Clock, Spec
 from pingan.core.calendar import WorkCalendar
 from pingan.core.clock import at, local
 from pingan.core.i18n import register, t
@@ -88,31 +89,22 @@ class WatchError(ValueError):
 
 # --------------------------------------------------------------------------- rules (data)
 
-class _Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _quoted_time(cls, value, info):
-        if info.field_name in ("due_time", "start", "end") and isinstance(value, (int, float)):
-            raise ValueError("write the time in quotes, like '16:00' (unquoted, YAML reads it as a number)")
-        return value
-
-
-class RosterRule(_Rule):
+class RosterRule(Spec):
     duty: str
     workdays_before: int = Field(default=1, ge=0, le=10)
-    due_time: dt.time = dt.time(16, 0)
+    due_time: Clock = dt.time(16, 0)
 
 
-class ReportRule(_Rule):
+class ReportRule(Spec):
     duty: str
-    due_time: dt.time = dt.time(16, 0)
+    due_time: Clock = dt.time(16, 0)
 
 
-class SendHours(_Rule):
-    start: dt.time = Field(default=dt.time(8, 0), alias="from")
-    end: dt.time = Field(default=dt.time(21, 0), alias="to")
+class SendHours(Spec):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    start: Clock = Field(default=dt.time(8, 0), alias="from")
+    end: Clock = Field(default=dt.time(21, 0), alias="to")
 
     @model_validator(mode="after")
     def _order(self) -> SendHours:
@@ -121,7 +113,7 @@ class SendHours(_Rule):
         return self
 
 
-class WatchRules(_Rule):
+class WatchRules(Spec):
     """``catalog/flows/holiday.yaml``."""
 
     roster: RosterRule
