@@ -10,7 +10,6 @@ from models.incident import Incident
 from models.sensitive import SensitivePeriod
 from models.watch import WatchPeriod, WatchReport, WatchRoster
 from models.types import AwareDateTime
-from pingan.core.clock import TZ, now
 
 __all__ = [
     "Audit", "AwareDateTime", "Channel", "Delivery", "Duty", "Escalation", "Evidence", "EvidenceFile",

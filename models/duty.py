@@ -36,6 +36,11 @@ class Review(str, enum.Enum):
     rejected = "rejected"
 
 
+def _starts_escalating(context) -> dt.datetime | None:
+    """A new task's ``next_escalation_at``: its ``escalate_at`` (whoever inserts it)."""
+    return context.get_current_parameters().get("escalate_at")
+
+
 class Occurrence(SQLModel, table=True):
     """One task: one duty, for one unit (and person, for personal duties), for one period.
 
@@ -46,10 +51,15 @@ class Occurrence(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("duty_key", "unit_id", "person_key", "period_key", name="uq_occurrence_slot"),
         sa.Index("ix_occurrence_due", "review", "due_at"),
+        sa.Index("ix_occurrence_due_at", "due_at"),  # reports and digests: the tasks due in a period
+        # What each duty run reads: the open tasks (escalate_at ahead) and the tasks with an
+        # escalation event due (next_escalation_at behind); both stay small as history grows.
+        sa.Index("ix_occurrence_open", "duty_key", "escalate_at"),
+        sa.Index("ix_occurrence_escalation", "duty_key", "review", "next_escalation_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    duty_key: str = Field(foreign_key="duty.key", max_length=80, index=True)
+    duty_key: str = Field(foreign_key="duty.key", max_length=80)
     unit_id: int = Field(foreign_key="unit.id", index=True)
     # Personal duties (each bureau leader's inspections) name the person; unit duties leave it empty.
     person_id: int | None = Field(default=None, foreign_key="person.id")
@@ -61,6 +71,11 @@ class Occurrence(SQLModel, table=True):
     opens_at: dt.datetime = Field(sa_type=AwareDateTime)
     due_at: dt.datetime = Field(sa_type=AwareDateTime)
     escalate_at: dt.datetime = Field(sa_type=AwareDateTime)
+    # When the escalation engine must look at this task again: escalate_at when planned, then
+    # the next event of its policy after each run, NULL when no event is left. Without it every
+    # task ever missed would be re-read by every run (the policies repeat).
+    next_escalation_at: dt.datetime | None = Field(
+        default=None, sa_type=AwareDateTime, sa_column_kwargs={"default": _starts_escalating})
     review: Review = Field(default=Review.none, sa_type=sa.String(16))
     closed_at: dt.datetime | None = Field(default=None, sa_type=AwareDateTime)
     sensitive_period_id: int | None = Field(default=None, foreign_key="sensitive_period.id", index=True)

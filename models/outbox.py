@@ -122,4 +122,4 @@ class Escalation(SQLModel, table=True):
     reason: str = Field(max_length=16)  # missing | rejected
     recipients: list = Field(default_factory=list, sa_type=JSON)
     due_at: dt.datetime = Field(sa_type=AwareDateTime)
-    fired_at: dt.datetime = Field(default_factory=now, sa_type=AwareDateTime)
+    fired_at: dt.datetime = Field(default_factory=now, sa_type=AwareDateTime, index=True)

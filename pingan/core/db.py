@@ -1,4 +1,4 @@
-"""Engine, sessions and the two bulk primitives every writer uses.
+"""Engine, sessions, the two bulk primitives every writer uses, and group commit.
 
 ``insert_ignore`` is the idempotent bulk write (``INSERT … ON CONFLICT DO NOTHING``) on
 SQLite and PostgreSQL alike; it answers with the rows it really inserted via RETURNING,
@@ -8,7 +8,11 @@ because psycopg reports rowcount -1 for such statements.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,6 +20,7 @@ from sqlmodel import Session
 
 from pingan.core.settings import get_settings
 
+T = TypeVar("T")
 CHUNK = 2000  # rows per statement: stays under SQLite's 32766 bound parameters for wide tables
 
 
@@ -105,3 +110,69 @@ def upsert(session: Session, table: sa.Table, rows: Sequence[dict], conflict: Se
             index_elements=list(conflict), set_={name: stmt.excluded[name] for name in update}
         )
         session.execute(stmt)
+
+
+class GroupCommit:
+    """One thread that writes for many: the small transactions other threads hand it are run
+    together, up to ``max_batch`` in one commit (group commit), and each caller waits until its
+    own statement is committed — durable before the caller goes on — and gets its result.
+
+    A statement that fails does not take the others of its batch down: the batch is rolled back
+    and its statements run again one transaction each, so only the faulty one raises, in its caller.
+    """
+
+    _STOP = object()
+
+    def __init__(self, engine: sa.Engine, *, max_batch: int = 256, name: str = "pingan-group-commit"):
+        self.engine, self.max_batch = engine, max_batch
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def __call__(self, work: Callable[[sa.Connection], T]) -> T:
+        future: Future = Future()
+        self._queue.put((work, future))
+        return future.result()
+
+    def close(self) -> None:
+        self._queue.put(self._STOP)
+        self._thread.join()
+
+    def __enter__(self) -> GroupCommit:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is self._STOP:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is self._STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._write(batch)
+
+    def _write(self, batch: list[tuple[Callable, Future]]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                results = [work(conn) for work, _ in batch]
+        except Exception:  # noqa: BLE001 — isolate the faulty statement: one transaction each
+            for work, future in batch:
+                try:
+                    with self.engine.begin() as conn:
+                        future.set_result(work(conn))
+                except Exception as exc:  # noqa: BLE001 — handed to the caller that owns it
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results):
+            future.set_result(result)

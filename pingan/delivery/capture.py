@@ -185,11 +185,33 @@ _FAILED_STATUS = {True: 400, False: 503}
 
 def session() -> requests.Session:
     """This thread's HTTP session: connections are kept alive between the sends of one thread
-    (Apprise itself opens a new connection for every message)."""
+    (Apprise itself opens a new connection for every message).
+
+    It does not read the environment on every request (``trust_env`` costs a scan of
+    ``os.environ`` per request, a sixth of a local send): ``_environment`` reads it once per
+    host and hands the same proxies and CA bundle to each request.
+    """
     found = getattr(_local, "session", None)
     if found is None:
         found = _local.session = requests.Session()
+        found.trust_env = False
+        _local.environment = {}
     return found
+
+
+def _environment(url: str, kwargs: dict) -> dict:
+    """What ``trust_env`` would add to a request to ``url`` (proxies, no_proxy, the CA bundle), cached per host."""
+    parts = urlsplit(url)
+    key = (parts.scheme, parts.netloc)
+    cache = _local.environment
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = requests.Session().merge_environment_settings(url, {}, None, None, None)
+    merged = dict(kwargs)
+    merged["proxies"] = {**found["proxies"], **(kwargs.get("proxies") or {})}
+    if merged.get("verify", True) is True:
+        merged["verify"] = found["verify"]
+    return merged
 
 
 class _RequestsProxy:
@@ -208,7 +230,8 @@ class _RequestsProxy:
         capture = getattr(_local, "capture", None)
         try:
             # Session.request is looked up on every call, so tests can patch it.
-            response = session().request(method, url, **kwargs)
+            http_session = session()
+            response = http_session.request(method, url, **_environment(url, kwargs))
         except requests.RequestException as exc:
             if capture is not None:
                 capture.exc, capture.status = exc, None

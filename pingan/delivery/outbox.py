@@ -37,7 +37,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -46,6 +46,7 @@ from sqlmodel import Session
 
 from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, Person
 from pingan.core.clock import now
+from pingan.core.db import GroupCommit
 from pingan.core.links import hand_in_url
 from pingan.core.settings import Settings
 from pingan.delivery import transports
@@ -189,10 +190,14 @@ class _Outcome:
 
 
 class Store:
-    """The database side of sending: every call recorded before and after, guarded by the claim."""
+    """The database side of sending: every call recorded before and after, guarded by the claim.
 
-    def __init__(self, engine: sa.Engine, token: str, max_attempts: int):
-        self.engine, self.token, self.max_attempts = engine, token, max_attempts
+    The sending threads' writes go through one ``GroupCommit``: many calls' rows share a commit,
+    and each thread still waits for its own row to be committed before it calls or goes on.
+    """
+
+    def __init__(self, write: GroupCommit, token: str, max_attempts: int):
+        self.write, self.token, self.max_attempts = write, token, max_attempts
         self.mine = sa.and_(M.c.id == sa.bindparam("mid"), M.c.claim_token == token,
                             M.c.status == MessageStatus.sending.value)
 
@@ -208,25 +213,31 @@ class Store:
         stmt = sa.insert(D).from_select(
             ["message_id", "channel_id", "part", "destination", "claim_token", "at", "possible_repeat",
              "permanent", "interrupted"], values).returning(D.c.id)
-        with self.engine.begin() as conn:
-            return conn.execute(stmt).scalar()
+        return self.write(lambda conn: conn.execute(stmt).scalar())
 
     def finish(self, attempt_id: int, outcome: transports.Outcome, *, sent: tuple[_Job, int] | None = None) -> bool:
         """Complete the call's row as soon as it returned — and, for the call that completes a
         channel, mark the message sent in the same transaction. False: the claim was lost."""
         stamp = now()
-        with self.engine.begin() as conn:
+
+        def work(conn: sa.Connection) -> bool:
             conn.execute(sa.update(D).where(D.c.id == attempt_id).values(
                 ok=outcome.ok, permanent=outcome.permanent, error=outcome.error, finished_at=stamp))
-            if sent is None:
-                return True
-            job, channel_id = sent
-            done = conn.execute(sa.update(M).where(self.mine).values(
-                status=MessageStatus.sent.value, sent_at=stamp, channel_id=channel_id, error=None, claim_token=None,
-            ).returning(M.c.id), {"mid": job.message_id}).first()
-            if done is not None:
-                conn.execute(sa.insert(A), [_audit(job, "message.sent", stamp, channel=channel_id)])
-            return done is not None
+            return True if sent is None else self._mark_sent(conn, *sent, stamp)
+
+        return self.write(work)
+
+    def _mark_sent(self, conn: sa.Connection, job: _Job, channel_id: int, stamp: dt.datetime) -> bool:
+        done = conn.execute(sa.update(M).where(self.mine).values(
+            status=MessageStatus.sent.value, sent_at=stamp, channel_id=channel_id, error=None, claim_token=None,
+        ).returning(M.c.id), {"mid": job.message_id}).first()
+        if done is not None:
+            conn.execute(sa.insert(A), [_audit(job, "message.sent", stamp, channel=channel_id)])
+        return done is not None
+
+    def sent_before(self, job: _Job, channel_id: int) -> bool:
+        """Every part of the channel got it before a crash: the message is sent, with no call."""
+        return self.write(lambda conn: self._mark_sent(conn, job, channel_id, now()))
 
     def settle(self, job: _Job, outcome: _Outcome) -> None:
         """A message no channel took now: retried later, deferred to its slot, or failed for good."""
@@ -239,16 +250,19 @@ class Store:
             values = {"status": MessageStatus.pending.value, "next_attempt_at": stamp + delay, "error": outcome.error}
         else:
             values = {"status": MessageStatus.failed.value, "error": outcome.error}
-        with self.engine.begin() as conn:
+
+        def work(conn: sa.Connection) -> None:
             done = conn.execute(sa.update(M).where(self.mine).values(claim_token=None, **values).returning(M.c.id),
                                 {"mid": job.message_id}).first()
             if done is not None and outcome.status != "deferred":
                 conn.execute(sa.insert(A), [_audit(job, f"message.{outcome.status}", stamp, error=outcome.error)])
 
+        self.write(work)
+
     def renew(self) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(sa.update(M).where(M.c.claim_token == self.token, M.c.status == MessageStatus.sending.value)
-                         .values(claimed_at=now()))
+        self.write(lambda conn: conn.execute(
+            sa.update(M).where(M.c.claim_token == self.token, M.c.status == MessageStatus.sending.value)
+            .values(claimed_at=now())))
 
 
 def _audit(job: _Job, action: str, stamp: dt.datetime, **detail) -> dict:
@@ -292,7 +306,7 @@ class _Sender:
         for channel_id, url in job.channels:
             parts = [p for p in _parts(url) if (channel_id, p.label) not in job.delivered]
             if not parts:  # every part got it before a crash: the channel is done
-                return self._finish_empty(job, channel_id)
+                return _Outcome("sent", channel_id=channel_id) if self.store.sent_before(job, channel_id) else _Outcome("lost")
             title, text = fit(job.title, job.body, job.summary, url)
             for index, part in enumerate(parts):
                 result = self._call(job, channel_id, part, title, text, last=index == len(parts) - 1)
@@ -330,15 +344,6 @@ class _Sender:
             if attempt < settings.send_retries:
                 time.sleep(settings.send_backoff * 2**attempt)
         return _Outcome("transient", error=outcome.error)
-
-    def _finish_empty(self, job: _Job, channel_id: int) -> _Outcome:
-        with self.store.engine.begin() as conn:
-            stamp = now()
-            conn.execute(sa.update(M).where(self.store.mine).values(
-                status=MessageStatus.sent.value, sent_at=stamp, channel_id=channel_id, claim_token=None),
-                {"mid": job.message_id})
-            conn.execute(sa.insert(A), [_audit(job, "message.sent", stamp, channel=channel_id)])
-        return _Outcome("sent", channel_id=channel_id)
 
 
 def _parts(url: str) -> list[_Part]:
@@ -410,17 +415,18 @@ def send(
             break
         seen.update(j.message_id for j in jobs)
         report.claimed += len(jobs)
-        store = Store(engine, token, settings.max_send_attempts)
-        sender = _Sender(store, pacer, settings, clock)
-        with _heartbeat(store, max(1.0, settings.send_lease_seconds / 4)):
-            for done, (job, outcome) in enumerate(zip(jobs, pool.map(sender, jobs)), 1):
-                _count(report, job, outcome)
-                if outcome.status not in ("sent", "lost"):
-                    store.settle(job, outcome)
-                if outcome.status == "deferred":
-                    slots.append(clock() + outcome.wait)
-                if progress and (done % 200 == 0 or done == len(jobs)):
-                    progress(done, len(jobs))
+        with GroupCommit(engine, name="pingan-send-writer") as write:
+            store = Store(write, token, settings.max_send_attempts)
+            sender = _Sender(store, pacer, settings, clock)
+            with _heartbeat(store, max(1.0, settings.send_lease_seconds / 4)):
+                for done, (job, outcome) in enumerate(zip(jobs, _each(pool, sender, jobs)), 1):
+                    _count(report, job, outcome)
+                    if outcome.status not in ("sent", "lost"):
+                        store.settle(job, outcome)
+                    if outcome.status == "deferred":
+                        slots.append(clock() + outcome.wait)
+                    if progress and (done % 200 == 0 or done == len(jobs)):
+                        progress(done, len(jobs))
         if len(jobs) < chunk and not _linger(slots, settings.send_linger, clock):
             break
     return report
@@ -437,6 +443,19 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         if workers not in _POOLS:
             _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pingan-send")
         return _POOLS[workers]
+
+
+def _each(pool: ThreadPoolExecutor, sender: Callable[[_Job], _Outcome], jobs: list[_Job]) -> Iterator[_Outcome]:
+    """``pool.map``, except that when the caller stops (an error, an interrupt) no call of this
+    batch is left running behind it: calls not started are cancelled, started ones awaited."""
+    futures = [pool.submit(sender, job) for job in jobs]
+    try:
+        for future in futures:
+            yield future.result()
+    finally:
+        for future in futures:
+            future.cancel()
+        wait(futures)
 
 
 def _count(report: SendReport, job: _Job, outcome: _Outcome) -> None:

@@ -19,7 +19,7 @@ from pingan.core.db import insert_ignore, upsert
 from pingan.duties.catalog import Catalog, DutySpec
 from pingan.delivery import notices
 from pingan.org.snapshot import Org
-from pingan.duties.rules import TaskView, escalations_due, plan, reminder_due
+from pingan.duties.rules import TaskView, escalations_due, next_look, plan, reminder_due
 from pingan.duties.runtime import Runtime
 from pingan.duties.sensitive import plan_tighter
 
@@ -56,9 +56,13 @@ def sync_catalog(session: Session, catalog: Catalog) -> int:
     table = Duty.__table__
     before = {r.key: (r.spec_hash, r.active) for r in session.execute(sa.select(table.c.key, table.c.spec_hash, table.c.active))}
     # Changed: new, edited, or back in the catalog after it had been removed (same spec, inactive).
-    changed = sum(1 for r in rows if before.get(r["key"]) != (r["spec_hash"], True))
+    edited = [r["key"] for r in rows if before.get(r["key"]) != (r["spec_hash"], True)]
+    changed = len(edited)
     if changed:
         upsert(session, table, rows, ["key"], ["name", "name_en", "document", "clause", "cadence", "spec", "spec_hash", "active"])
+        # An edited escalation policy may bring an event forward: look at every waiting task again.
+        session.execute(sa.update(O).where(O.c.duty_key.in_(edited), O.c.review.in_(("none", "rejected")))
+                        .values(next_escalation_at=O.c.escalate_at))
     gone = {key for key, (_, active) in before.items() if active} - set(catalog.duties)
     if gone:
         session.execute(sa.update(table).where(table.c.key.in_(gone)).values(active=False))
@@ -146,15 +150,23 @@ def _payload(rt: Runtime, duty: DutySpec, org: Org, task: TaskView) -> dict:
 # --------------------------------------------------------------------------- escalate
 
 def queue_escalations(session: Session, rt: Runtime, duty: DutySpec, org: Org, as_of: dt.datetime) -> int:
-    """Fire the escalation events that are due; each reaches its level's leaders once."""
-    tasks = _tasks(session, duty.key, O.c.escalate_at <= as_of)
+    """Fire the escalation events that are due; each reaches its level's leaders once.
+
+    Reads only the tasks whose ``next_escalation_at`` has come (an index range), and moves it on
+    to their next event: the cost follows what is due, not the history behind it.
+    """
+    looking = sa.and_(O.c.next_escalation_at <= as_of, O.c.next_escalation_at.is_not(None))
+    tasks = _tasks(session, duty.key, looking)
     if not tasks:
         return 0
     E = Escalation.__table__
     fired: dict[int, set[tuple[int, int]]] = defaultdict(set)
-    query = sa.select(E.c.occurrence_id, E.c.level, E.c.seq).join(O, O.c.id == E.c.occurrence_id).where(O.c.duty_key == duty.key)
-    for row in session.execute(query):
+    selected = sa.select(O.c.id).where(O.c.duty_key == duty.key, O.c.review.in_(("none", "rejected")), looking)
+    for row in session.execute(sa.select(E.c.occurrence_id, E.c.level, E.c.seq).where(E.c.occurrence_id.in_(selected))):
         fired[row.occurrence_id].add((row.level, row.seq))
+    moves = [{"task_id": task.id, "next_at": next_look(duty.escalation, task, as_of)} for task in tasks]
+    session.execute(sa.update(O).where(O.c.id == sa.bindparam("task_id")).values(next_escalation_at=sa.bindparam("next_at")),
+                    moves)
 
     rows, by_key = [], {}
     for task in tasks:

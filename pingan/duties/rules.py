@@ -206,3 +206,15 @@ def escalations_due(
     if latest_repeat is not None and (latest_repeat.level, latest_repeat.seq) not in fired:
         levels.append(latest_repeat)
     return levels
+
+
+def next_look(policy: EscalationPolicy, task: TaskView, as_of: dt.datetime) -> dt.datetime | None:
+    """When the escalation engine must look at ``task`` again after a run at ``as_of``.
+
+    The next event of its policy (the end of its waiver if that comes first); ``None`` when no
+    event is left — the task is then never read again unless its review changes.
+    """
+    upcoming = next((event.at for event in escalation_schedule(policy, task.escalate_at) if event.at > as_of), None)
+    if task.waived(as_of):
+        return task.waived_until if upcoming is None else min(upcoming, task.waived_until)
+    return upcoming
