@@ -64,6 +64,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-rerun", action="store_true", help="skip the idempotency re-run of each day")
     parser.add_argument("--per-run", action="store_true",
                         help="the shape before the digest: every duty run followed by a dispatch (to compare with old figures)")
+    parser.add_argument("--history", action="store_true",
+                        help="run the first morning twice: on a fresh database, then after months of history (bench.history)")
     parser.add_argument("--profile", action="store_true", help="cProfile every phase into bench/out/profile-*/ (slows it)")
     parser.add_argument("--keep", action="store_true", help="keep the databases (SQLite folder, PostgreSQL database)")
     parser.add_argument("--out", type=Path, default=OUT, help="folder for the JSON results (default bench/out)")
@@ -94,11 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         with Sink(max_seconds=4 * 3600, idle_seconds=900) as sink:
             for backend in backends:
                 for units in sizes:
-                    fresh = fresh_sqlite(keep=args.keep) if backend == "sqlite" else fresh_postgres(args.postgres, keep=args.keep)
-                    with fresh as db:
-                        console.print(f"[bold]{db.server_version}[/] on {db.shown}")
-                        run_once(db, sink, units, args.days, runs, rerun=not args.no_rerun,
-                                 profile_dir=profile_dir, log=console.print, per_run=args.per_run)
+                    for history in ((False, True) if args.history else (False,)):
+                        fresh = fresh_sqlite(keep=args.keep) if backend == "sqlite" else fresh_postgres(args.postgres, keep=args.keep)
+                        with fresh as db:
+                            console.print(f"[bold]{db.server_version}[/] on {db.shown}" + (" (with history)" if history else ""))
+                            run_once(db, sink, units, args.days, runs, rerun=not args.no_rerun, profile_dir=profile_dir,
+                                     log=console.print, per_run=args.per_run, history=history)
     except BenchError as exc:
         error = str(exc)
     elapsed = time.perf_counter() - started

@@ -29,6 +29,7 @@ import io
 import logging
 import os
 import pstats
+import resource
 import secrets
 import time
 from collections import Counter, defaultdict
@@ -58,9 +59,12 @@ from deployments.duties import specs as deployment_specs
 
 from bench.databases import Database
 from bench.floors import Floor, apprise_json_payload, http_floor, insert_floor
+from bench.history import fill as fill_history
 from bench.sink import Sink
 
 DAYS = {"busy": dt.date(2026, 10, 8), "overdue": dt.date(2026, 11, 10)}
+# --history: the months before the busy morning (longer than a semester: spring term, summer, September)
+HISTORY_FROM = dt.date(2026, 3, 2)
 DIGEST = dt.time(9, 0)  # the morning digest slot (the dispatcher's morning schedule)
 O, N, E, M, D, A = (t.__table__ for t in (Occurrence, Notice, Escalation, Message, Delivery, Audit))
 NEW_CONNECTION_SAMPLE = 3000  # messages
@@ -109,6 +113,16 @@ class Run:
     sink: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
+    history: dict = field(default_factory=dict)  # rows written before the first morning (--history)
+    peak_rss_mb: float | None = None  # of the bench process, at the end of the run
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend}+history" if self.history else self.backend
+
+    def morning_seconds(self, day: str) -> float:
+        """The whole morning: every duty run and the dispatch, sending included."""
+        return sum(p.seconds for p in self.phases if p.day == day)
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -140,6 +154,31 @@ def _collect_warnings() -> Iterator[list[str]]:
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
+
+
+def _in_child(fn: Callable[[], dict]) -> dict:
+    """Run ``fn`` in a forked process and return its result: the memory it takes (the history's
+    rows) stays out of this process's peak RSS, which the bench reports for the morning."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+
+    def target() -> None:
+        from pingan.core.db import dispose_engines
+        dispose_engines(close=False)  # the parent's pooled connections are not ours to use or close
+        try:
+            child.send(("ok", fn()))
+        except BaseException as exc:  # noqa: BLE001 — reported to the parent
+            child.send(("error", repr(exc)))
+
+    process = ctx.Process(target=target, name="bench-history")
+    process.start()
+    status, value = parent.recv()
+    process.join()
+    if status != "ok":
+        raise BenchError(f"filling the history failed: {value}")
+    return value
 
 
 def _sink_cpu(sink: Sink) -> float | None:
@@ -230,6 +269,23 @@ class Bench:
         t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
         return result, time.perf_counter() - t0, time.process_time() - c0
+
+    def history(self, day: str, log: Callable[[str], None]) -> dict:
+        """Fill the database with the months before ``day``'s morning (``bench.history``)."""
+        first_run = self.schedule(day)[0][0]
+        with session_scope(self.engine) as session:
+            org = org_snapshot(session)
+        counts, seconds, _ = self._plain(lambda: _in_child(
+            lambda: fill_history(get_engine(self.db.url), self.rt, org, HISTORY_FROM, first_run, log=log)))
+        if self.db.backend == "sqlite":
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        else:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("ANALYZE")
+        self.run.setup["history"] = seconds
+        self.run.history = {"from": HISTORY_FROM.isoformat(), "to": first_run.isoformat(), "rows": counts}
+        return counts
 
     # ------------------------------------------------------------------ a day
     def schedule(self, day: str) -> list[tuple[dt.datetime, str]]:
@@ -329,7 +385,9 @@ class Bench:
         ]
         phases[-1].extra.update(self._message_sizes(spans["dispatch"]))
         phases[-1].extra.update(self._per_recipient(spans["dispatch"]))
-        phases[-1].extra["backlog"] = self._backlog()
+        phases[-1].extra["backlog"] = backlog = self._backlog()
+        if not self.per_run and any(backlog.values()):
+            raise BenchError(f"the morning's dispatch left work behind: {backlog}")
         for name, profiler in profilers.items():
             self._dump_profile(f"{label or day}-{name}", profiler)
         if floors:
@@ -423,7 +481,8 @@ class Bench:
 
 
 def run_once(db: Database, sink: Sink, units: int, days: list[str], runs: list[Run], *, rerun: bool = True,
-             profile_dir: Path | None = None, log: Callable[[str], None] = print, per_run: bool = False) -> Run:
+             profile_dir: Path | None = None, log: Callable[[str], None] = print, per_run: bool = False,
+             history: bool = False) -> Run:
     """Set up and run the days; the Run is appended to ``runs`` first, so a failed check keeps what was measured."""
     with _collect_warnings() as notes:
         bench = Bench(db, sink, units, profile_dir=profile_dir, per_run=per_run)
@@ -431,6 +490,9 @@ def run_once(db: Database, sink: Sink, units: int, days: list[str], runs: list[R
         runs.append(run)
         try:
             log(f"  {db.backend}: {units:,} units, {run.org['persons']:,} persons loaded in {run.setup['org_load']:.1f} s")
+            if history:
+                rows = bench.history(days[0], log)
+                log(f"  history: {sum(rows.values()):,} rows in {run.setup['history']:.0f} s ({rows})")
             for day in days:
                 t0 = time.perf_counter()
                 phases = bench.day(day)
@@ -443,4 +505,5 @@ def run_once(db: Database, sink: Sink, units: int, days: list[str], runs: list[R
         finally:
             run.sink = sink.stats()
             run.notes = list(notes)
+            run.peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return run

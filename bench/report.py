@@ -149,6 +149,8 @@ def print_runs(console: Console, runs: list[Run], *, scale: bool) -> None:
     else:
         for run in runs:
             console.print(run_table(run))
+    for line in summary_lines([r.as_dict() for r in runs]):
+        console.print(line)
     for run in runs:
         for p in run.phases:
             if p.name == "send" and p.count and p.extra.get("sink_cpu") is not None:
@@ -164,6 +166,36 @@ def print_runs(console: Console, runs: list[Run], *, scale: bool) -> None:
             console.print(f"re-run of the {day} day on {run.backend} ({run.units:,} units): "
                           f"{sum(r['inserted'].values())} rows inserted, {r['posts']} messages sent — "
                           + ("[green]idempotent[/]" if r["idempotent"] else "[red]NOT idempotent[/]"))
+
+
+def summary_lines(runs: list[dict]) -> list[str]:
+    """Each morning's total (every phase, sending included), the peak memory, and what history costs."""
+    out = []
+    for r in runs:
+        label = f"{r['backend']}+history" if r.get("history") else r["backend"]
+        days = dict.fromkeys(p["day"] for p in r["phases"] if not p["day"].endswith("(re-run)"))
+        totals = ", ".join(f"{day} {sum(p['seconds'] for p in r['phases'] if p['day'] == day):.1f} s" for day in days)
+        again = ", ".join(f"{day} again {rr['seconds']:.1f} s" for day, rr in r.get("reruns", {}).items())
+        rss = f"; peak RSS {r['peak_rss_mb']:,.0f} MB" if r.get("peak_rss_mb") else ""
+        out.append(f"{label}, {r['units']:,} units — whole morning: {totals}" + (f"; {again}" if again else "") + rss)
+    fresh = {(r["backend"], r["units"]): r for r in runs if not r.get("history")}
+    for r in runs:
+        base = fresh.get((r["backend"], r["units"])) if r.get("history") else None
+        if base is None:
+            continue
+        rows = sum(r["history"]["rows"].values())
+        for day in dict.fromkeys(p["day"] for p in r["phases"] if not p["day"].endswith("(re-run)")):
+            cells = []
+            for name in _SCALED:
+                a = next((p for p in base["phases"] if p["day"] == day and p["name"] == name), None)
+                b = next((p for p in r["phases"] if p["day"] == day and p["name"] == name), None)
+                if a and b and a["seconds"] > 0:
+                    cells.append(f"{name} {b['seconds'] / a['seconds']:.2f}×")
+            total_a = sum(p["seconds"] for p in base["phases"] if p["day"] == day)
+            total_b = sum(p["seconds"] for p in r["phases"] if p["day"] == day)
+            out.append(f"history ({r['backend']}, {r['units']:,} units, {rows:,} rows from {r['history']['from']}): the {day} "
+                       f"morning costs {total_b / total_a:.2f}× the same morning on a fresh database ({', '.join(cells)})")
+    return out
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -236,6 +268,7 @@ def markdown(payload: dict) -> str:
             out.append(f"| {day} again | all | {sum(rr['inserted'].values())} rows, {rr['posts']} POSTs | "
                        f"{rr['seconds']:.2f} | | | | | | | |")
         out.append("")
+    out += [f"- {line}" for line in summary_lines(runs)]
     return "\n".join(out)
 
 

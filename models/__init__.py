@@ -1,7 +1,7 @@
 """SQLModel tables only. Importing this package registers every table on ``SQLModel.metadata``."""
 
 from models.audit import Audit
-from models.duty import Duty, Occurrence, Review, Waiver
+from models.duty import Duty, Occurrence, PlanMark, Review, Waiver
 from models.evidence import Evidence, EvidenceFile
 from models.org import KINDERGARTEN_KINDS, SCHOOL_KINDS, Channel, OrgVersion, Person, Role, RoleKind, Unit, UnitKind
 from models.outbox import Delivery, Escalation, Message, MessageStatus, Notice, NoticeKind
@@ -15,6 +15,6 @@ __all__ = [
     "Audit", "AwareDateTime", "Channel", "Delivery", "Duty", "Escalation", "Evidence", "EvidenceFile",
     "Hazard", "HazardEvent", "HazardFile", "Incident", "KINDERGARTEN_KINDS", "Message", "MessageStatus",
     "Notice", "NoticeKind", "Occurrence", "OrgVersion", "Person", "PlatformUpload", "Review", "RiskCheck", "RiskPoint",
-    "Role", "RoleKind", "SCHOOL_KINDS", "SensitivePeriod", "Unit", "UnitKind", "Waiver",
+    "PlanMark", "Role", "RoleKind", "SCHOOL_KINDS", "SensitivePeriod", "Unit", "UnitKind", "Waiver",
     "WatchPeriod", "WatchReport", "WatchRoster",
 ]

@@ -41,6 +41,11 @@ def _starts_escalating(context) -> dt.datetime | None:
     return context.get_current_parameters().get("escalate_at")
 
 
+def _opens(context) -> dt.datetime | None:
+    """A new task's ``next_reminder_at``: its ``opens_at`` (whoever inserts it)."""
+    return context.get_current_parameters().get("opens_at")
+
+
 class Occurrence(SQLModel, table=True):
     """One task: one duty, for one unit (and person, for personal duties), for one period.
 
@@ -50,12 +55,12 @@ class Occurrence(SQLModel, table=True):
 
     __table_args__ = (
         sa.UniqueConstraint("duty_key", "unit_id", "person_key", "period_key", name="uq_occurrence_slot"),
-        sa.Index("ix_occurrence_due", "review", "due_at"),
         sa.Index("ix_occurrence_due_at", "due_at"),  # reports and digests: the tasks due in a period
-        # What each duty run reads: the open tasks (escalate_at ahead) and the tasks with an
-        # escalation event due (next_escalation_at behind); both stay small as history grows.
-        sa.Index("ix_occurrence_open", "duty_key", "escalate_at"),
+        # What each duty run reads: the waiting tasks with a reminder step or an escalation
+        # event due (both index ranges stay small as history grows), and the open ones (status).
+        sa.Index("ix_occurrence_remind", "duty_key", "review", "next_reminder_at"),
         sa.Index("ix_occurrence_escalation", "duty_key", "review", "next_escalation_at"),
+        sa.Index("ix_occurrence_open", "duty_key", "escalate_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -71,6 +76,10 @@ class Occurrence(SQLModel, table=True):
     opens_at: dt.datetime = Field(sa_type=AwareDateTime)
     due_at: dt.datetime = Field(sa_type=AwareDateTime)
     escalate_at: dt.datetime = Field(sa_type=AwareDateTime)
+    # When the reminder engine must look at this task again: opens_at when planned, then the
+    # time of its next reminder step after each run, NULL when no step is left.
+    next_reminder_at: dt.datetime | None = Field(
+        default=None, sa_type=AwareDateTime, sa_column_kwargs={"default": _opens})
     # When the escalation engine must look at this task again: escalate_at when planned, then
     # the next event of its policy after each run, NULL when no event is left. Without it every
     # task ever missed would be re-read by every run (the policies repeat).
@@ -80,6 +89,20 @@ class Occurrence(SQLModel, table=True):
     closed_at: dt.datetime | None = Field(default=None, sa_type=AwareDateTime)
     sensitive_period_id: int | None = Field(default=None, foreign_key="sensitive_period.id", index=True)
     created_at: dt.datetime = Field(default_factory=now, sa_type=AwareDateTime)
+
+
+class PlanMark(SQLModel, table=True):
+    """A period of a duty planned for the whole organisation as it was (``fingerprint``: the
+    duty's spec and the organisation's version): a later run with the same fingerprint has
+    nothing to plan for that period and skips it — the same morning again writes and reads
+    next to nothing. A change to the organisation or the duty plans the period again."""
+
+    __tablename__ = "plan_mark"
+
+    duty_key: str = Field(primary_key=True, max_length=80)
+    period_key: str = Field(primary_key=True, max_length=64)
+    fingerprint: str = Field(max_length=64)
+    planned_at: dt.datetime = Field(sa_type=AwareDateTime)
 
 
 class Waiver(SQLModel, table=True):

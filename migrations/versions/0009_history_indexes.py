@@ -1,12 +1,17 @@
 """a morning's cost follows what is due, not the history behind it
 
-- ``occurrence.next_escalation_at``: when the escalation engine must look at a task again
-  (existing tasks: their ``escalate_at``; the first run that reads a task moves it on);
-- ``ix_occurrence_open`` (duty_key, escalate_at): the open tasks a duty run reminds;
-- ``ix_occurrence_escalation`` (duty_key, review, next_escalation_at): the waiting tasks with an event due;
-- ``ix_occurrence_due_at``: the tasks due in a report's period;
+- ``occurrence.next_reminder_at`` / ``next_escalation_at``: when the reminder and the escalation
+  engines must look at a task again (existing tasks: their ``opens_at`` / ``escalate_at``; the
+  first run that reads a task moves them on);
+- ``ix_occurrence_remind`` (duty_key, review, next_reminder_at) and ``ix_occurrence_escalation``
+  (duty_key, review, next_escalation_at): the waiting tasks with a step or an event due;
+- ``ix_occurrence_open`` (duty_key, escalate_at): the open tasks (status);
+- ``ix_occurrence_due_at`` in place of ``ix_occurrence_due`` (review, due_at), which no query
+  could use for a period's range: the tasks due in a report's period;
 - ``ix_escalation_fired_at``: the escalations fired in a day (the daily summary);
-- the single-column index on ``occurrence.duty_key`` goes: both new ones start with it.
+- the single-column index on ``occurrence.duty_key`` goes: the new ones start with it;
+- ``plan_mark``: the periods of a duty already planned for the organisation as it is, which
+  a later run skips.
 
 Revision ID: 0009_history_indexes
 Revises: 0006_delivery
@@ -30,11 +35,22 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "plan_mark",
+        sa.Column("duty_key", sa.String(length=80), nullable=False),
+        sa.Column("period_key", sa.String(length=64), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("planned_at", models.types.AwareDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("duty_key", "period_key"),
+    )
     with op.batch_alter_table("occurrence", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("next_reminder_at", models.types.AwareDateTime(), nullable=True))
         batch_op.add_column(sa.Column("next_escalation_at", models.types.AwareDateTime(), nullable=True))
-    op.execute("UPDATE occurrence SET next_escalation_at = escalate_at")
+    op.execute("UPDATE occurrence SET next_reminder_at = opens_at, next_escalation_at = escalate_at")
     with op.batch_alter_table("occurrence", schema=None) as batch_op:
         batch_op.drop_index("ix_occurrence_duty_key")
+        batch_op.drop_index("ix_occurrence_due")
+        batch_op.create_index("ix_occurrence_remind", ["duty_key", "review", "next_reminder_at"], unique=False)
         batch_op.create_index("ix_occurrence_open", ["duty_key", "escalate_at"], unique=False)
         batch_op.create_index("ix_occurrence_escalation", ["duty_key", "review", "next_escalation_at"], unique=False)
         batch_op.create_index("ix_occurrence_due_at", ["due_at"], unique=False)
@@ -43,11 +59,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("plan_mark")
     with op.batch_alter_table("escalation", schema=None) as batch_op:
         batch_op.drop_index("ix_escalation_fired_at")
     with op.batch_alter_table("occurrence", schema=None) as batch_op:
         batch_op.drop_index("ix_occurrence_due_at")
+        batch_op.drop_index("ix_occurrence_remind")
+        batch_op.create_index("ix_occurrence_due", ["review", "due_at"], unique=False)
         batch_op.drop_index("ix_occurrence_escalation")
         batch_op.drop_index("ix_occurrence_open")
         batch_op.create_index("ix_occurrence_duty_key", ["duty_key"], unique=False)
         batch_op.drop_column("next_escalation_at")
+        batch_op.drop_column("next_reminder_at")

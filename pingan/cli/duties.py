@@ -266,7 +266,7 @@ def waive(
             session.execute(sa.update(Waiver).where(Waiver.occurrence_id == task, Waiver.revoked_at.is_(None)).values(revoked_at=stamp))
             # The escalation engine had put the task aside until the waiver's end: look again now.
             session.execute(sa.update(Occurrence).where(Occurrence.id == task)
-                            .values(next_escalation_at=Occurrence.escalate_at))
+                            .values(next_reminder_at=Occurrence.opens_at, next_escalation_at=Occurrence.escalate_at))
             session.add(Audit(actor=f"operator:{by}", action="waiver.revoked", object_type="occurrence", object_id=str(task)))
             console.print(t("waive.revoked", task=task))
             return

@@ -53,9 +53,10 @@ def get_engine(url: str | None = None) -> sa.Engine:
     return _ENGINES[url]
 
 
-def dispose_engines() -> None:
+def dispose_engines(*, close: bool = True) -> None:
+    """Forget every engine; ``close=False`` in a forked child leaves the parent's connections alone."""
     while _ENGINES:
-        _ENGINES.popitem()[1].dispose()
+        _ENGINES.popitem()[1].dispose(close=close)
 
 
 @contextlib.contextmanager

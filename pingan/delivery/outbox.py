@@ -77,13 +77,15 @@ class SendReport:
 # --------------------------------------------------------------------------- compose
 
 def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describe: Describe,
-            limit: int = 50_000) -> int:
-    """One message per person for the notices released by ``as_of``; return messages made."""
+            persons: int = 2_000) -> int:
+    """One message per person for the notices released by ``as_of``, for up to ``persons``
+    persons (all their waiting notices: a person's notices are never split across two messages
+    by a batch boundary); return messages made. Call again until it returns 0."""
     token = uuid.uuid4().hex
-    candidates = (sa.select(N.c.id).where(N.c.message_id.is_(None), N.c.batch.is_(None), N.c.release_at <= as_of)
-                  .order_by(N.c.id).limit(limit))
+    waiting_ = sa.and_(N.c.message_id.is_(None), N.c.batch.is_(None), N.c.release_at <= as_of)
+    who = sa.select(N.c.person_id).where(waiting_).group_by(N.c.person_id).order_by(N.c.person_id).limit(persons)
     claimed = session.execute(
-        sa.update(N).where(N.c.id.in_(candidates), N.c.batch.is_(None)).values(batch=token)
+        sa.update(N).where(N.c.person_id.in_(who), waiting_).values(batch=token)
         .returning(N.c.id, N.c.person_id, N.c.kind, N.c.occurrence_id, N.c.payload, N.c.urgent)
     ).all()
     if not claimed:
@@ -189,6 +191,27 @@ class _Outcome:
     wait: float = 0.0  # deferred: seconds until the destination's slot
 
 
+# The statements of a send, built once: a statement object keeps its compiled form, so the
+# thousands of calls of a morning pay for binding values only.
+_MINE = sa.and_(M.c.id == sa.bindparam("mid"), M.c.claim_token == sa.bindparam("token"),
+                M.c.status == MessageStatus.sending.value)
+_START = sa.insert(D).from_select(
+    ["message_id", "channel_id", "part", "destination", "claim_token", "at", "possible_repeat", "permanent", "interrupted"],
+    sa.select(sa.bindparam("mid", type_=sa.Integer), sa.bindparam("channel", type_=sa.Integer),
+              sa.bindparam("part", type_=sa.String), sa.bindparam("destination", type_=sa.String),
+              sa.bindparam("token", type_=sa.String), sa.bindparam("at", type_=D.c.at.type),
+              sa.bindparam("repeat", type_=sa.Boolean), sa.false(), sa.false())
+    .where(sa.exists(sa.select(M.c.id).where(_MINE))),
+).returning(D.c.id)
+_FINISH = sa.update(D).where(D.c.id == sa.bindparam("attempt")).values(
+    ok=sa.bindparam("ok"), permanent=sa.bindparam("permanent"), error=sa.bindparam("error"),
+    finished_at=sa.bindparam("stamp"))
+_SENT = sa.update(M).where(_MINE).values(
+    status=MessageStatus.sent.value, sent_at=sa.bindparam("stamp"), channel_id=sa.bindparam("channel"), error=None,
+    claim_token=None).returning(M.c.id)
+_AUDIT = sa.insert(A)
+
+
 class Store:
     """The database side of sending: every call recorded before and after, guarded by the claim.
 
@@ -203,17 +226,9 @@ class Store:
 
     def start(self, job: _Job, channel_id: int, part: _Part) -> int | None:
         """The attempt row of one call, inserted only while the message is still ours."""
-        claimed = sa.select(M.c.id).where(M.c.id == job.message_id, M.c.claim_token == self.token,
-                                          M.c.status == MessageStatus.sending.value)
-        values = sa.select(
-            sa.literal(job.message_id), sa.literal(channel_id), sa.literal(part.label, sa.String),
-            sa.literal(part.destination), sa.literal(self.token), sa.literal(now(), D.c.at.type),
-            sa.literal(job.possible_repeat), sa.literal(False), sa.literal(False),
-        ).where(sa.exists(claimed))
-        stmt = sa.insert(D).from_select(
-            ["message_id", "channel_id", "part", "destination", "claim_token", "at", "possible_repeat",
-             "permanent", "interrupted"], values).returning(D.c.id)
-        return self.write(lambda conn: conn.execute(stmt).scalar())
+        values = {"mid": job.message_id, "channel": channel_id, "part": part.label, "destination": part.destination,
+                  "token": self.token, "at": now(), "repeat": job.possible_repeat}
+        return self.write(lambda conn: conn.execute(_START, values).scalar())
 
     def finish(self, attempt_id: int, outcome: transports.Outcome, *, sent: tuple[_Job, int] | None = None) -> bool:
         """Complete the call's row as soon as it returned — and, for the call that completes a
@@ -221,18 +236,17 @@ class Store:
         stamp = now()
 
         def work(conn: sa.Connection) -> bool:
-            conn.execute(sa.update(D).where(D.c.id == attempt_id).values(
-                ok=outcome.ok, permanent=outcome.permanent, error=outcome.error, finished_at=stamp))
+            conn.execute(_FINISH, {"attempt": attempt_id, "ok": outcome.ok, "permanent": outcome.permanent,
+                                   "error": outcome.error, "stamp": stamp})
             return True if sent is None else self._mark_sent(conn, *sent, stamp)
 
         return self.write(work)
 
     def _mark_sent(self, conn: sa.Connection, job: _Job, channel_id: int, stamp: dt.datetime) -> bool:
-        done = conn.execute(sa.update(M).where(self.mine).values(
-            status=MessageStatus.sent.value, sent_at=stamp, channel_id=channel_id, error=None, claim_token=None,
-        ).returning(M.c.id), {"mid": job.message_id}).first()
+        done = conn.execute(_SENT, {"mid": job.message_id, "token": self.token, "stamp": stamp,
+                                    "channel": channel_id}).first()
         if done is not None:
-            conn.execute(sa.insert(A), [_audit(job, "message.sent", stamp, channel=channel_id)])
+            conn.execute(_AUDIT, [_audit(job, "message.sent", stamp, channel=channel_id)])
         return done is not None
 
     def sent_before(self, job: _Job, channel_id: int) -> bool:

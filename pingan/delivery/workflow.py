@@ -29,9 +29,15 @@ class Context(Protocol):
 
 
 def compose_step(rt: Context, as_of: dt.datetime) -> dict:
-    """Turn the notices waiting into messages, one per person."""
-    with session_scope(get_engine(rt.settings.db_url)) as session:
-        return {"composed": compose(session, rt.settings, local(as_of), describe=rt.describe)}
+    """Turn the notices waiting into messages, one per person: a transaction per batch of
+    persons, so memory stays bounded whatever the number of notices."""
+    engine, composed = get_engine(rt.settings.db_url), 0
+    while True:
+        with session_scope(engine) as session:
+            made = compose(session, rt.settings, local(as_of), describe=rt.describe)
+        if not made:
+            return {"composed": composed}
+        composed += made
 
 
 def send_step(rt: Context, as_of: dt.datetime) -> dict:

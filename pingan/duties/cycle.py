@@ -8,22 +8,23 @@ escalation step). Running it again, or twice at once, converges to the same rows
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Audit, Duty, Escalation, NoticeKind, Occurrence, Waiver
+from models import Audit, Duty, Escalation, NoticeKind, Occurrence, PlanMark, Waiver
 from pingan.core.db import insert_ignore, upsert
 from pingan.duties.catalog import Catalog, DutySpec
 from pingan.delivery import notices
 from pingan.org.snapshot import Org
-from pingan.duties.rules import TaskView, escalations_due, next_look, plan, reminder_due
+from pingan.duties.rules import TaskView, escalations_due, next_look, next_reminder, open_periods, plan, reminder_due
 from pingan.duties.runtime import Runtime
 from pingan.duties.sensitive import plan_tighter
 
-O = Occurrence.__table__
+O, PM = Occurrence.__table__, PlanMark.__table__
 
 
 @dataclass
@@ -62,7 +63,7 @@ def sync_catalog(session: Session, catalog: Catalog) -> int:
         upsert(session, table, rows, ["key"], ["name", "name_en", "document", "clause", "cadence", "spec", "spec_hash", "active"])
         # An edited escalation policy may bring an event forward: look at every waiting task again.
         session.execute(sa.update(O).where(O.c.duty_key.in_(edited), O.c.review.in_(("none", "rejected")))
-                        .values(next_escalation_at=O.c.escalate_at))
+                        .values(next_reminder_at=O.c.opens_at, next_escalation_at=O.c.escalate_at))
     gone = {key for key, (_, active) in before.items() if active} - set(catalog.duties)
     if gone:
         session.execute(sa.update(table).where(table.c.key.in_(gone)).values(active=False))
@@ -78,12 +79,24 @@ def plan_tasks(
     session: Session, rt: Runtime, duty: DutySpec, org: Org, as_of: dt.datetime, *,
     sensitive_period_id: int | None = None, **kwargs,
 ) -> tuple[int, list[str]]:
-    """Create the tasks of every open period for every subject; return (created, period keys)."""
-    slots = plan(duty, org, as_of, rt.ctx, **kwargs)
+    """Create the tasks of every open period for every subject; return (created, period keys).
+
+    A period already planned for this organisation and this version of the duty (``plan_mark``)
+    is skipped without a write; the others are planned and marked in the same transaction.
+    """
+    marking = org.version is not None and sensitive_period_id is None and not kwargs
+    fingerprint = hashlib.sha256(f"{duty.spec_hash()}:{org.version}".encode()).hexdigest() if marking else ""
+    keys = sorted({period.key for period, *_ in open_periods(duty, as_of, rt.ctx, **kwargs)}) if duty.planned else []
+    done = set(session.scalars(sa.select(PM.c.period_key).where(
+        PM.c.duty_key == duty.key, PM.c.period_key.in_(keys), PM.c.fingerprint == fingerprint))) if marking and keys else set()
+    slots = plan(duty, org, as_of, rt.ctx, skip=done, **kwargs)
     rows = [s.row(created_at=as_of, sensitive_period_id=sensitive_period_id) for s in slots]
     inserted = insert_ignore(session, O, rows, ["duty_key", "unit_id", "person_key", "period_key"])
+    if marking and len(done) < len(keys):
+        upsert(session, PM, [{"duty_key": duty.key, "period_key": key, "fingerprint": fingerprint, "planned_at": as_of}
+                             for key in keys if key not in done], ["duty_key", "period_key"], ["fingerprint", "planned_at"])
     tighter = plan_tighter(session, rt, duty, org, as_of)
-    return len(inserted) + tighter, sorted({s.period.key for s in slots})
+    return len(inserted) + tighter, keys
 
 
 # --------------------------------------------------------------------------- read tasks
@@ -104,10 +117,16 @@ def _tasks(session: Session, duty_key: str, where: sa.ColumnElement) -> list[Tas
 # --------------------------------------------------------------------------- remind
 
 def queue_reminders(session: Session, rt: Runtime, duty: DutySpec, org: Org, as_of: dt.datetime) -> tuple[int, list[int]]:
-    """Queue the due reminder step of every open task to its assignees; return (queued, unreachable)."""
+    """Queue the due reminder step of every open task to its assignees; return (queued, unreachable).
+
+    Reads only the tasks whose ``next_reminder_at`` has come (an index range) and moves it on to
+    their next step: a second run at the same instant reads nothing.
+    """
     if not duty.reminders:
         return 0, []
-    tasks = _tasks(session, duty.key, sa.and_(O.c.opens_at <= as_of, O.c.escalate_at > as_of))
+    tasks = _tasks(session, duty.key, sa.and_(O.c.next_reminder_at <= as_of, O.c.opens_at <= as_of,
+                                              O.c.escalate_at > as_of))
+    _move(session, [{"task_id": task.id, "next_reminder_at": next_reminder(duty.reminders, task, as_of)} for task in tasks])
     rows, unreachable = [], []
     for task in tasks:
         step = reminder_due(duty.reminders, task, as_of)
@@ -147,6 +166,16 @@ def _payload(rt: Runtime, duty: DutySpec, org: Org, task: TaskView) -> dict:
     }
 
 
+def _move(session: Session, moves: list[dict]) -> None:
+    """Set when the engines look at each task again (``next_reminder_at`` / ``next_escalation_at``,
+    keyed by ``task_id``): one executemany."""
+    if moves:
+        columns = [c for c in moves[0] if c != "task_id"]
+        session.execute(sa.update(O).where(O.c.id == sa.bindparam("task_id"))
+                        .values({c: sa.bindparam(f"new_{c}") for c in columns}),
+                        [{"task_id": m["task_id"], **{f"new_{c}": m[c] for c in columns}} for m in moves])
+
+
 # --------------------------------------------------------------------------- escalate
 
 def queue_escalations(session: Session, rt: Runtime, duty: DutySpec, org: Org, as_of: dt.datetime) -> int:
@@ -164,9 +193,9 @@ def queue_escalations(session: Session, rt: Runtime, duty: DutySpec, org: Org, a
     selected = sa.select(O.c.id).where(O.c.duty_key == duty.key, O.c.review.in_(("none", "rejected")), looking)
     for row in session.execute(sa.select(E.c.occurrence_id, E.c.level, E.c.seq).where(E.c.occurrence_id.in_(selected))):
         fired[row.occurrence_id].add((row.level, row.seq))
-    moves = [{"task_id": task.id, "next_at": next_look(duty.escalation, task, as_of)} for task in tasks]
-    session.execute(sa.update(O).where(O.c.id == sa.bindparam("task_id")).values(next_escalation_at=sa.bindparam("next_at")),
-                    moves)
+    # past escalate_at no reminder is left: the reminder engine need not look at them again
+    _move(session, [{"task_id": task.id, "next_escalation_at": next_look(duty.escalation, task, as_of),
+                     "next_reminder_at": None} for task in tasks])
 
     rows, by_key = [], {}
     for task in tasks:

@@ -8,7 +8,7 @@ Prefect, no clock. The cycle (``pingan.duties.cycle``) feeds it rows and writes 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from pingan.core.calendar import WorkCalendar
@@ -77,11 +77,13 @@ def open_periods(
     return out
 
 
-def plan(duty: DutySpec, org: Org, as_of: dt.datetime, ctx: PlanContext, **kwargs) -> list[Slot]:
-    """Every task of ``duty`` whose window is open at ``as_of``, for every subject."""
+def plan(duty: DutySpec, org: Org, as_of: dt.datetime, ctx: PlanContext, *, skip: Collection[str] = (),
+         **kwargs) -> list[Slot]:
+    """Every task of ``duty`` whose window is open at ``as_of``, for every subject (periods in
+    ``skip`` left out)."""
     if not duty.planned:
         return []
-    periods = open_periods(duty, as_of, ctx, **kwargs)
+    periods = [p for p in open_periods(duty, as_of, ctx, **kwargs) if p[0].key not in skip]
     if not periods:
         return []
     subjects = org.subjects(duty.carrier)
@@ -206,6 +208,16 @@ def escalations_due(
     if latest_repeat is not None and (latest_repeat.level, latest_repeat.seq) not in fired:
         levels.append(latest_repeat)
     return levels
+
+
+def next_reminder(steps: Iterable[ReminderStep], task: TaskView, as_of: dt.datetime) -> dt.datetime | None:
+    """When the reminder engine must look at ``task`` again after a run at ``as_of``: its next
+    step (the end of its waiver if that comes first); ``None`` when no step is left before
+    escalation takes over."""
+    upcoming = min((at for step in steps if as_of < (at := step_time(step, task)) < task.escalate_at), default=None)
+    if task.waived(as_of):
+        return task.waived_until if upcoming is None else min(upcoming, task.waived_until)
+    return upcoming
 
 
 def next_look(policy: EscalationPolicy, task: TaskView, as_of: dt.datetime) -> dt.datetime | None:

@@ -71,6 +71,7 @@ class Org:
     units: dict[int, UnitInfo]
     persons: dict[int, PersonInfo]
     roles: list[tuple[int, int, RoleKind]]  # (person_id, unit_id, role)
+    version: int | None = None  # the org_version token it was read at (None: read without one)
     _by_unit: dict[tuple[int, RoleKind], list[int]] = field(default_factory=dict, init=False, repr=False)
     _bureau: UnitInfo | None = field(default=None, init=False, repr=False)
     _sections: dict[int | None, UnitInfo] = field(default_factory=dict, init=False, repr=False)
@@ -191,6 +192,7 @@ def load_org(session: Session) -> Org:
     if token is not None and key in _SNAPSHOTS:
         return _SNAPSHOTS[key]
     org = read_org(session)
+    org.version = token
     if token is not None:
         if len(_SNAPSHOTS) >= 8:
             _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
