@@ -80,7 +80,8 @@ async def _serve(port: int, ready, max_seconds: float, idle_seconds: float, pare
                 await writer.drain()
                 if close:
                     return
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError,
+                asyncio.CancelledError):  # a client gone, or the sink stopping with keep-alive connections open
             return
         finally:
             writer.close()

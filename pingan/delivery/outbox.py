@@ -51,7 +51,7 @@ from pingan.core.links import hand_in_url
 from pingan.core.settings import Settings
 from pingan.delivery import transports
 from pingan.delivery.limits import fit, limit_for
-from pingan.delivery.messages import Describe, render_item, render_message, render_summary
+from pingan.delivery.messages import Describe, DutyText, render_item, render_message, render_summary
 from pingan.delivery.pacing import Pacer, destination
 
 N, M, D, A, C = Notice.__table__, Message.__table__, Delivery.__table__, Audit.__table__, Channel.__table__
@@ -93,6 +93,7 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
     people = dict(session.execute(
         sa.select(Person.id, Person.name).where(Person.id.in_({c.person_id for c in claimed}))).all())
     key = settings.signing_key
+    texts: dict[str, DutyText | None] = {}  # describe() once per duty, not once per notice
     groups: dict[tuple, list] = defaultdict(list)
     for notice in sorted(claimed, key=lambda n: n.id):
         groups[(notice.person_id,) if settings.digest else (notice.person_id, notice.id)].append(notice)
@@ -107,7 +108,10 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
                 expires = dt.datetime.fromisoformat(n.payload["due"]) + dt.timedelta(days=settings.link_ttl_days)
                 link = hand_in_url(settings.base_url, n.occurrence_id, person_id, expires, key)
                 links.append(link)
-            items.append((n.kind, render_item(n.kind, n.payload, describe(n.payload.get("duty", "")), link)))
+            duty = n.payload.get("duty", "")
+            if duty not in texts:
+                texts[duty] = describe(duty)
+            items.append((n.kind, render_item(n.kind, n.payload, texts[duty], link)))
         title, body = render_message(name, items, max_items=settings.digest_max_items)
         rows.append({
             "person_id": person_id, "title": title[:300], "body": body,
@@ -117,11 +121,17 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
         })
         members.append([n.id for n in notices])
     ids = [r.id for r in session.execute(sa.insert(M).returning(M.c.id, sort_by_parameter_order=True), rows)]
-    session.execute(
-        sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid"))
-        .execution_options(synchronize_session=False),
-        [{"nid": nid, "mid": mid} for mid, group in zip(ids, members) for nid in group],
-    )
+    if settings.digest:  # one message per person in this batch: one statement links every notice to it
+        message_of = (sa.select(M.c.id).where(M.c.person_id == N.c.person_id, M.c.claim_token == token)
+                      .scalar_subquery())
+        session.execute(sa.update(N).where(N.c.batch == token).values(message_id=message_of)
+                        .execution_options(synchronize_session=False))
+    else:
+        session.execute(
+            sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid"))
+            .execution_options(synchronize_session=False),
+            [{"nid": nid, "mid": mid} for mid, group in zip(ids, members) for nid in group],
+        )
     session.execute(sa.update(M).where(M.c.claim_token == token).values(claim_token=None))
     return len(ids)
 
