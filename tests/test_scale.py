@@ -146,14 +146,14 @@ def rows_one(sql: str, **params):
 
 def test_the_same_instant_again_plans_nothing_until_the_organisation_changes(rt, ids, monkeypatch):
     written: list[int] = []
-    real = cycle_module.insert_ignore
+    real = cycle_module.insert_new
 
     def spy(session, table, rows_, *args, **kwargs):
         if table is Occurrence.__table__:
             written.append(len(rows_))
         return real(session, table, rows_, *args, **kwargs)
 
-    monkeypatch.setattr(cycle_module, "insert_ignore", spy)
+    monkeypatch.setattr(cycle_module, "insert_new", spy)
     first = cycle(rt, MEETING, at("2026-11-02"))
     again = cycle(rt, MEETING, at("2026-11-02", "10:05"))
     # On 2 Nov two periods are open (October's, due on Mon 2 Nov as 31 Oct is a Saturday, and
@@ -248,3 +248,36 @@ def test_group_commit_shares_commits_and_fails_only_the_faulty_statement(migrate
             assert sorted(conn.exec_driver_sql("select k from gc_probe").scalars()) == list(range(14))
     finally:
         sa.event.remove(engine, "commit", count)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_duty_flow_run_makes_as_many_task_runs_at_20000_schools_as_at_10(migrated_db, prefect_harness):
+    """The orchestration does not grow with the organisation: one task run per step, whatever the size."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.duty_cycle import duty_cycle
+    from pingan.duties.runtime import get_runtime
+    from pingan.org.demo import synthetic_organisation
+    from pingan.org.service import store_org
+
+    duty = get_runtime().catalog.duty("school-daily-patrol")
+
+    def grow_to(n: int) -> int:
+        data = synthetic_organisation(n)
+        with session_scope() as session:
+            store_org(session, data, actor="test")
+        return sum(1 for u in data.units if u.kind in duty.carrier.unit_kinds)
+
+    def task_runs(as_of: dt.datetime) -> tuple[int, int]:
+        state = duty_cycle(duty=duty.key, as_of=as_of, return_state=True)
+        with get_client(sync_client=True) as client:
+            found = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        return len(found), state.result()["planned"]
+
+    small_schools = grow_to(10)
+    small = task_runs(at("2026-11-02", "08:35"))
+    large_schools = grow_to(20_000)  # the same bureau grows: its first ten schools are kept
+    large = task_runs(at("2026-11-03", "08:35"))
+    assert (small[1], large[1]) == (small_schools, large_schools) and large_schools > 15_000
+    assert small[0] == large[0] == len(("plan", "remind", "escalate", "publish"))

@@ -102,6 +102,21 @@ def insert_ignore(
     return session.execute(stmt, list(rows)).all()
 
 
+def insert_new(session: Session, table: sa.Table, rows: Sequence[dict], conflict: Sequence[str]) -> int:
+    """``insert_ignore`` for callers that need only how many rows were new.
+
+    On SQLite a plain ``executemany`` whose row count is exact (no RETURNING: SQLAlchemy then
+    need not build a parameter set per row); on PostgreSQL, where psycopg reports -1 for
+    ``ON CONFLICT DO NOTHING``, the RETURNING of ``insert_ignore``.
+    """
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name != "sqlite":
+        return len(insert_ignore(session, table, rows, conflict))
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(conflict))
+    return session.execute(stmt, list(rows)).rowcount
+
+
 def upsert(session: Session, table: sa.Table, rows: Sequence[dict], conflict: Sequence[str], update: Sequence[str]) -> None:
     """Insert rows or update ``update`` columns of the row they collide with."""
     for start in range(0, len(rows), CHUNK):

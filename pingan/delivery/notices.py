@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from models import Notice, NoticeKind
-from pingan.core.db import insert_ignore
+from pingan.core.db import insert_new
 
 N = Notice.__table__
 
@@ -34,4 +34,4 @@ def notice(
 
 def queue(session: Session, rows: Sequence[dict]) -> int:
     """Insert the notices not yet owed; return how many are new."""
-    return len(insert_ignore(session, N, rows, ["person_id", "dedupe_key"]))
+    return insert_new(session, N, rows, ["person_id", "dedupe_key"])

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from models import Audit, Duty, Escalation, NoticeKind, Occurrence, PlanMark, Waiver
-from pingan.core.db import insert_ignore, upsert
+from pingan.core.db import insert_ignore, insert_new, upsert
 from pingan.duties.catalog import Catalog, DutySpec
 from pingan.delivery import notices
 from pingan.org.snapshot import Org
@@ -91,12 +91,12 @@ def plan_tasks(
         PM.c.duty_key == duty.key, PM.c.period_key.in_(keys), PM.c.fingerprint == fingerprint))) if marking and keys else set()
     slots = plan(duty, org, as_of, rt.ctx, skip=done, **kwargs)
     rows = [s.row(created_at=as_of, sensitive_period_id=sensitive_period_id) for s in slots]
-    inserted = insert_ignore(session, O, rows, ["duty_key", "unit_id", "person_key", "period_key"])
+    inserted = insert_new(session, O, rows, ["duty_key", "unit_id", "person_key", "period_key"])
     if marking and len(done) < len(keys):
         upsert(session, PM, [{"duty_key": duty.key, "period_key": key, "fingerprint": fingerprint, "planned_at": as_of}
                              for key in keys if key not in done], ["duty_key", "period_key"], ["fingerprint", "planned_at"])
     tighter = plan_tighter(session, rt, duty, org, as_of)
-    return len(inserted) + tighter, keys
+    return inserted + tighter, keys
 
 
 # --------------------------------------------------------------------------- read tasks
@@ -111,7 +111,7 @@ def _tasks(session: Session, duty_key: str, where: sa.ColumnElement) -> list[Tas
         O.c.id, O.c.duty_key, O.c.unit_id, O.c.person_id, O.c.period_key, O.c.opens_at, O.c.due_at,
         O.c.escalate_at, O.c.review, waived.label("waived_until"),
     ).where(O.c.duty_key == duty_key, O.c.review.in_(("none", "rejected")), where)
-    return [TaskView(**row._mapping) for row in session.execute(query)]
+    return [TaskView(*row) for row in session.execute(query)]  # columns in TaskView's field order
 
 
 # --------------------------------------------------------------------------- remind
