@@ -29,8 +29,8 @@ def run_name() -> str:
 
 
 @task(name="publish", timeout_seconds=120, **RETRY)
-def publish(as_of: dt.datetime, sent: dict) -> None:
-    rt = get_runtime()
+def publish(as_of: dt.datetime, sent: dict, province: str | None = None) -> None:
+    rt = get_runtime(province)
     with session_scope(get_engine(rt.settings.db_url)) as session:
         failures = failure_rows(session, as_of - dt.timedelta(days=1))
     create_markdown_artifact(summary_markdown(as_of, sent), key="outbox-summary",
@@ -40,9 +40,11 @@ def publish(as_of: dt.datetime, sent: dict) -> None:
 
 
 @flow(name=DISPATCH_FLOW, flow_run_name=run_name, log_prints=True, timeout_seconds=1800)
-def outbox_dispatch(as_of: dt.datetime | None = None) -> dict:
-    """Compose the notices released by ``as_of`` (default now) and send every message that is due."""
+def outbox_dispatch(as_of: dt.datetime | None = None, province: str | None = None) -> dict:
+    """Compose the notices released by ``as_of`` (default now) and send every message that is due
+    (of ``province``'s shard, on a national installation)."""
     as_of = local(as_of) if as_of else now()
-    sent = dispatch(as_of)
-    publish(as_of, sent)
+    get_runtime(province)  # an unknown province fails before any task runs
+    sent = dispatch(as_of, province)
+    publish(as_of, sent, province)
     return sent

@@ -39,12 +39,13 @@ def run_name() -> str:
 
 
 @flow(name="duty-cycle", flow_run_name=run_name, log_prints=True, retries=0, timeout_seconds=1800)
-def duty_cycle(duty: str, as_of: dt.datetime | None = None) -> dict:
-    """Plan, remind, escalate, send and publish one duty at ``as_of`` (default: now)."""
+def duty_cycle(duty: str, as_of: dt.datetime | None = None, province: str | None = None) -> dict:
+    """Plan, remind, escalate and publish one duty at ``as_of`` (default: now); ``province``:
+    the shard to run on (national installations, docs/SCALE.md)."""
     as_of = local(as_of) if as_of else now()
-    get_runtime().catalog.duty(duty)  # an unknown duty fails before any task runs
-    steps = run_steps(CYCLE, duty=duty, as_of=as_of)
-    counts = publish(duty, as_of, steps)
+    get_runtime(province).catalog.duty(duty)  # an unknown duty or province fails before any task runs
+    steps = run_steps(CYCLE, province=province, duty=duty, as_of=as_of)
+    counts = publish(duty, as_of, steps, province)
     return {"duty": duty, "as_of": as_of.isoformat(), "planned": steps["plan"]["created"],
             "periods": steps["plan"]["periods"], "reminders": steps["remind"]["queued"],
             "escalations": steps["escalate"]["fired"], "states": counts}

@@ -23,9 +23,9 @@ from tasks.steps import RETRY, run_steps
 log = logging.getLogger("pingan.dispatch")
 
 
-def dispatch(as_of: dt.datetime) -> dict:
+def dispatch(as_of: dt.datetime, province: str | None = None) -> dict:
     """Inside the dispatch flow: compose and send what is released (two task runs); the send summary."""
-    steps = run_steps(DISPATCH, as_of=as_of)
+    steps = run_steps(DISPATCH, province=province, as_of=as_of)
     sent = steps["send"]
     logger = get_run_logger()
     logger.info("composed %s message(s); sent %s, deferred %s, retrying %s, failed %s (recovered %s, possible repeats %s)",

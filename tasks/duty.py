@@ -16,10 +16,10 @@ from tasks.steps import RETRY
 
 
 @task(name="publish", timeout_seconds=300, **RETRY)
-def publish(duty: str, as_of: dt.datetime, steps: dict) -> dict:
+def publish(duty: str, as_of: dt.datetime, steps: dict, province: str | None = None) -> dict:
     """The state of every unit's task for the period (table), the notices this run queued and
     where each stands (table), and a summary citing the clause (markdown)."""
-    rt = get_runtime()
+    rt = get_runtime(province)
     spec = rt.catalog.duty(duty)
     planned = steps["plan"]
     with session_scope(get_engine(rt.settings.db_url)) as session:

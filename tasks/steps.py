@@ -18,9 +18,11 @@ from pingan.duties.runtime import get_runtime
 RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NONE)
 
 
-def run_steps(workflow: Workflow, /, **params: Any) -> dict[str, dict[str, Any]]:
-    """Inside a flow: every step of ``workflow`` in order, each as one Prefect task run."""
-    return {step.name: step_task(step)(**params) for step in workflow.steps}
+def run_steps(workflow: Workflow, /, *, province: str | None = None, **params: Any) -> dict[str, dict[str, Any]]:
+    """Inside a flow: every step of ``workflow`` in order, each as one Prefect task run (on the
+    database of ``province``'s shard when one is named)."""
+    shard = {"province": province} if province else {}
+    return {step.name: step_task(step)(**shard, **params) for step in workflow.steps}
 
 
 @functools.cache
@@ -28,7 +30,8 @@ def step_task(step: Step) -> Task:
     """The Prefect task of one step (built once per process)."""
 
     def run(**params: Any) -> dict[str, Any]:
-        return step.fn(get_runtime(), **params)
+        province = params.pop("province", None)
+        return step.fn(get_runtime(province), **params)
 
     run.__name__ = run.__qualname__ = step.name.replace("-", "_")
     run.__doc__ = step.fn.__doc__

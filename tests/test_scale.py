@@ -281,3 +281,47 @@ def test_a_duty_flow_run_makes_as_many_task_runs_at_20000_schools_as_at_10(migra
     large = task_runs(at("2026-11-03", "08:35"))
     assert (small[1], large[1]) == (small_schools, large_schools) and large_schools > 15_000
     assert small[0] == large[0] == len(("plan", "remind", "escalate", "publish"))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_province_parameter_runs_a_duty_on_that_shards_database(migrated_db, prefect_harness, tmp_path, monkeypatch):
+    import json
+
+    from flows.duty_cycle import duty_cycle
+    from flows.dispatch import outbox_dispatch
+    from pingan.core.migrate import upgrade
+    from pingan.core.settings import reset_settings
+    from pingan.duties.runtime import reset_runtime
+    from pingan.org.demo import synthetic_organisation
+    from pingan.org.service import store_org
+
+    shards = {name: f"sqlite:///{tmp_path / name}.db" for name in ("jl", "ln")}
+    for name, url in shards.items():
+        upgrade("head", url=url)
+        with session_scope(get_engine(url)) as session:
+            store_org(session, synthetic_organisation(30 if name == "jl" else 12, prefix=name.upper()), actor="test")
+    monkeypatch.setenv("PINGAN_SHARDS", json.dumps(shards))
+    reset_settings()
+    reset_runtime()
+    try:
+        # the patrol's reminder (3 h before its 17:30 deadline) goes out at the 15:00 digest
+        done = duty_cycle(duty="school-daily-patrol", as_of=at("2026-11-02", "14:35"), province="ln")
+        outbox_dispatch(as_of=at("2026-11-02", "15:00"), province="ln")
+
+        def count(url: str, sql: str) -> int:
+            with get_engine(url).connect() as conn:
+                return conn.exec_driver_sql(sql).scalar()
+
+        from pingan.duties.runtime import get_runtime
+        kinds = ", ".join(f"'{k.value}'" for k in get_runtime().catalog.duty("school-daily-patrol").carrier.unit_kinds)
+        schools = count(shards["ln"], f"select count(*) from unit where kind in ({kinds})")
+        assert done["planned"] == count(shards["ln"], "select count(*) from occurrence") == schools > 0
+        assert count(shards["ln"], "select count(*) from message") > 0
+        assert count(shards["jl"], "select count(*) from occurrence") == 0
+        assert count(migrated_db.url.render_as_string(hide_password=False), "select count(*) from occurrence") == 0
+        state = duty_cycle(duty="school-daily-patrol", as_of=at("2026-11-02", "08:35"), province="xz", return_state=True)
+        assert state.is_failed() and "province 'xz' is not a shard" in str(state.message) + repr(state.result(raise_on_failure=False))
+    finally:
+        monkeypatch.delenv("PINGAN_SHARDS")
+        reset_settings()
+        reset_runtime()

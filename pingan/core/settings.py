@@ -25,6 +25,10 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".pingan"), description="data directory: database, evidence files, logs")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default a SQLite file in home")
+    # National scale: each province a shard with a pingan database of its own; flows take the
+    # province as a parameter (docs/SCALE.md). PINGAN_SHARDS='{"jl": "postgresql+psycopg://…/pingan_jl"}'.
+    shards: dict[str, str] = Field(default_factory=dict, repr=False,
+                                   description="province → database URL of its shard (JSON)")
     locale: Literal["zh-CN", "en"] = "zh-CN"
 
     catalog_dir: Path = REPO_ROOT / "catalog"
@@ -96,6 +100,23 @@ class Settings(BaseSettings):
         if self.work_end <= self.work_start:
             raise ValueError("PINGAN_WORK_END must be after PINGAN_WORK_START")
         return self
+
+    @field_validator("shards")
+    @classmethod
+    def _shard_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name.isascii() or not name.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(f"shard name {name!r}: use letters, digits, - and _ (a province code such as jl)")
+        return value
+
+    def for_province(self, province: str | None) -> Settings:
+        """These settings, on the database of ``province``'s shard (unchanged for None)."""
+        if not province:
+            return self
+        if province not in self.shards:
+            known = ", ".join(sorted(self.shards)) or "none (PINGAN_SHARDS is empty)"
+            raise ValueError(f"province {province!r} is not a shard of this installation; shards: {known}")
+        return self.model_copy(update={"database_url": self.shards[province]})
 
     @property
     def db_url(self) -> str:

@@ -62,8 +62,9 @@ def build_runtime(settings: Settings | None = None, catalog: Catalog | None = No
 
 
 @functools.cache
-def get_runtime() -> Runtime:
-    return build_runtime()
+def get_runtime(province: str | None = None) -> Runtime:
+    """This process's runtime; for a province shard, on that shard's database."""
+    return build_runtime(get_settings().for_province(province)) if province else build_runtime()
 
 
 def reset_runtime() -> None:
