@@ -331,3 +331,34 @@ def test_due_labels_count_calendar_days_in_shanghai(monkeypatch):
     reset_settings()
     assert due_label(due, at("2026-11-28", "09:00")) == "2 day(s) left"
     assert due_label(due, at("2026-12-02", "09:00")) == "overdue by 2 day(s)"
+
+
+def test_a_run_says_why_a_count_is_zero(rt, ids, sent, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pingan.cli import app
+    from pingan.duties.workflow import CYCLE
+
+    def whys(steps):
+        return steps["plan"]["why"], steps["remind"]["why"], steps["escalate"]["why"]
+
+    saturday = CYCLE.run(rt, duty="school-meeting", as_of=at("2026-11-14", "10:00"))
+    assert saturday["plan"]["created"] == 2 and whys(saturday) == (None, "day_off", "day_off")
+    evening = CYCLE.run(rt, duty="school-meeting", as_of=at("2026-11-16", "18:00"))  # a Monday, after 17:30
+    assert whys(evening) == ("planned_before", "off_hours", "off_hours")
+    monday = CYCLE.run(rt, duty="school-meeting", as_of=at("2026-11-16", "10:00"))
+    assert monday["remind"]["queued"] == 4 and whys(monday) == ("planned_before", None, "nothing_due")
+    again = CYCLE.run(rt, duty="school-meeting", as_of=at("2026-11-16", "10:05"))
+    assert again["remind"]["queued"] == 0 and again["remind"]["why"] == "nothing_due"
+    # Sat 10 Oct 2026 is a make-up working day: working time
+    assert CYCLE.run(rt, duty="school-meeting", as_of=at("2026-10-10", "10:00"))["remind"]["why"] != "day_off"
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    runner = CliRunner()
+    def run(as_of):  # the output without white space (Rich wraps it at the terminal's width)
+        return "".join(runner.invoke(app, ["run", "school-monthly-safety-meeting", "--local", "--as-of", as_of]).output.split())
+
+    out = run("2026-11-14T10:00")
+    assert "提醒0（非工作日）" in out and "督办0（非工作日）" in out, out
+    out = run("2026-11-16T18:00")
+    assert "新建任务0（本期任务此前已建立）" in out and "提醒0（非工作时间，工作时间为08:30–17:30）" in out, out

@@ -21,7 +21,7 @@ from pingan.core.clock import TZ
 
 register({
     "run.done": {"zh-CN": "「{duty}」已运行：新建任务 {planned}，提醒 {reminders}，督办 {escalations}，即刻发送 {sent}",
-                 "en": "“{duty}” ran: {planned} task(s) planned, {reminders} reminder(s), {escalations} escalation(s), {sent} sent now"},
+                 "en": "“{duty}” ran: tasks planned {planned}, reminders {reminders}, escalations {escalations}, sent now {sent}"},
     "run.waiting": {"zh-CN": "另有 {n} 条通知等待汇总发送，最早 {at}（届时由统一发送发出，或运行 pingan dispatch --as-of {at}）",
                     "en": "{n} notice(s) wait for their digest slot, the first at {at} (the dispatcher sends them then; or pingan dispatch --as-of {at})"},
     "dispatch.done": {"zh-CN": "统一发送：已发送 {sent}，等待限速时段 {deferred}，重试中 {retrying}，失败 {failed}（接管中断 {recovered}，可能重复 {repeats}）",
@@ -63,14 +63,18 @@ def run(
 
         result = duty_cycle(duty=spec.key, as_of=moment)
         planned, reminders, escalations = result["planned"], result["reminders"], result["escalations"]
+        why = result.get("why") or {}
     else:
         from pingan.duties.workflow import cycle
 
         done = cycle(rt, spec.key, moment)
-        planned, reminders, escalations = done.planned, done.reminders, done.escalations
+        planned, reminders, escalations, why = done.planned, done.reminders, done.escalations, done.why
     sent = send_released(rt, moment)
-    console.print(t("run.done", duty=pick(spec.name, spec.name_en), planned=planned, reminders=reminders,
-                    escalations=escalations, sent=sent))
+    from pingan.duties.views import count_why
+
+    console.print(t("run.done", duty=pick(spec.name, spec.name_en), planned=count_why(rt, planned, why.get("planned")),
+                    reminders=count_why(rt, reminders, why.get("reminders")),
+                    escalations=count_why(rt, escalations, why.get("escalations")), sent=sent))
     _say_waiting(rt, moment)
 
 

@@ -49,7 +49,10 @@ class IncidentRequest:
     category: str  # key, or Chinese or English name
     severity: str
     summary: str | None = None
-    phoned_at: dt.datetime | None = None  # the phone report came with the registration
+    # Registered after the fact (the school phoned on time, the operator types it in later): the
+    # reports that came in are recorded with the incident, so the clock never escalates them.
+    phoned_at: dt.datetime | None = None
+    written_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,10 @@ def register(
     summary = (req.summary or "").strip() or None
     if summary and len(summary) > MAX_SUMMARY:
         raise IncidentError(t("inc.err.summary", n=MAX_SUMMARY))
-    if req.phoned_at is not None:
-        _check_report_time(local(req.phoned_at), occurred, as_of, "--phoned-at")
+    reports = {"phone": req.phoned_at, "written": req.written_at}
+    for report, at in reports.items():
+        if at is not None:
+            _check_report_time(local(at), occurred, as_of, f"--{'phoned' if report == 'phone' else 'written'}-at")
 
     phone_due, written_due = occurred + deadlines.phone, occurred + deadlines.written
     follow_ups = tuple(follow_up_times([phone_due, written_due], duty.escalation))
@@ -119,8 +124,9 @@ def register(
                           "severity": severity, "duty": duty.key, "jurisdiction": deadlines.jurisdiction,
                           "phone_due": phone_due.isoformat(), "written_due": written_due.isoformat(),
                       }))
-    if req.phoned_at is not None:
-        record_report(session, incident_id, "phone", req.phoned_at, as_of, actor=actor)
+    for report, at in reports.items():
+        if at is not None:
+            record_report(session, incident_id, report, at, as_of, actor=actor)
     return Registered(incident_id, True, phone_due, written_due, follow_ups)
 
 

@@ -14,7 +14,9 @@ outcome, judged with what the database knew at ``as_of``:
 
 So ``tasks = due + not_due`` and ``due = on_time + late + pending + missing + waived``. The
 on-time rate is ``on_time / (due − waived)``. Escalations are counted per task and level
-reached (an ``escalation`` row fired by ``as_of``); repeats of a level count as events only.
+reached (an ``escalation`` row fired by ``as_of`` that fell due before the task was completed:
+an on-time report recorded after it was escalated counts none); repeats of a level count as
+events only.
 
 A task belongs to its unit, to its duty and to the bureau leaders who answer for it: the 包保
 leader(s) of a school, the 分管 leader(s) of a department; a bureau leader's own (personal) task
@@ -151,6 +153,16 @@ def judge(
     if due_at > as_of:
         return "not_due", state, None, version
     return "missing", state, None, version
+
+
+def warranted(
+    events: Iterable[tuple[int, dt.datetime]], completed: dt.datetime | None,
+) -> list[tuple[int, dt.datetime]]:
+    """The escalation events (level, when due) a task earned: those that fell due before it was
+    completed. A report registered after the fact — the school phoned on time, the operator typed
+    it in later — may have been escalated before its time of arrival was known; those events do
+    not count against the unit."""
+    return [e for e in events if completed is None or e[1] < completed]
 
 
 def leaders_of(
@@ -359,14 +371,11 @@ def task_facts(
                sa.or_(W.c.revoked_at.is_(None), W.c.revoked_at > as_of)).order_by(W.c.until)
     ):
         waivers[r.occurrence_id] = Waived(r.granted_by, r.until, r.reason)  # the latest-reaching wins
-    levels: dict[int, set[int]] = defaultdict(set)
-    events: Counter = Counter()
+    fired: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)  # task → (level, when it fell due)
     for r in session.execute(
-        sa.select(E.c.occurrence_id, E.c.level, sa.func.count().label("n"))
-        .where(E.c.occurrence_id.in_(ids), E.c.fired_at <= as_of).group_by(E.c.occurrence_id, E.c.level)
+        sa.select(E.c.occurrence_id, E.c.level, E.c.due_at).where(E.c.occurrence_id.in_(ids), E.c.fired_at <= as_of)
     ):
-        levels[r.occurrence_id].add(r.level)
-        events[r.occurrence_id] += r.n
+        fired[r.occurrence_id].append((r.level, local(r.due_at)))
     holders = _holders(session) if holders is None else holders
     query = (
         sa.select(O.c.id, O.c.duty_key, O.c.unit_id, O.c.person_id, O.c.period_key, O.c.due_at, O.c.review,
@@ -384,12 +393,13 @@ def task_facts(
         outcome, review, completed, version = judge(r.due_at, r.review, r.closed_at, versions.get(r.id, []),
                                                     waiver, as_of)
         own = Leader(r.person_id, r.person_code, r.person, "own") if r.person_id is not None else None
+        events = warranted(fired.get(r.id, ()), completed)
         out.append(TaskFact(
             id=r.id, duty_key=r.duty_key, duty=r.duty, duty_en=r.duty_en, clause=r.clause, document=r.document,
             unit_id=r.unit_id, unit_code=r.unit_code, unit=r.unit, unit_kind=r.unit_kind, person_id=r.person_id,
             person=r.person, period_key=r.period_key, due_at=r.due_at, outcome=outcome, review=review,
             completed_at=completed, version=version, waiver=waiver,
-            levels=tuple(sorted(levels.get(r.id, ()))), events=events.get(r.id, 0),
+            levels=tuple(sorted({level for level, _ in events})), events=len(events),
             leaders=leaders_of(r.unit_id, r.unit_kind, own, holders),
         ))
     return out
