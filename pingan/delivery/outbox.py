@@ -146,6 +146,16 @@ def _strength(notice) -> tuple[int, int, int]:
     return (payload.get("level") or 0, payload.get("seq") or 0, notice.id)
 
 
+def next_release(session: Session, as_of: dt.datetime) -> dt.datetime | None:
+    """When a dispatch run next has work: ``as_of`` while a message waits to be sent (its retry
+    time is the wall clock's), else the earliest release of a notice not yet composed; None
+    when nothing waits. ``pingan replay`` skips the dispatcher's sweeps before it."""
+    if session.scalar(sa.select(M.c.id).where(
+            M.c.status.in_((MessageStatus.pending.value, MessageStatus.sending.value))).limit(1)) is not None:
+        return as_of
+    return session.scalar(sa.select(sa.func.min(N.c.release_at)).where(N.c.message_id.is_(None), N.c.batch.is_(None)))
+
+
 def waiting(session: Session, as_of: dt.datetime) -> int:
     """Notices released by ``as_of`` and not yet in a message: what a dispatch run would compose now."""
     return session.scalar(sa.select(sa.func.count()).select_from(N).where(

@@ -13,9 +13,10 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pingan.core.clock import TZ, local
+from pingan.core.clock import local
 from pingan.core.db import get_engine, session_scope
-from pingan.core.periods import days
+from pingan.core.schedule import Job
+from pingan.core.schedule import replay as walk
 from pingan.core.workflow import Step, Workflow
 from pingan.duties.cycle import CycleResult, plan_tasks, queue_escalations, queue_reminders
 from pingan.duties.rules import is_working_time
@@ -113,21 +114,30 @@ def replay(
     duties: list[str] | None = None, send_messages: bool = True,
     on_step: Callable[[dt.datetime], None] | None = None,
 ) -> ReplaySummary:
-    """Run every planned duty's cycle at each ``times`` of each day in [start, end], then dispatch."""
-    from pingan.delivery.workflow import dispatch
+    """The duty cycles alone, at ``times`` of each day in [start, end], each moment followed by the
+    dispatcher (the tests' quarter). ``pingan replay`` runs every scheduled flow at its
+    deployment's schedule instead (``pingan.cli.replay``); both walk with ``pingan.core.schedule``."""
+    from pingan.delivery.workflow import DISPATCH
 
-    keys = duties or [d.key for d in rt.catalog.planned]
+    crons = tuple(f"{moment.minute} {moment.hour} * * *" for moment in times)
+    jobs = [Job(key, "duty-cycle", crons, lambda as_of, key=key: CYCLE.run(rt, duty=key, as_of=as_of))
+            for key in duties or [d.key for d in rt.catalog.planned]]
+    if send_messages:
+        jobs.append(Job("dispatch", "outbox-dispatch", crons, lambda as_of: DISPATCH.run(rt, as_of=as_of)))
     summary = ReplaySummary(start=start, end=end)
-    for day in days(start, end):
-        for moment in times:
-            as_of = dt.datetime.combine(day, moment, tzinfo=TZ)
-            for key in keys:
-                summary.by_duty.setdefault(key, CycleResult(duty_key=key, as_of=as_of)).merge(cycle(rt, key, as_of))
-            if send_messages:
-                report = dispatch(rt, as_of)
-                summary.sent += report.sent
-                summary.failed += report.failed
+    last = jobs[-1].name if jobs else None
+
+    def done(job: Job, as_of: dt.datetime, steps: dict) -> None:
+        if job.flow == "duty-cycle":
+            summary.by_duty.setdefault(job.name, CycleResult(duty_key=job.name, as_of=as_of)).merge(
+                result_of(job.name, as_of, steps))
+        else:
+            summary.sent += steps["send"]["sent"]
+            summary.failed += steps["send"]["failed"]
+        if job.name == last:
             summary.runs += 1
             if on_step:
                 on_step(as_of)
+
+    walk(jobs, start, end, on_run=done)
     return summary

@@ -24,6 +24,7 @@ from pingan.core.clock import local
 from pingan.core.db import insert_ignore
 from pingan.core.i18n import pick, t
 from pingan.duties.cycle import queue_escalations
+from pingan.duties.rules import escalation_schedule
 from pingan.duties.runtime import Runtime
 from pingan.incidents.rules import (
     REPORTS,
@@ -195,6 +196,28 @@ def open_incident_ids(session: Session) -> list[int]:
         I.c.phone_occurrence_id.in_(waiting), I.c.written_occurrence_id.in_(waiting),
     )).order_by(I.c.id)
     return list(session.scalars(query))
+
+
+def next_escalation(session: Session, rt: Runtime, *, rules: IncidentRules | None = None) -> dt.datetime | None:
+    """The earliest escalation still to come of a missing report: for every report task still
+    waiting, the first event of its policy after the last one that fired; None when there is none.
+    A run of the clock before it fires nothing (``pingan replay`` skips the sweeps before it)."""
+    rules = rules or load_rules(rt)
+    waiting = session.execute(sa.select(O.c.id, O.c.duty_key, O.c.escalate_at).where(
+        O.c.duty_key.in_(rules.duty_keys), O.c.review.in_(("none", "rejected")))).all()
+    if not waiting:
+        return None
+    latest = dict(session.execute(sa.select(E.c.occurrence_id, sa.func.max(E.c.due_at)).where(
+        E.c.occurrence_id.in_([w.id for w in waiting])).group_by(E.c.occurrence_id)).all())
+    out = []
+    for w in waiting:
+        after = latest.get(w.id)
+        after = local(after) if after is not None else None
+        event = next((e for e in escalation_schedule(rt.catalog.duty(w.duty_key).escalation, local(w.escalate_at))
+                      if after is None or e.at > after), None)
+        if event is not None:
+            out.append(event.at)
+    return min(out, default=None)
 
 
 def exists(session: Session, incident_id: int) -> bool:

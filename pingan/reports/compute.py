@@ -1,8 +1,8 @@
 """Compliance figures for the annual assessment: per unit, per responsible leader and per duty.
 
 For a period (``2026-Q4``, ``2026-H2``, ``2026-11``, ``2026``) and an instant ``as_of``, every task
-(occurrence) *due* in the period — its deadline falls on a day of the period — gets exactly one
-outcome, judged with what the database knew at ``as_of``:
+(occurrence) *due* in the period — its deadline falls on a day of the period — and created by
+``as_of`` gets exactly one outcome, judged with what the database knew at ``as_of``:
 
 ``on_time``  accepted, and the accepted version was handed in by the deadline (a task closed
              without evidence rows — an incident report, a holiday-watch roster — by its ``closed_at``);
@@ -357,9 +357,12 @@ def task_facts(
     session: Session, period: ReportPeriod, as_of: dt.datetime,
     holders: Mapping[tuple[int, str], list[Leader]] | None = None,
 ) -> list[TaskFact]:
-    """Every task due in ``period``, judged at ``as_of``: five queries whatever their number."""
+    """Every task due in ``period`` that existed at ``as_of``, judged then: five queries whatever
+    their number. (A task created later — when ``as_of`` is in the past, a replay's run, say — was
+    not known yet.)"""
     as_of = local(as_of)
-    ids = sa.select(O.c.id).where(_in_period(period)).scalar_subquery()
+    known = sa.and_(_in_period(period), O.c.created_at <= as_of)
+    ids = sa.select(O.c.id).where(known).scalar_subquery()
     versions: dict[int, list[Version]] = defaultdict(list)
     for r in session.execute(sa.select(EV.c.occurrence_id, EV.c.version, EV.c.submitted_at, EV.c.status,
                                        EV.c.reviewed_at).where(EV.c.occurrence_id.in_(ids))):
@@ -383,7 +386,7 @@ def task_facts(
                   P.c.code.label("person_code"), P.c.name.label("person"), D.c.name.label("duty"),
                   D.c.name_en.label("duty_en"), D.c.clause, D.c.document)
         .join(U, U.c.id == O.c.unit_id).outerjoin(P, P.c.id == O.c.person_id).join(D, D.c.key == O.c.duty_key)
-        .where(_in_period(period)).order_by(O.c.due_at, O.c.duty_key, U.c.code, O.c.person_key)
+        .where(known).order_by(O.c.due_at, O.c.duty_key, U.c.code, O.c.person_key)
     )
     out = []
     for r in session.execute(query):
