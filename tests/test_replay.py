@@ -355,3 +355,56 @@ def local_hm(when) -> str:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
     return when.astimezone(TZ).strftime("%m-%d %H:%M")
+
+
+def test_every_scheduled_deployment_is_replayed_by_its_own_flow():
+    from deployments.build import all_specs
+    from pingan.cli.replay import FLOWS, UNSCHEDULED, jobs
+    from pingan.duties.catalog import load_catalog
+    from pingan.duties.runtime import build_runtime
+
+    rt = build_runtime()
+    specs = all_specs(load_catalog())
+    for spec in specs:
+        if spec.entrypoint in UNSCHEDULED:
+            assert not spec.schedules, spec.name
+            continue
+        assert spec.entrypoint in FLOWS, spec.name
+        assert FLOWS[spec.entrypoint].name == spec.flow_name, spec.name  # --flows takes the names the UI shows
+    chosen = jobs(rt)
+    scheduled = [s for s in specs if s.schedules]
+    assert [(j.name, j.crons) for j in chosen if j.crons] == [(s.name, tuple(x.cron for x in s.schedules)) for s in scheduled]
+    # the flows that start the dispatcher at once in production start it in the replay
+    import inspect
+
+    for spec in specs:
+        if spec.entrypoint in FLOWS:
+            source = inspect.getsource(spec.load_flow().fn)
+            assert FLOWS[spec.entrypoint].starts_dispatch == ("dispatch_released" in source), spec.name
+    assert {j.flow for j in jobs(rt, flows={"holiday-watch"}, send=False)} == {"holiday-watch"}
+    assert all(not j.then for j in jobs(rt, send=False))
+
+
+def test_the_command_replays_the_chosen_flows_and_refuses_unknown_ones(migrated_db, ids, sent, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pingan.cli import app
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["replay", "--from", "2026-10-01", "--to", "2026-10-01", "--flows", "holiday-watch,nope"])
+    assert bad.exit_code == 2 and "--flows" in bad.output and "nope" in bad.output and len(bad.output.strip().splitlines()) == 1
+    bad = runner.invoke(app, ["replay", "--from", "2026-10-01", "--to", "2026-10-01", "--duty", "nope"])
+    assert bad.exit_code == 2 and "--duty" in bad.output
+    with session_scope() as session:
+        assert rows(session, "select count(*) from occurrence")[0][0] == 0
+    done = runner.invoke(app, ["replay", "--from", "2026-10-01", "--to", "2026-10-02", "--flows", "holiday-watch",
+                               "--no-send", "--json"])
+    assert done.exit_code == 0, done.output
+    data = json.loads(done.output)
+    # every hour 08:00–20:00 of two days; three units report each day of National Day
+    assert list(data["flows"]) == ["holiday-watch"] and data["flows"]["holiday-watch"]["runs"] == 2 * 13
+    with session_scope() as session:
+        assert rows(session, "select count(*) from occurrence where duty_key = :d", d=ZERO)[0][0] == 2 * 3
+    assert sent.calls == []
+    table = runner.invoke(app, ["replay", "--from", "2026-10-01", "--to", "2026-10-01", "--flows", "daily-summary"])
+    assert table.exit_code == 0 and "daily-summary" in table.output and "简报 0" in table.output, table.output

@@ -26,7 +26,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pingan.cli.app import UserError, command, console, parse_day, runtime
-from pingan.core.i18n import register, t
+from pingan.core.i18n import locale, register, t
 from pingan.core.schedule import Job, Tally
 
 register({
@@ -137,11 +137,14 @@ DISPATCH_ENTRYPOINT = "flows/dispatch.py:outbox_dispatch"
 
 def jobs(rt, *, flows: set[str] | None = None, duties: set[str] | None = None, send: bool = True) -> list[Job]:
     """The deployments as jobs to replay, in the order of ``all_specs``: ``flows`` (flow names)
-    and ``duties`` (duty keys) choose; without ``send`` the dispatcher is left out."""
+    and ``duties`` (duty keys) choose; without ``send`` the dispatcher is left out (what the
+    flows queue then waits in the outbox for ``pingan dispatch``)."""
     from deployments.build import all_specs
 
     specs = all_specs(rt.catalog, rt.settings.catalog_dir)
     dispatcher = next(s.name for s in specs if s.entrypoint == DISPATCH_ENTRYPOINT)
+    # the flows start the dispatcher at once only when it is replayed too
+    dispatching = send and (flows is None or FLOWS[DISPATCH_ENTRYPOINT].name in flows)
     out = []
     for spec in specs:
         flow = FLOWS.get(spec.entrypoint)
@@ -162,7 +165,7 @@ def jobs(rt, *, flows: set[str] | None = None, duties: set[str] | None = None, s
             name=spec.name, flow=flow.name, crons=tuple(s.cron for s in spec.schedules), run=flow.build(rt, spec),
             timezone=spec.schedules[0].timezone if spec.schedules else Job.timezone,
             next_work=(lambda as_of, f=next_work: f(rt, as_of)) if next_work else None, follow_up=flow.follow_up,
-            then=(dispatcher,) if flow.starts_dispatch and send else (),
+            then=(dispatcher,) if flow.starts_dispatch and dispatching else (),
         ))
     return out
 
@@ -185,7 +188,7 @@ def by_flow(chosen: list[Job], tallies: dict[str, Tally]) -> dict[str, Tally]:
 
 def did(flow: str, tally: Tally) -> str:
     spec = next(f for f in FLOWS.values() if f.name == flow)
-    return "，".join(t(key, n=sum(tally[k] for k in keys)) for key, keys in spec.did) if spec.did else ""
+    return (", " if locale() == "en" else "，").join(t(key, n=sum(tally[k] for k in keys)) for key, keys in spec.did)
 
 
 @command("replay")
@@ -193,7 +196,7 @@ def replay(
     start: str = typer.Option(..., "--from", help="起始日期 / first day, e.g. 2026-10-01"),
     end: str = typer.Option(..., "--to", help="结束日期（含）/ last day (included)"),
     flows: Optional[list[str]] = typer.Option(
-        None, "--flows", help="只回放这些流程（逗号分隔，默认全部）/ only these flows (comma-separated; default all): "
+        None, "--flows", help="只回放这些流程 / only these flows (comma-separated; default all): "
                               + ", ".join(flow_names())),
     duty: Optional[list[str]] = typer.Option(None, "--duty", help="只回放这些职责的周期 / only these duties' cycles"),
     send: bool = typer.Option(True, "--send/--no-send", help="按计划发送消息（默认演示发件箱）/ deliver messages at the dispatcher's slots"),
@@ -249,7 +252,7 @@ def replay(
     table.add_column(t("replay.col.flow"), no_wrap=True)
     table.add_column(t("replay.col.runs"), justify="right")
     table.add_column(t("replay.col.skipped"), justify="right")
-    table.add_column(t("replay.col.did"))
+    table.add_column(t("replay.col.did"), overflow="fold")
     for name, x in flows_done.items():
         table.add_row(name, str(x.runs), str(x.skipped), did(name, x))
     console.print(table)
