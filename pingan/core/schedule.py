@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -165,7 +165,3 @@ def replay(
             tallies[jobs[i].name].skipped += 1
     return tallies
 
-
-def flows_of(jobs: Iterable[Job]) -> list[str]:
-    """The flows of ``jobs``, each once, in order."""
-    return list(dict.fromkeys(job.flow for job in jobs))
