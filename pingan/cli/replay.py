@@ -73,12 +73,12 @@ def _cycle(rt, spec):
     return lambda as_of: CYCLE.run(rt, duty=spec.parameters["duty"], as_of=as_of)
 
 
-def _with(workflow_path: str, **fixed) -> Callable:
+def _with(workflow_path: str) -> Callable:
     """Runs of the workflow at ``workflow_path`` with the deployment's parameters."""
     def build(rt, spec):
         module, _, name = workflow_path.rpartition(".")
         workflow = getattr(importlib.import_module(module), name)
-        params = {**fixed, **{k: v for k, v in spec.parameters.items() if k != "as_of"}}
+        params = {k: v for k, v in spec.parameters.items() if k != "as_of"}
         return lambda as_of: workflow.run(rt, as_of=as_of, **params)
 
     return build
