@@ -1,21 +1,23 @@
 """Digests: a weekly one to each bureau leader for the units they answer for (包保 / 分管) and
 their own duties, and a summary to the safety section each working-day evening.
 
-Each queues one announcement notice per person (deduplicated per ISO week or day, so a re-run
-queues nothing twice), released at once, and starts the dispatcher: two Prefect task runs.
+Each runs its workflow (``pingan.reports.workflow.WEEKLY`` / ``DAILY``: one announcement notice
+per person, deduplicated per ISO week or day, so a re-run queues nothing twice), released at
+once, and starts the dispatcher: two Prefect task runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from pingan.core.clock import now
 from pingan.core.clock import local
+from pingan.reports.workflow import DAILY, WEEKLY
 from tasks.delivery import dispatch_released
-from tasks.report import queue_daily, queue_weekly
+from tasks.steps import run_steps
 
 
 def _as_of() -> dt.datetime:
@@ -23,6 +25,11 @@ def _as_of() -> dt.datetime:
     if isinstance(as_of, str):
         as_of = dt.datetime.fromisoformat(as_of)
     return local(as_of) if as_of else now()
+
+
+def log(result: dict) -> None:
+    get_run_logger().info("%s digest %s: queued %s for %s person(s)%s", result["kind"], result["key"], result["queued"],
+                          len(result["recipients"]), f" ({result['skipped']})" if result["skipped"] else "")
 
 
 def weekly_name() -> str:
@@ -38,7 +45,8 @@ def daily_name() -> str:
 def weekly_digest(as_of: dt.datetime | None = None) -> dict:
     """Queue this week's digest to every leader with something to report, and start the dispatcher."""
     as_of = local(as_of) if as_of else now()
-    queued = queue_weekly(as_of)
+    queued = run_steps(WEEKLY, as_of=as_of)["queue-weekly-digests"]
+    log(queued)
     started = dispatch_released(as_of, "weekly-digest")
     return {**queued, "dispatch_run": started["dispatch_run"]}
 
@@ -47,6 +55,7 @@ def weekly_digest(as_of: dt.datetime | None = None) -> dict:
 def daily_summary(as_of: dt.datetime | None = None) -> dict:
     """Queue today's summary to the safety section (skipped on days off), and start the dispatcher."""
     as_of = local(as_of) if as_of else now()
-    queued = queue_daily(as_of)
+    queued = run_steps(DAILY, as_of=as_of)["queue-daily-summary"]
+    log(queued)
     started = dispatch_released(as_of, "daily-summary")
     return {**queued, "dispatch_run": started["dispatch_run"]}

@@ -48,4 +48,6 @@ def duty_cycle(duty: str, as_of: dt.datetime | None = None, province: str | None
     counts = publish(duty, as_of, steps, province)
     return {"duty": duty, "as_of": as_of.isoformat(), "planned": steps["plan"]["created"],
             "periods": steps["plan"]["periods"], "reminders": steps["remind"]["queued"],
-            "escalations": steps["escalate"]["fired"], "states": counts}
+            "escalations": steps["escalate"]["fired"], "states": counts,
+            "why": {"planned": steps["plan"].get("why"), "reminders": steps["remind"].get("why"),
+                    "escalations": steps["escalate"].get("why")}}

@@ -1,5 +1,6 @@
-"""The steps of the compliance report and the digests as Prefect tasks: thin wrappers around
-``pingan.reports.compute``, ``pingan.reports.xlsx`` and ``pingan.reports.digests`` (retries, logging, artifacts).
+"""The steps of the compliance report as Prefect tasks: thin wrappers around ``pingan.reports.compute``
+and ``pingan.reports.xlsx`` (retries, logging, artifacts). The digests' step is their workflow's
+(``pingan.reports.workflow``, run by ``tasks.steps.run_steps``).
 
 Each is one read or one bulk write whatever the number of schools; every step can be repeated.
 """
@@ -13,10 +14,9 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
-from pingan.reports import digests
 from pingan.reports.text import artifact_table, missing_table, summary_markdown, tr
-from pingan.reports.xlsx import write_report
-from pingan.reports.compute import Report, report_dir, report_for
+from pingan.reports import workflow
+from pingan.reports.compute import Report, report_for
 from pingan.duties.runtime import get_runtime
 
 RETRY = dict(retries=3, retry_delay_seconds=[2, 10, 30], cache_policy=NONE)
@@ -35,12 +35,10 @@ def compute_report(period: str, as_of: dt.datetime) -> Report:
 
 @task(name="write-files", **RETRY)
 def write_files(report: Report) -> dict[str, str]:
-    """The workbook and the two charts under ``<home>/reports/<period>/`` (replaced on a re-run)."""
-    rt = get_runtime()
-    directory = report_dir(rt, report.period)
-    files = write_report(report, directory / f"compliance-{report.period.key}.xlsx", chart_dir=directory)
-    get_run_logger().info("wrote %s", ", ".join(str(p) for p in files.values()))
-    return {k: str(v) for k, v in files.items()}
+    """The workbook, the two charts and the figures (JSON) under ``<home>/reports/<period>/`` (replaced on a re-run)."""
+    files = workflow.write_files(get_runtime(), report)
+    get_run_logger().info("wrote %s", ", ".join(files.values()))
+    return files
 
 
 @task(name="publish-report", **RETRY)
@@ -55,19 +53,3 @@ def publish_report(report: Report, files: dict[str, str]) -> dict:
     create_markdown_artifact(summary_markdown(report, {k: Path(v) for k, v in files.items()}),
                              key="compliance-summary", description=f"{tr('title')} {key}")
     return {"artifacts": 5}
-
-
-@task(name="queue-weekly-digests", **RETRY)
-def queue_weekly(as_of: dt.datetime) -> dict:
-    result = digests.weekly(get_runtime(), as_of)
-    get_run_logger().info("weekly digest %s: queued %s for %s leader(s)%s", result.key, result.queued,
-                          len(result.recipients), f" ({result.skipped})" if result.skipped else "")
-    return result.as_dict()
-
-
-@task(name="queue-daily-summary", **RETRY)
-def queue_daily(as_of: dt.datetime) -> dict:
-    result = digests.daily(get_runtime(), as_of)
-    get_run_logger().info("daily summary %s: queued %s%s", result.key, result.queued,
-                          f" ({result.skipped})" if result.skipped else "")
-    return result.as_dict()

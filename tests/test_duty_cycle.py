@@ -275,3 +275,90 @@ def test_a_digest_lists_a_dozen_items_and_counts_the_rest():
     assert "第 12 所学校" in body and "第 13 所学校" not in body
     assert "另有 18 项未在此列出" in body and len(body.encode()) < 2048
     assert render_message("局长", items[:3], max_items=12)[1].count("第") == 3
+
+
+def test_a_level_and_its_repeat_falling_due_together_list_the_task_once(rt, ids, sent):
+    """After days without a run in working time, level 3 (due 8 Dec 17:30) and its first repeat
+    (7 days later) fall due in the same run: the bureau principal hears of each school once."""
+    duties = ("school-meeting",)
+    run_all(rt, at("2026-11-10"), duties)
+    run_all(rt, at("2026-12-16", "09:00"), duties)
+    with session_scope() as session:
+        fired = rows(session, "select o.unit_id, e.level, e.seq from escalation e join occurrence o on o.id = e.occurrence_id "
+                              "order by o.unit_id, e.level, e.seq")
+    # due Mon 30 Nov 17:30, grace 1 day → levels at 1 Dec, 4 Dec, 8 Dec 17:30; the repeat 15 Dec 17:30
+    assert fired == [(ids[u], lvl, seq) for u in ("S1", "S2") for lvl, seq in ((1, 0), (2, 0), (3, 0), (3, 1))]
+    to_chief = [(title, body) for url, title, body in sent.calls if url.endswith("/chief")]
+    assert len(to_chief) == 1
+    title, body = to_chief[0]
+    assert "2 项逾期督办" in title  # two schools, not four events
+    assert body.count("【督办·第3级】") == 2 and body.count("】一小「") == 1 and body.count("】二中「") == 1
+    # 副局长乙 (包保 of both schools) is reached by level 2 only: two items as well
+    to_dep_b = [title for url, title, _ in sent.calls if url.endswith("/dep-b")]
+    assert to_dep_b == ["平安校园安全工作：2 项逾期督办"]
+
+
+def test_a_reminder_says_how_far_its_deadline_is_when_it_goes_out(rt, ids, sent):
+    """The 'due' step falls at the deadline itself (Mon 30 Nov 17:30), after working hours: it goes
+    out the next morning, when the task is a day overdue; the '7 days before' step (Mon 23 Nov
+    17:30) goes out on the 24th, six days before."""
+    duties = ("school-meeting",)
+    run_all(rt, at("2026-11-10"), duties)
+    run_all(rt, at("2026-11-24", "09:00"), duties)
+    run_all(rt, at("2026-11-30", "10:00"), duties)  # the "1 day before" step (29 Nov, a Sunday), on the due day
+    run_all(rt, at("2026-12-01", "09:00"), duties)
+    bodies = [body for url, _, body in sent.calls if url.endswith("/s1-head")]
+    assert len(bodies) == 4
+    assert "截止时间：2026-11-30 17:30（还剩 20 天）" in bodies[0]
+    assert "截止时间：2026-11-30 17:30（还剩 6 天）" in bodies[1]
+    assert "截止时间：2026-11-30 17:30（今日截止）" in bodies[2]
+    assert "截止时间：2026-11-30 17:30（已逾期 1 天）" in bodies[3]
+    assert not any("今日截止" in b for b in (bodies[0], bodies[1], bodies[3]))
+
+
+def test_due_labels_count_calendar_days_in_shanghai(monkeypatch):
+    from pingan.core.settings import reset_settings
+    from pingan.delivery.messages import due_label
+
+    due = at("2026-11-30", "17:30")
+    assert [due_label(due, at(d, hm)) for d, hm in (
+        ("2026-11-27", "23:59"), ("2026-11-30", "00:00"), ("2026-11-30", "17:30"), ("2026-11-30", "17:31"),
+        ("2026-12-01", "00:00"), ("2026-12-03", "09:00"))] == [
+        "还剩 3 天", "今日截止", "今日截止", "已过今日截止时间", "已逾期 1 天", "已逾期 3 天"]
+    # 30 Nov 17:30 in Shanghai is 09:30 UTC: an instant given in UTC is read in Shanghai
+    assert due_label(due, dt.datetime(2026, 11, 30, 16, 30, tzinfo=dt.timezone.utc)) == "已逾期 1 天"
+    monkeypatch.setenv("PINGAN_LOCALE", "en")
+    reset_settings()
+    assert due_label(due, at("2026-11-28", "09:00")) == "2 day(s) left"
+    assert due_label(due, at("2026-12-02", "09:00")) == "overdue by 2 day(s)"
+
+
+def test_a_run_says_why_a_count_is_zero(rt, ids, sent, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pingan.cli import app
+    from pingan.duties.workflow import CYCLE
+
+    def whys(steps):
+        return steps["plan"]["why"], steps["remind"]["why"], steps["escalate"]["why"]
+
+    saturday = CYCLE.run(rt, duty="school-meeting", as_of=at("2026-11-14", "10:00"))
+    assert saturday["plan"]["created"] == 2 and whys(saturday) == (None, "day_off", "day_off")
+    evening = CYCLE.run(rt, duty="school-meeting", as_of=at("2026-11-16", "18:00"))  # a Monday, after 17:30
+    assert whys(evening) == ("planned_before", "off_hours", "off_hours")
+    monday = CYCLE.run(rt, duty="school-meeting", as_of=at("2026-11-16", "10:00"))
+    assert monday["remind"]["queued"] == 4 and whys(monday) == ("planned_before", None, "nothing_due")
+    again = CYCLE.run(rt, duty="school-meeting", as_of=at("2026-11-16", "10:05"))
+    assert again["remind"]["queued"] == 0 and again["remind"]["why"] == "nothing_due"
+    # Sat 10 Oct 2026 is a make-up working day: working time
+    assert CYCLE.run(rt, duty="school-meeting", as_of=at("2026-10-10", "10:00"))["remind"]["why"] != "day_off"
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    runner = CliRunner()
+    def run(as_of):  # the output without white space (Rich wraps it at the terminal's width)
+        return "".join(runner.invoke(app, ["run", "school-monthly-safety-meeting", "--local", "--as-of", as_of]).output.split())
+
+    out = run("2026-11-14T10:00")
+    assert "提醒0（非工作日）" in out and "督办0（非工作日）" in out, out
+    out = run("2026-11-16T18:00")
+    assert "新建任务0（本期任务此前已建立）" in out and "提醒0（非工作时间，工作时间为08:30–17:30）" in out, out

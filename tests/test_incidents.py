@@ -378,6 +378,29 @@ def test_another_jurisdiction_has_its_own_deadlines(tmp_path, migrated_db, ids, 
         assert rows(session, "select jurisdiction from incident") == [("B",)]
 
 
+def test_escalations_of_a_report_that_came_in_on_time_are_not_counted(rt, ids, sent):
+    """Registered at 14:00 with nothing recorded, both reports are escalated at once; then the
+    operator records the phone report at 10:20 (on time) and the written one at 12:30 (half an
+    hour late: its level 1 fell due at 12:00, before it came; its level 2 at 13:00, after)."""
+    from pingan.reports.compute import report_for
+
+    reg = register(rt, as_of=at("2026-10-03", "14:00")).registered
+    with session_scope() as session:
+        assert sorted((r, lvl) for r, lvl, *_ in fired(session)) == [("phone", 1), ("phone", 2), ("written", 1), ("written", 2)]
+    record(rt, reg.id, "phone", at("2026-10-03", "10:20"), at("2026-10-03", "14:10"), actor="operator:值班员")
+    record(rt, reg.id, "written", at("2026-10-03", "12:30"), at("2026-10-03", "14:10"), actor="operator:值班员")
+    report = report_for(rt, "2026-Q4", at("2026-10-08", "09:00"))
+    facts = {f.period_key: f for f in report.tasks}
+    phone, written = facts[incident_rules.report_key(reg.id, "phone")], facts[incident_rules.report_key(reg.id, "written")]
+    assert (phone.outcome, phone.levels, phone.events) == ("on_time", (), 0)
+    assert (written.outcome, written.levels, written.events) == ("late", (1,), 1)
+    assert (report.totals.escalated, report.totals.events, dict(report.totals.levels)) == (1, 1, {1: 1})
+    with session_scope() as session:
+        view = incident_views.load_views(session, rt, [reg.id])[0]
+    notes = [e.detail for e in incident_views.timeline(view, at("2026-10-03", "15:00")) if e.event == "escalation"]
+    assert [("不计入考核" in n) for n in notes] == [True, True, False, True]
+
+
 # --------------------------------------------------------------------------- CLI
 
 def test_the_cli_registers_records_and_shows_an_incident(ids, sent, monkeypatch):
@@ -409,6 +432,36 @@ def test_the_cli_registers_records_and_shows_an_incident(ids, sent, monkeypatch)
         bad = cli(*args)
         assert bad.exit_code == 2 and message in bad.output, bad.output
     assert sent.to() == Counter({"dep-b": 1, "safe-head": 1})  # the written report's level 1 at 12:00
+
+
+def test_registered_after_the_fact_reports_that_came_in_on_time_are_never_escalated(ids, sent, monkeypatch):
+    """The school phoned at 10:20 and wrote at 11:45; the operator registers it all at 14:00."""
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    runner = CliRunner()
+
+    def cli(*args):
+        return runner.invoke(app, ["incident", *args])
+
+    base = ("report", "--unit", "S1", "--at", "2026-10-03T10:00", "--category", "溺水", "--severity", "较大",
+            "--as-of", "2026-10-03T14:00")
+    bad = cli(*base, "--phoned-at", "2026-10-03T10:20", "--written-at", "2026-10-03T09:45")
+    assert bad.exit_code == 2 and "--written-at：报告时间 2026-10-03 09:45 早于事故发生时间" in bad.output, bad.output
+    with session_scope() as session:
+        assert rows(session, "select count(*) from incident")[0][0] == 0
+    done = cli(*base, "--phoned-at", "2026-10-03T10:20", "--written-at", "2026-10-03T11:45")
+    assert done.exit_code == 0, done.output
+    assert "督办" not in done.output
+    swept = cli("sweep", "--as-of", "2026-10-03T18:00")
+    assert swept.exit_code == 0 and "督办 0" in swept.output, swept.output
+    shown = cli("show", "1", "--as-of", "2026-10-03T18:00", "--json")
+    assert '"phone": "on_time"' in shown.output and '"written": "on_time"' in shown.output, shown.output
+    with session_scope() as session:
+        assert rows(session, "select count(*) from escalation")[0][0] == 0
+        assert rows(session, "select count(*) from notice")[0][0] == 0
+        assert rows(session, "select review, closed_at from occurrence order by period_key") == [
+            ("accepted", rows(session, "select written_at from incident")[0][0]),
+            ("accepted", rows(session, "select phone_at from incident")[0][0])]
+    assert sent.calls == []
 
 
 # --------------------------------------------------------------------------- deployments and flows

@@ -1,4 +1,4 @@
-"""``pingan run | replay | status | outbox | waive``: the duty cycle from the shell."""
+"""``pingan run | dispatch | status | outbox | waive``: the duty cycle from the shell (``pingan replay``: pingan.cli.replay)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Optional
 
 import sqlalchemy as sa
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from models import Audit, Channel, Message, Occurrence, Person, Waiver
@@ -21,12 +20,11 @@ from pingan.core.clock import TZ
 
 register({
     "run.done": {"zh-CN": "「{duty}」已运行：新建任务 {planned}，提醒 {reminders}，督办 {escalations}，即刻发送 {sent}",
-                 "en": "“{duty}” ran: {planned} task(s) planned, {reminders} reminder(s), {escalations} escalation(s), {sent} sent now"},
+                 "en": "“{duty}” ran: tasks planned {planned}, reminders {reminders}, escalations {escalations}, sent now {sent}"},
     "run.waiting": {"zh-CN": "另有 {n} 条通知等待汇总发送，最早 {at}（届时由统一发送发出，或运行 pingan dispatch --as-of {at}）",
                     "en": "{n} notice(s) wait for their digest slot, the first at {at} (the dispatcher sends them then; or pingan dispatch --as-of {at})"},
     "dispatch.done": {"zh-CN": "统一发送：已发送 {sent}，等待限速时段 {deferred}，重试中 {retrying}，失败 {failed}（接管中断 {recovered}，可能重复 {repeats}）",
                       "en": "dispatcher: {sent} sent, {deferred} waiting for their pacing slot, {retrying} retrying, {failed} failed ({recovered} recovered, {repeats} possible repeats)"},
-    "replay.title": {"zh-CN": "回放 {start} 至 {end}（{runs} 次运行）", "en": "Replay {start} to {end} ({runs} runs)"},
     "status.title": {"zh-CN": "职责状态（截至 {as_of}）", "en": "Duty status (as of {as_of})"},
     "outbox.title": {"zh-CN": "发件箱（最近 {n} 条）", "en": "Outbox (latest {n})"},
     "waive.done": {"zh-CN": "任务 {task} 已豁免至 {until}", "en": "task {task} waived until {until}"},
@@ -63,14 +61,18 @@ def run(
 
         result = duty_cycle(duty=spec.key, as_of=moment)
         planned, reminders, escalations = result["planned"], result["reminders"], result["escalations"]
+        why = result.get("why") or {}
     else:
         from pingan.duties.workflow import cycle
 
         done = cycle(rt, spec.key, moment)
-        planned, reminders, escalations = done.planned, done.reminders, done.escalations
+        planned, reminders, escalations, why = done.planned, done.reminders, done.escalations, done.why
     sent = send_released(rt, moment)
-    console.print(t("run.done", duty=pick(spec.name, spec.name_en), planned=planned, reminders=reminders,
-                    escalations=escalations, sent=sent))
+    from pingan.duties.views import count_why
+
+    console.print(t("run.done", duty=pick(spec.name, spec.name_en), planned=count_why(rt, planned, why.get("planned")),
+                    reminders=count_why(rt, reminders, why.get("reminders")),
+                    escalations=count_why(rt, escalations, why.get("escalations")), sent=sent))
     _say_waiting(rt, moment)
 
 
@@ -102,53 +104,6 @@ def dispatch_(
     console.print(t("dispatch.done", sent=report.sent, deferred=report.deferred, retrying=report.retrying,
                     failed=report.failed, recovered=report.recovered, repeats=report.possible_repeats))
     _say_waiting(rt, moment)
-
-
-@command("replay")
-def replay(
-    start: str = typer.Option(..., "--from", help="起始日期 / first day, e.g. 2026-10-01"),
-    end: str = typer.Option(..., "--to", help="结束日期 / last day"),
-    times: str = typer.Option("09:00,15:00", "--times", help="每天运行的时刻 / times of day to run"),
-    duty: Optional[list[str]] = typer.Option(None, "--duty", help="只回放这些职责 / only these duties"),
-    send: bool = typer.Option(True, "--send/--no-send", help="发送到各人的渠道（默认演示发件箱）/ deliver messages"),
-    as_json: bool = typer.Option(False, "--json"),
-) -> None:
-    """按天回放所有职责 / replay every duty's flow logic day by day over a date range."""
-    
-    from pingan.duties.workflow import replay as replay_days
-
-    rt = runtime()
-    first, last = parse_day("--from", start), parse_day("--to", end)
-    if last < first:
-        raise UserError("--to 早于 --from / --to is before --from")
-    try:
-        moments = tuple(dt.time.fromisoformat(x.strip()) for x in times.split(","))
-    except ValueError:
-        raise UserError(f"--times：{times!r} 应为 09:00,15:00 这样的时刻 / must look like 09:00,15:00") from None
-    keys = [_duty(rt, k).key for k in duty] if duty else None
-    total = ((last - first).days + 1) * len(moments)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=True, disable=as_json) as progress:
-        bar = progress.add_task("回放 / replay", total=total)
-        summary = replay_days(rt, first, last, times=moments, duties=keys, send_messages=send,
-                                 on_step=lambda moment: progress.update(bar, advance=1, description=f"{moment:%Y-%m-%d %H:%M}"))
-    rows = [(k, r.planned, r.reminders, r.escalations) for k, r in sorted(summary.by_duty.items())]
-    if as_json:
-        console.print_json(json.dumps({
-            "from": first.isoformat(), "to": last.isoformat(), "runs": summary.runs, "totals": summary.totals(),
-            "duties": [{"duty": k, "planned": p, "reminders": r, "escalations": e} for k, p, r, e in rows],
-        }))
-        return
-    table = Table(title=t("replay.title", start=first, end=last, runs=summary.runs))
-    for col in ("职责 duty", "新建任务 planned", "提醒 reminders", "督办 escalations"):
-        table.add_column(col, justify="right" if col[0] != "职" else "left")
-    for key, p, r, e in rows:
-        spec = rt.catalog.duties[key]
-        table.add_row(pick(spec.name, spec.name_en), str(p), str(r), str(e))
-    totals = summary.totals()
-    table.add_row("合计 total", str(totals["planned"]), str(totals["reminders"]), str(totals["escalations"]), style="bold")
-    console.print(table)
-    console.print(f"发送 sent: {totals['sent']}，失败 failed: {totals['failed']}")
 
 
 @command("status")

@@ -86,12 +86,17 @@ def report(
     category: str = typer.Option(..., "--category", help="类别，如 溺水 或 drowning / category"),
     severity: str = typer.Option(..., "--severity", help="等级：一般 较大 重大 特别重大 / severity"),
     summary: Optional[str] = typer.Option(None, "--summary", help="简要情况 / short account"),
-    phoned_at: Optional[str] = typer.Option(None, "--phoned-at", help="已电话报告的时间 / the phone report came in at"),
+    phoned_at: Optional[str] = typer.Option(
+        None, "--phoned-at", help="电话报告已于此时送达（事后登记时填写）/ the phone report came in at (registering after the fact)"),
+    written_at: Optional[str] = typer.Option(
+        None, "--written-at", help="书面报告已于此时送达（事后登记时填写）/ the written report came in at (registering after the fact)"),
     by: str = typer.Option("operator", "--by", help="登记人 / registered by"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="登记时刻（回放用）/ registration instant (replays)"),
     schedule: bool = typer.Option(True, "--schedule/--no-schedule", help="安排 Prefect 后续运行 / schedule follow-up runs"),
 ) -> None:
-    """登记一起事故并开始计时 / register an incident and start its clock."""
+    """登记一起事故并开始计时；事后登记时用 --phoned-at、--written-at 记下已送达的报告，按时的报告不会被督办 /
+    register an incident and start its clock; registering after the fact, give the reports that came in
+    (--phoned-at, --written-at): a report that came in on time is never escalated."""
     from pingan.duties.service import ensure_catalog
     from pingan.incidents import service as incidents
     from pingan.incidents import views
@@ -103,6 +108,7 @@ def report(
     req = incidents.IncidentRequest(
         unit=unit, occurred_at=_instant("--at", at, need_time=True), category=category, severity=severity,
         summary=summary, phoned_at=_instant("--phoned-at", phoned_at, need_time=True) if phoned_at else None,
+        written_at=_instant("--written-at", written_at, need_time=True) if written_at else None,
     )
     ensure_catalog(rt)
     try:

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pingan.core.clock import local
 from pingan.core.i18n import MESSAGES, locale, register, t
 
 
@@ -23,8 +24,11 @@ class DutyText:
 Describe = Callable[[str], "DutyText | None"]
 
 register({
-    "msg.step.open": {"zh-CN": "任务已开始", "en": "task opened"},
-    "msg.step.due": {"zh-CN": "今日截止", "en": "due today"},
+    # how far the deadline is when the message goes out (``due_label``)
+    "msg.due.left": {"zh-CN": "还剩 {n} 天", "en": "{n} day(s) left"},
+    "msg.due.today": {"zh-CN": "今日截止", "en": "due today"},
+    "msg.due.passed": {"zh-CN": "已过今日截止时间", "en": "past today's deadline"},
+    "msg.due.overdue": {"zh-CN": "已逾期 {n} 天", "en": "overdue by {n} day(s)"},
     "msg.reason.missing": {"zh-CN": "未提交材料", "en": "no evidence handed in"},
     "msg.reason.rejected": {"zh-CN": "材料被退回未重新提交", "en": "evidence rejected and not resubmitted"},
 })
@@ -38,16 +42,31 @@ def _due(iso: str) -> str:
     return dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
 
 
-def _step(step: str, en: bool) -> str:
-    if step in ("open", "due"):
-        return t(f"msg.step.{step}")
-    if step.startswith("due-"):
-        return f"{step[4:]} before the deadline" if en else f"距截止还有 {step[4:].replace('d', ' 天').replace('h', ' 小时')}"
-    return step
+def due_label(due: dt.datetime, as_of: dt.datetime) -> str:
+    """Where the deadline stands when the message is composed, by calendar days in Asia/Shanghai:
+    n days left, due today, past today's deadline, overdue by n days. Worked out from the dates,
+    not from the reminder step: a step's notice can wait for the next digest slot, past its day."""
+    due, as_of = local(due), local(as_of)
+    days = (due.date() - as_of.date()).days
+    if days > 0:
+        return t("msg.due.left", n=days)
+    if days < 0:
+        return t("msg.due.overdue", n=-days)
+    return t("msg.due.today") if as_of <= due else t("msg.due.passed")
 
 
-def render_item(kind: str, payload: dict, duty: DutyText | None, link: str | None) -> str:
-    """One notice as a paragraph of a message."""
+def _label(payload: dict, as_of: dt.datetime | None) -> str:
+    """A reminder's note after its deadline: the date label, and a step that is a sentence (not a key)."""
+    step = payload.get("step") or ""
+    sentence = step if (not step.isascii() or " " in step) else ""
+    parts = [due_label(dt.datetime.fromisoformat(payload["due"]), as_of) if as_of is not None else "", sentence]
+    return "；".join(p for p in parts if p)
+
+
+def render_item(kind: str, payload: dict, duty: DutyText | None, link: str | None, *,
+                as_of: dt.datetime | None = None) -> str:
+    """One notice as a paragraph of a message composed at ``as_of`` (reminders say how far their
+    deadline is then)."""
     en = locale() == "en"
     if kind == "announcement":
         return "\n".join(x for x in (payload.get("text_en") if en else None, payload["text"]) if x)[:2000] + (
@@ -81,11 +100,12 @@ def render_item(kind: str, payload: dict, duty: DutyText | None, link: str | Non
             ]
         lines.append(source)
     else:
-        step = _step(payload.get("step", ""), en)
+        label = _label(payload, as_of)
         if en:
-            lines = [f"[{name}] {who}, period {payload['period']}", f"Due: {_due(payload['due'])} ({step})"]
+            lines = [f"[{name}] {who}, period {payload['period']}",
+                     f"Due: {_due(payload['due'])}" + (f" ({label})" if label else "")]
         else:
-            lines = [f"【{name}】{who} · {payload['period']}", f"截止时间：{_due(payload['due'])}（{step}）"]
+            lines = [f"【{name}】{who} · {payload['period']}", f"截止时间：{_due(payload['due'])}" + (f"（{label}）" if label else "")]
         lines += [source, evidence]
     if link:
         lines.append(("Link: " if en else "办理链接：") + link)

@@ -102,7 +102,7 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
     for group, notices in groups.items():
         person_id, name = group[0], people.get(group[0], "")
         items, links = [], []
-        for n in notices:
+        for n in one_per_task(notices):
             link = None
             if n.occurrence_id is not None:
                 expires = dt.datetime.fromisoformat(n.payload["due"]) + dt.timedelta(days=settings.link_ttl_days)
@@ -111,7 +111,7 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
             duty = n.payload.get("duty", "")
             if duty not in texts:
                 texts[duty] = describe(duty)
-            items.append((n.kind, render_item(n.kind, n.payload, texts[duty], link)))
+            items.append((n.kind, render_item(n.kind, n.payload, texts[duty], link, as_of=as_of)))
         title, body = render_message(name, items, max_items=settings.digest_max_items)
         rows.append({
             "person_id": person_id, "title": title[:300], "body": body,
@@ -134,6 +134,39 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
         )
     session.execute(sa.update(M).where(M.c.claim_token == token).values(claim_token=None))
     return len(ids)
+
+
+def one_per_task(notices: list) -> list:
+    """A person's notices with one item per task and kind, the strongest kept (every notice still
+    belongs to the message). Escalation events of one task that fall due together — after a
+    holiday, a level and the repeat of it that came due meanwhile; two levels that reach the same
+    leader — would otherwise list the same task twice; so would two reminder steps queued by runs
+    before one digest slot. Kept: the highest level and repeat, else the latest notice."""
+    best: dict[tuple[int, str], object] = {}
+    rest = []
+    for n in notices:
+        if n.occurrence_id is None:
+            rest.append(n)
+            continue
+        key = (n.occurrence_id, n.kind)
+        if key not in best or _strength(n) > _strength(best[key]):
+            best[key] = n
+    return sorted([*rest, *best.values()], key=lambda n: n.id)
+
+
+def _strength(notice) -> tuple[int, int, int]:
+    payload = notice.payload or {}
+    return (payload.get("level") or 0, payload.get("seq") or 0, notice.id)
+
+
+def next_release(session: Session, as_of: dt.datetime) -> dt.datetime | None:
+    """When a dispatch run next has work: ``as_of`` while a message waits to be sent (its retry
+    time is the wall clock's), else the earliest release of a notice not yet composed; None
+    when nothing waits. ``pingan replay`` skips the dispatcher's sweeps before it."""
+    if session.scalar(sa.select(M.c.id).where(
+            M.c.status.in_((MessageStatus.pending.value, MessageStatus.sending.value))).limit(1)) is not None:
+        return as_of
+    return session.scalar(sa.select(sa.func.min(N.c.release_at)).where(N.c.message_id.is_(None), N.c.batch.is_(None)))
 
 
 def waiting(session: Session, as_of: dt.datetime) -> int:

@@ -19,7 +19,7 @@ from pingan.core.db import get_engine, session_scope
 from pingan.core.settings import Settings
 from pingan.core.workflow import Step, Workflow
 from pingan.delivery.messages import DutyText
-from pingan.delivery.outbox import SendReport, compose, send
+from pingan.delivery.outbox import SendReport, compose, next_release, send
 
 
 class Context(Protocol):
@@ -53,3 +53,10 @@ DISPATCH = Workflow("dispatch", (Step("compose", compose_step), Step("send", sen
 def dispatch(rt: Context, as_of: dt.datetime) -> SendReport:
     """Compose and send in this process (the steps of the dispatch flow, in order)."""
     return SendReport(**DISPATCH.run(rt, as_of=as_of)["send"])
+
+
+def next_work(rt: Context, as_of: dt.datetime) -> dt.datetime | None:
+    """When a dispatch run next has something to compose or send (at or before ``as_of``: now)."""
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        found = next_release(session, local(as_of))
+    return local(found) if found is not None else None

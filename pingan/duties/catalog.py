@@ -218,9 +218,32 @@ def _read_yaml(path: Path) -> tuple[Any, dict[int, int]]:
 BaseModelT = TypeVar("BaseModelT", bound=BaseModel)
 
 
+_DATA_FILES: dict[tuple, BaseModel] = {}
+
+
 def read_data_file(path: Path, model: type[BaseModelT]) -> BaseModelT:
     """A YAML data file beside the catalog (``catalog/flows/*.yaml``) checked by ``model``;
-    a bad file raises ``CatalogError`` naming the file and the first bad field."""
+    a bad file raises ``CatalogError`` naming the file and the first bad field.
+
+    Read once per version of the file (its size and modification time) while the process runs:
+    the flows read their rules on every run, and a replay runs them thousands of times. The
+    models are frozen, so the one instance is shared safely."""
+    try:
+        stat = path.stat()
+        mark = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, model)
+    except OSError:
+        mark = None
+    if mark is not None and mark in _DATA_FILES:
+        return _DATA_FILES[mark]  # type: ignore[return-value]
+    found = _read_data_file(path, model)
+    if mark is not None and getattr(model, "model_config", {}).get("frozen"):
+        if len(_DATA_FILES) >= 32:
+            _DATA_FILES.pop(next(iter(_DATA_FILES)))
+        _DATA_FILES[mark] = found
+    return found
+
+
+def _read_data_file(path: Path, model: type[BaseModelT]) -> BaseModelT:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

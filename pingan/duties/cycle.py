@@ -37,6 +37,8 @@ class CycleResult:
     escalations: int = 0  # escalation events fired by this run
     working_time: bool = True
     unreachable: list[int] = field(default_factory=list)  # tasks nobody could be reminded of
+    # why a count is zero, by count name (planned, reminders, escalations): pingan.duties.workflow's codes
+    why: dict[str, str | None] = field(default_factory=dict)
 
     def merge(self, other: CycleResult) -> None:
         self.planned += other.planned

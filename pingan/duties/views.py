@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from pingan.core.i18n import register, t
+from pingan.core.i18n import locale, register, t
 from pingan.duties.catalog import DutySpec
 from pingan.duties.runtime import Runtime
 from pingan.duties.status import TaskRow
@@ -15,6 +15,32 @@ register({f"state.{k}": {"zh-CN": zh, "en": en} for k, (zh, en) in {
     "accepted": ("已通过", "accepted"), "overdue": ("逾期", "overdue"), "escalated": ("已督办", "escalated"),
     "waived": ("已豁免", "waived"),
 }.items()})
+
+
+register({
+    "why.day_off": {"zh-CN": "非工作日", "en": "not a working day"},
+    "why.off_hours": {"zh-CN": "非工作时间，工作时间为 {start}–{end}", "en": "outside working hours, {start}–{end}"},
+    "why.nothing_due": {"zh-CN": "没有新到期的事项", "en": "nothing newly due"},
+    "why.unreachable": {"zh-CN": "到期任务无人可提醒，请检查单位角色", "en": "nobody to remind: check the roles"},
+    "why.no_period": {"zh-CN": "当前没有开放的周期", "en": "no period open now"},
+    "why.planned_before": {"zh-CN": "本期任务此前已建立", "en": "this period's tasks exist already"},
+})
+
+
+def why_text(rt: Runtime, why: str | None) -> str:
+    """Why a count of a duty run is zero, for people (empty when there is no reason to give)."""
+    if not why:
+        return ""
+    s = rt.settings
+    return t(f"why.{why}", start=f"{s.work_start:%H:%M}", end=f"{s.work_end:%H:%M}")
+
+
+def count_why(rt: Runtime, n: int, why: str | None) -> str:
+    """``0（非工作日）``: a count, with the reason when it is zero."""
+    reason = why_text(rt, why) if not n else ""
+    if not reason:
+        return str(n)
+    return f"{n} ({reason})" if locale() == "en" else f"{n}（{reason}）"
 
 
 def state_label(state: str) -> str:
@@ -54,8 +80,9 @@ def summary_markdown(
         "|---|---:|",
         *(f"| {state_label(s)} {s} | {n} |" for s, n in counts.items()),
         "",
-        f"本次运行 / this run: 新建任务 planned **{planned['created']}**, 提醒 reminders **{reminded['queued']}**, "
-        f"督办 escalations **{escalated['fired']}**.",
+        f"本次运行 / this run: 新建任务 planned **{count_why(rt, planned['created'], planned.get('why'))}**, "
+        f"提醒 reminders **{count_why(rt, reminded['queued'], reminded.get('why'))}**, "
+        f"督办 escalations **{count_why(rt, escalated['fired'], escalated.get('why'))}**.",
     ]
     if notices:
         releases = sorted({n["发送时间 release"] for n in notices})
@@ -63,7 +90,8 @@ def summary_markdown(
                      f"{len(notices)} notice(s) queued for the dispatcher's digest at {', '.join(releases)}: "
                      f"see the notices table for where each stands.")
     if not reminded.get("working_time", True):
-        lines.append("\n非工作时间：提醒与督办将在下一个工作时段发送 / outside working time: nothing was queued.")
+        lines.append(f"\n{why_text(rt, reminded.get('why'))}：提醒与督办将在下一个工作时段排队发送 / "
+                     "reminders and escalations wait for the next working time.")
     if reminded.get("unreachable"):
         lines.append(f"\n⚠ {len(reminded['unreachable'])} 项任务无人可提醒（请检查单位角色）/ tasks with nobody to remind.")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from pingan.core.clock import local
 from pingan.core.db import insert_ignore
 from pingan.core.i18n import pick, t
 from pingan.duties.cycle import queue_escalations
+from pingan.duties.rules import escalation_schedule
 from pingan.duties.runtime import Runtime
 from pingan.incidents.rules import (
     REPORTS,
@@ -49,7 +50,10 @@ class IncidentRequest:
     category: str  # key, or Chinese or English name
     severity: str
     summary: str | None = None
-    phoned_at: dt.datetime | None = None  # the phone report came with the registration
+    # Registered after the fact (the school phoned on time, the operator types it in later): the
+    # reports that came in are recorded with the incident, so the clock never escalates them.
+    phoned_at: dt.datetime | None = None
+    written_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,10 @@ def register(
     summary = (req.summary or "").strip() or None
     if summary and len(summary) > MAX_SUMMARY:
         raise IncidentError(t("inc.err.summary", n=MAX_SUMMARY))
-    if req.phoned_at is not None:
-        _check_report_time(local(req.phoned_at), occurred, as_of, "--phoned-at")
+    reports = {"phone": req.phoned_at, "written": req.written_at}
+    for report, at in reports.items():
+        if at is not None:
+            _check_report_time(local(at), occurred, as_of, f"--{'phoned' if report == 'phone' else 'written'}-at")
 
     phone_due, written_due = occurred + deadlines.phone, occurred + deadlines.written
     follow_ups = tuple(follow_up_times([phone_due, written_due], duty.escalation))
@@ -119,8 +125,9 @@ def register(
                           "severity": severity, "duty": duty.key, "jurisdiction": deadlines.jurisdiction,
                           "phone_due": phone_due.isoformat(), "written_due": written_due.isoformat(),
                       }))
-    if req.phoned_at is not None:
-        record_report(session, incident_id, "phone", req.phoned_at, as_of, actor=actor)
+    for report, at in reports.items():
+        if at is not None:
+            record_report(session, incident_id, report, at, as_of, actor=actor)
     return Registered(incident_id, True, phone_due, written_due, follow_ups)
 
 
@@ -189,6 +196,28 @@ def open_incident_ids(session: Session) -> list[int]:
         I.c.phone_occurrence_id.in_(waiting), I.c.written_occurrence_id.in_(waiting),
     )).order_by(I.c.id)
     return list(session.scalars(query))
+
+
+def next_escalation(session: Session, rt: Runtime, *, rules: IncidentRules | None = None) -> dt.datetime | None:
+    """The earliest escalation still to come of a missing report: for every report task still
+    waiting, the first event of its policy after the last one that fired; None when there is none.
+    A run of the clock before it fires nothing (``pingan replay`` skips the sweeps before it)."""
+    rules = rules or load_rules(rt)
+    waiting = session.execute(sa.select(O.c.id, O.c.duty_key, O.c.escalate_at).where(
+        O.c.duty_key.in_(rules.duty_keys), O.c.review.in_(("none", "rejected")))).all()
+    if not waiting:
+        return None
+    latest = dict(session.execute(sa.select(E.c.occurrence_id, sa.func.max(E.c.due_at)).where(
+        E.c.occurrence_id.in_([w.id for w in waiting])).group_by(E.c.occurrence_id)).all())
+    out = []
+    for w in waiting:
+        after = latest.get(w.id)
+        after = local(after) if after is not None else None
+        event = next((e for e in escalation_schedule(rt.catalog.duty(w.duty_key).escalation, local(w.escalate_at))
+                      if after is None or e.at > after), None)
+        if event is not None:
+            out.append(event.at)
+    return min(out, default=None)
 
 
 def exists(session: Session, incident_id: int) -> bool:

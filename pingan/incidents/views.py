@@ -11,10 +11,14 @@ from sqlmodel import Session
 
 from models import Evidence, Person, Unit
 from pingan.core.clock import TZ_NAME
-from pingan.core.i18n import pick, t
+from pingan.core.i18n import pick, register, t
 from pingan.duties.runtime import Runtime
 from pingan.incidents.rules import REPORTS, IncidentRules, load_rules, report_state
 from pingan.incidents.service import E, I, O
+
+
+register({"inc.tl.unearned": {"zh-CN": "报告已于 {at} 送达（事后补录），此次督办不计入考核",
+                              "en": "the report had come in at {at} (recorded later): not counted in the assessment"}})
 
 
 def state_label(state: str) -> str:
@@ -159,12 +163,16 @@ def timeline(view: IncidentView, as_of: dt.datetime) -> list[TimelineEntry]:
             out.append(TimelineEntry(r.at, r.report, f"{r.by or '证据页面 evidence page'}{late}", order=3))
         elif state == "missing":
             out.append(TimelineEntry(as_of, "missing", f"{t('inc.report.' + r.report)}：超时 {_minutes(as_of - r.due)}", order=5))
+    reports = {r.report: r for r in (view.phone, view.written)}
     for e in view.escalations:
         what = t("inc.report." + e.report)
         repeat = f"（第 {e.seq} 次重复）" if e.seq else ""
+        came = reports[e.report].at
+        # recorded after the fact: the report had come in before this level fell due
+        unearned = f"；{t('inc.tl.unearned', at=f'{came:%H:%M}')}" if came is not None and came <= e.due else ""
         out.append(TimelineEntry(e.fired, "escalation",
-                                 f"{what}未报 · 第 {e.level} 级{repeat} → {'、'.join(e.recipients) or '（已提醒的责任人，无新增 / nobody new）'}",
-                                 order=4))
+                                 f"{what}未报 · 第 {e.level} 级{repeat} → {'、'.join(e.recipients) or '（已提醒的责任人，无新增 / nobody new）'}"
+                                 + unearned, order=4))
     return sorted((e for e in out if e.at <= as_of or e.event.endswith("_due")), key=lambda e: (e.at, e.order))
 
 

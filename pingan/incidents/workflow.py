@@ -41,6 +41,12 @@ def escalate(rt: Runtime, as_of: dt.datetime) -> dict:
 CLOCK = Workflow("incident-clock", (Step("escalate", escalate),))
 
 
+def next_work(rt: Runtime, as_of: dt.datetime) -> dt.datetime | None:
+    """When a run of ``CLOCK`` next fires something: the earliest escalation still to come."""
+    with session_scope(get_engine(rt.settings.db_url)) as session:
+        return service.next_escalation(session, rt)
+
+
 def follow_up(rt: Runtime, incident_id: int, as_of: dt.datetime, schedule: Scheduler) -> list[dt.datetime]:
     """Have ``schedule`` run the clock again at each escalation time of the incident; audit the
     runs it scheduled (``schedule`` skips the times already past). Return those times."""

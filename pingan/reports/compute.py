@@ -1,8 +1,8 @@
 """Compliance figures for the annual assessment: per unit, per responsible leader and per duty.
 
 For a period (``2026-Q4``, ``2026-H2``, ``2026-11``, ``2026``) and an instant ``as_of``, every task
-(occurrence) *due* in the period — its deadline falls on a day of the period — gets exactly one
-outcome, judged with what the database knew at ``as_of``:
+(occurrence) *due* in the period — its deadline falls on a day of the period — and created by
+``as_of`` gets exactly one outcome, judged with what the database knew at ``as_of``:
 
 ``on_time``  accepted, and the accepted version was handed in by the deadline (a task closed
              without evidence rows — an incident report, a holiday-watch roster — by its ``closed_at``);
@@ -14,7 +14,9 @@ outcome, judged with what the database knew at ``as_of``:
 
 So ``tasks = due + not_due`` and ``due = on_time + late + pending + missing + waived``. The
 on-time rate is ``on_time / (due − waived)``. Escalations are counted per task and level
-reached (an ``escalation`` row fired by ``as_of``); repeats of a level count as events only.
+reached (an ``escalation`` row fired by ``as_of`` that fell due before the task was completed:
+an on-time report recorded after it was escalated counts none); repeats of a level count as
+events only.
 
 A task belongs to its unit, to its duty and to the bureau leaders who answer for it: the 包保
 leader(s) of a school, the 分管 leader(s) of a department; a bureau leader's own (personal) task
@@ -151,6 +153,16 @@ def judge(
     if due_at > as_of:
         return "not_due", state, None, version
     return "missing", state, None, version
+
+
+def warranted(
+    events: Iterable[tuple[int, dt.datetime]], completed: dt.datetime | None,
+) -> list[tuple[int, dt.datetime]]:
+    """The escalation events (level, when due) a task earned: those that fell due before it was
+    completed. A report registered after the fact — the school phoned on time, the operator typed
+    it in later — may have been escalated before its time of arrival was known; those events do
+    not count against the unit."""
+    return [e for e in events if completed is None or e[1] < completed]
 
 
 def leaders_of(
@@ -345,9 +357,12 @@ def task_facts(
     session: Session, period: ReportPeriod, as_of: dt.datetime,
     holders: Mapping[tuple[int, str], list[Leader]] | None = None,
 ) -> list[TaskFact]:
-    """Every task due in ``period``, judged at ``as_of``: five queries whatever their number."""
+    """Every task due in ``period`` that existed at ``as_of``, judged then: five queries whatever
+    their number. (A task created later — when ``as_of`` is in the past, a replay's run, say — was
+    not known yet.)"""
     as_of = local(as_of)
-    ids = sa.select(O.c.id).where(_in_period(period)).scalar_subquery()
+    known = sa.and_(_in_period(period), O.c.created_at <= as_of)
+    ids = sa.select(O.c.id).where(known).scalar_subquery()
     versions: dict[int, list[Version]] = defaultdict(list)
     for r in session.execute(sa.select(EV.c.occurrence_id, EV.c.version, EV.c.submitted_at, EV.c.status,
                                        EV.c.reviewed_at).where(EV.c.occurrence_id.in_(ids))):
@@ -359,14 +374,11 @@ def task_facts(
                sa.or_(W.c.revoked_at.is_(None), W.c.revoked_at > as_of)).order_by(W.c.until)
     ):
         waivers[r.occurrence_id] = Waived(r.granted_by, r.until, r.reason)  # the latest-reaching wins
-    levels: dict[int, set[int]] = defaultdict(set)
-    events: Counter = Counter()
+    fired: dict[int, list[tuple[int, dt.datetime]]] = defaultdict(list)  # task → (level, when it fell due)
     for r in session.execute(
-        sa.select(E.c.occurrence_id, E.c.level, sa.func.count().label("n"))
-        .where(E.c.occurrence_id.in_(ids), E.c.fired_at <= as_of).group_by(E.c.occurrence_id, E.c.level)
+        sa.select(E.c.occurrence_id, E.c.level, E.c.due_at).where(E.c.occurrence_id.in_(ids), E.c.fired_at <= as_of)
     ):
-        levels[r.occurrence_id].add(r.level)
-        events[r.occurrence_id] += r.n
+        fired[r.occurrence_id].append((r.level, local(r.due_at)))
     holders = _holders(session) if holders is None else holders
     query = (
         sa.select(O.c.id, O.c.duty_key, O.c.unit_id, O.c.person_id, O.c.period_key, O.c.due_at, O.c.review,
@@ -374,7 +386,7 @@ def task_facts(
                   P.c.code.label("person_code"), P.c.name.label("person"), D.c.name.label("duty"),
                   D.c.name_en.label("duty_en"), D.c.clause, D.c.document)
         .join(U, U.c.id == O.c.unit_id).outerjoin(P, P.c.id == O.c.person_id).join(D, D.c.key == O.c.duty_key)
-        .where(_in_period(period)).order_by(O.c.due_at, O.c.duty_key, U.c.code, O.c.person_key)
+        .where(known).order_by(O.c.due_at, O.c.duty_key, U.c.code, O.c.person_key)
     )
     out = []
     for r in session.execute(query):
@@ -384,12 +396,13 @@ def task_facts(
         outcome, review, completed, version = judge(r.due_at, r.review, r.closed_at, versions.get(r.id, []),
                                                     waiver, as_of)
         own = Leader(r.person_id, r.person_code, r.person, "own") if r.person_id is not None else None
+        events = warranted(fired.get(r.id, ()), completed)
         out.append(TaskFact(
             id=r.id, duty_key=r.duty_key, duty=r.duty, duty_en=r.duty_en, clause=r.clause, document=r.document,
             unit_id=r.unit_id, unit_code=r.unit_code, unit=r.unit, unit_kind=r.unit_kind, person_id=r.person_id,
             person=r.person, period_key=r.period_key, due_at=r.due_at, outcome=outcome, review=review,
             completed_at=completed, version=version, waiver=waiver,
-            levels=tuple(sorted(levels.get(r.id, ()))), events=events.get(r.id, 0),
+            levels=tuple(sorted({level for level, _ in events})), events=len(events),
             leaders=leaders_of(r.unit_id, r.unit_kind, own, holders),
         ))
     return out
