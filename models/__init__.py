@@ -1,5 +1,6 @@
 """SQLModel tables only. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from models.account import Account, LoginThrottle, WebSession
 from models.audit import Audit
 from models.duty import Duty, Occurrence, Review, Waiver
 from models.evidence import Evidence, EvidenceFile
@@ -13,9 +14,9 @@ from models.types import AwareDateTime
 from pingan.core.clock import TZ, now
 
 __all__ = [
-    "Audit", "AwareDateTime", "Channel", "Delivery", "Duty", "Escalation", "Evidence", "EvidenceFile",
-    "Hazard", "HazardEvent", "HazardFile", "Incident", "KINDERGARTEN_KINDS", "Message", "MessageStatus",
+    "Account", "Audit", "AwareDateTime", "Channel", "Delivery", "Duty", "Escalation", "Evidence", "EvidenceFile",
+    "Hazard", "HazardEvent", "HazardFile", "Incident", "KINDERGARTEN_KINDS", "LoginThrottle", "Message", "MessageStatus",
     "Notice", "NoticeKind", "Occurrence", "OrgVersion", "Person", "PlatformUpload", "Review", "RiskCheck", "RiskPoint",
-    "Role", "RoleKind", "SCHOOL_KINDS", "SensitivePeriod", "Unit", "UnitKind", "Waiver",
+    "Role", "RoleKind", "SCHOOL_KINDS", "SensitivePeriod", "Unit", "UnitKind", "Waiver", "WebSession",
     "WatchPeriod", "WatchReport", "WatchRoster",
 ]

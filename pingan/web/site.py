@@ -30,6 +30,7 @@ from pingan.web.texts import STATE_TEXTS
 
 log = logging.getLogger("pingan.web")
 HERE = Path(__file__).resolve().parent
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger number in a URL is "not found", not a database error
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -98,8 +99,8 @@ class Web:
     @classmethod
     def build(cls, runtime: Runtime, clock: Callable[[], dt.datetime], engine: sa.Engine) -> Web:
         settings, catalog = runtime.settings, runtime.catalog
-        # Both refuse placeholders outside demo mode (ValueError, naming the setting, never its value).
-        signer = Signer(settings.signing_key, settings.operator_user, settings.operator_secret)
+        # Refuses a weak or demo key outside demo mode (ValueError, naming the setting, never its value).
+        signer = Signer(settings.signing_key)
         limits = evfiles.Limits.of(settings)
         templates = Jinja2Templates(directory=str(HERE / "templates"))
         templates.env.globals.update(
@@ -135,3 +136,9 @@ class Web:
 
     def not_found(self, request: Request) -> HTMLResponse:
         return self.message(request, t("web.not_found"), "", 404)
+
+    def unavailable(self, request: Request, *, kept: list[tuple[str, str]] = (), form: dict | None = None,
+                    code: int = 503) -> HTMLResponse:
+        """The page for a database or storage failure: says nothing was saved, shows what the
+        person typed (``kept``: label, value) and, with ``form``, lets them send it again."""
+        return self.page(request, "unavailable.html", code, kept=[(k, v) for k, v in kept if v], form=form)
