@@ -180,7 +180,8 @@ def set_active(session: Session, *, login: str, active: bool, actor: str, as_of:
 
 def unlock(session: Session, *, actor: str, as_of: dt.datetime, login: str | None = None,
            address: str | None = None) -> int:
-    """Clear the throttle of an account name and/or a client address; returns the locks cleared."""
+    """Clear the failed sign-ins (and the lock) of an account name and/or a client address;
+    returns how many of the two had any."""
     keys = ([("account", normal_login(login))] if login else []) + ([("address", address.strip())] if address else [])
     cleared = 0
     for kind, key in keys:
@@ -189,7 +190,7 @@ def unlock(session: Session, *, actor: str, as_of: dt.datetime, login: str | Non
             continue
         session.execute(sa.delete(TH).where(TH.c.kind == kind, TH.c.key == key))
         locked = bool(row.locked_until and row.locked_until > as_of)
-        cleared += locked
+        cleared += bool(row.failures or row.locked_until)
         _audit(session, as_of, actor, "login.unlocked", kind, key, failures=row.failures, refused=row.refused,
                was_locked=locked)
     return cleared

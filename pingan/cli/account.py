@@ -26,7 +26,7 @@ register({
                     "en": "password of “{login}” changed; {n} session(s) ended"},
     "accc.disabled": {"zh-CN": "账号「{login}」已停用，已退出 {n} 个登录", "en": "account “{login}” disabled; {n} session(s) ended"},
     "accc.enabled": {"zh-CN": "账号「{login}」已启用", "en": "account “{login}” enabled"},
-    "accc.unlocked": {"zh-CN": "已解除 {n} 个锁定（{what}）", "en": "{n} lock(s) cleared ({what})"},
+    "accc.unlocked": {"zh-CN": "已清除 {n} 项登录失败记录及锁定（{what}）", "en": "failed sign-ins and locks cleared for {n} ({what})"},
     "accc.unlock_what": {"zh-CN": "请给出登录名或 --address", "en": "give a login name or --address"},
     "accc.list.title": {"zh-CN": "审核账号（{n} 个）", "en": "Reviewer accounts ({n})"},
     "accc.all": {"zh-CN": "全部单位", "en": "every unit"},

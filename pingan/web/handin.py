@@ -30,7 +30,10 @@ from pingan.core.links import LinkError, LinkGrant, verify
 from pingan.web.site import BodyTooLarge, Web
 
 log = logging.getLogger("pingan.web")
-TOKEN = Path(max_length=200)
+
+
+def TOKEN():  # noqa: N802 — a fresh Path() for each route (FastAPI binds one to the parameter it first serves)
+    return Path(max_length=200)
 
 
 def routes(web: Web) -> APIRouter:
@@ -96,7 +99,7 @@ def routes(web: Web) -> APIRouter:
                                                          "csrf": web.signer.hand_in_csrf(token)})
 
     @router.get("/e/{token}", response_class=HTMLResponse)
-    def hand_in_form(request: Request, token: str = TOKEN, kind: str | None = Query(None, max_length=64),
+    def hand_in_form(request: Request, token: str = TOKEN(), kind: str | None = Query(None, max_length=64),
                      done: int | None = Query(None, ge=1, le=100_000)):
         found = allowed(token)
         if found is None:
@@ -104,7 +107,7 @@ def routes(web: Web) -> APIRouter:
         return hand_in_page(request, token, found[0], kind=kind, done=done)
 
     @router.post("/e/{token}", response_class=HTMLResponse)
-    async def hand_in(request: Request, token: str = TOKEN):
+    async def hand_in(request: Request, token: str = TOKEN()):
         if grant_of(token) is None:  # no database needed to refuse a forged or expired link
             return web.denied(request)
         try:

@@ -32,12 +32,15 @@ from pingan.core.i18n import t
 from pingan.evidence import files as evfiles
 from pingan.evidence import service as ev
 from pingan.web.sessions import (
-    LOGIN_COOKIE, SESSION_COOKIE, client_address, current_reviewer, optional_reviewer, set_session,
+    LOGIN_COOKIE, SESSION_COOKIE, client_address, current_reviewer, set_session,
 )
 from pingan.web.site import MAX_ID, BodyTooLarge, Web
 
 log = logging.getLogger("pingan.web")
-ID = Path(ge=1, le=MAX_ID)
+
+
+def ID():  # noqa: N802 — a fresh Path() for each parameter: FastAPI binds one to the name it first serves
+    return Path(ge=1, le=MAX_ID)
 
 
 async def small_form(request: Request) -> dict[str, str] | None:
@@ -84,9 +87,7 @@ def routes(web: Web) -> APIRouter:
         return response
 
     @router.get("/login", response_class=HTMLResponse)
-    async def login_form(request: Request, next: str | None = Query(None, max_length=2000)):
-        if await optional_reviewer(request) is not None:
-            return RedirectResponse(safe_next(next), status_code=303)
+    def login_form(request: Request, next: str | None = Query(None, max_length=2000)):
         return login_page(request, next)
 
     @router.post("/login", response_class=HTMLResponse)
@@ -196,11 +197,11 @@ def routes(web: Web) -> APIRouter:
                         user=reviewer, csrf=csrf(request))
 
     @router.get("/review/{evidence_id}", response_class=HTMLResponse)
-    def review_detail(request: Request, evidence_id: int = ID, reviewer: Reviewer = Depends(current_reviewer)):
+    def review_detail(request: Request, evidence_id: int = ID(), reviewer: Reviewer = Depends(current_reviewer)):
         return detail_page(request, reviewer, evidence_id)
 
     @router.get("/review/files/{file_id}")
-    def review_file(request: Request, file_id: int = ID, reviewer: Reviewer = Depends(current_reviewer)):
+    def review_file(request: Request, file_id: int = ID(), reviewer: Reviewer = Depends(current_reviewer)):
         with Session(web.engine) as session:
             stored = ev.stored_file(session, file_id)
         if stored is None or not reviewer.scope.covers(stored.unit_id):
@@ -241,11 +242,11 @@ def routes(web: Web) -> APIRouter:
         return RedirectResponse(f"/review?{query}", status_code=303)
 
     @router.post("/review/{evidence_id}/accept")
-    async def accept(request: Request, evidence_id: int = ID, reviewer: Reviewer = Depends(current_reviewer)):
+    async def accept(request: Request, evidence_id: int = ID(), reviewer: Reviewer = Depends(current_reviewer)):
         return await decide(request, reviewer, evidence_id, True)
 
     @router.post("/review/{evidence_id}/reject")
-    async def reject(request: Request, evidence_id: int = ID, reviewer: Reviewer = Depends(current_reviewer)):
+    async def reject(request: Request, evidence_id: int = ID(), reviewer: Reviewer = Depends(current_reviewer)):
         return await decide(request, reviewer, evidence_id, False)
 
     return router
