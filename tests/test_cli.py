@@ -41,12 +41,17 @@ def test_an_unreachable_database_is_named_without_its_password(monkeypatch):
     assert code == 2 and "127.0.0.1:1" in line and "s3cret" not in output
 
 
-def test_a_placeholder_secret_is_refused_outside_demo_mode(monkeypatch):
+@pytest.mark.parametrize("key, why", [("changeme", "是占位符"), ("x", "不是十六进制或 base64"),
+                                      ("c0ffee" * 5, "只有 15 字节"), ("demo-" + "ab12cd34" * 8, "是演示密钥")])
+def test_a_weak_or_demo_secret_is_refused_outside_demo_mode_and_nothing_is_written(monkeypatch, pingan_home, key, why):
     monkeypatch.setenv("PINGAN_DEMO", "0")
-    monkeypatch.setenv("PINGAN_SECRET_KEY", "changeme")
+    monkeypatch.setenv("PINGAN_SECRET_KEY", key)
+    monkeypatch.setenv("PINGAN_HOME", str(pingan_home / "fresh"))
     reset_settings()
     code, output = invoke("up", "--no-web", "--check")
-    assert code == 2 and "PINGAN_SECRET_KEY" in one_line_error(output)
+    line = one_line_error(output)
+    assert code == 2 and line.count("PINGAN_SECRET_KEY") == 1 and why in line
+    assert not (pingan_home / "fresh").exists()  # no home, no database, no demo key
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -40,7 +40,7 @@ def normal_login(text: str | None) -> str:
 @functools.cache
 def common_passwords() -> frozenset[str]:
     with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as fh:
-        return frozenset(line.strip() for line in fh if line.strip())
+        return frozenset(line.strip().lower() for line in fh if line.strip())
 
 
 def password_problem(password: str, *, login: str = "") -> str | None:

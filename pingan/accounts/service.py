@@ -246,7 +246,8 @@ def ensure_demo_accounts(session: Session, *, as_of: dt.datetime) -> list[str]:
 
     org = load_org(session)
     everything = [pid for pid in sorted(org.persons) if review_scope(org, pid).everything]
-    patrons = sorted({pid for pid, _, role in org.roles if RoleKind(role) == RoleKind.patron and pid in org.persons})
+    patrons = sorted({pid for pid, _, role in org.roles
+                      if RoleKind(role) == RoleKind.patron and pid in org.persons and pid not in everything})
     people = everything + patrons[:1]
     have = set(session.scalars(sa.select(Account.person_id).where(Account.person_id.in_(people))))
     made = []

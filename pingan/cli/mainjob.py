@@ -47,11 +47,11 @@ def _prepare(demo: bool) -> tuple[int, int]:
     from pingan.core.settings import get_settings
 
     settings = get_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
     try:
         settings.check_secrets()  # a weak or demo key outside demo mode: one line, nothing written
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    settings.home.mkdir(parents=True, exist_ok=True)
     upgrade()
     console.print(t("up.migrated", url=safe_url(settings.db_url)))
     ensure_catalog(get_runtime())
