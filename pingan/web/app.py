@@ -109,4 +109,23 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     def home() -> RedirectResponse:
         return RedirectResponse("/review", status_code=303)
 
+    app.openapi = lambda: _truthful(app)
     return app
+
+
+def _truthful(app: FastAPI) -> dict:
+    """The schema FastAPI derives, with the answers this app really gives: a bad parameter is the
+    400 or 404 page (FastAPI would promise a 422 JSON body)."""
+    if app.openapi_schema is None:
+        schema = FastAPI.openapi(app)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.get("responses", {})
+                if responses.pop("422", None) is not None:
+                    page = {"content": {"text/html": {"schema": {"type": "string"}}}}
+                    responses.setdefault("400", {"description": "the bad request page", **page})
+                    responses.setdefault("404", {"description": "the not found page", **page})
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -27,7 +27,7 @@ from pingan.evidence import files as evfiles
 from pingan.core.db import session_scope
 from pingan.core.i18n import pick, t
 from pingan.core.links import LinkError, LinkGrant, verify
-from pingan.web.site import BodyTooLarge, Web
+from pingan.web.site import BodyTooLarge, Web, form_body
 
 log = logging.getLogger("pingan.web")
 
@@ -106,7 +106,8 @@ def routes(web: Web) -> APIRouter:
             return web.denied(request)
         return hand_in_page(request, token, found[0], kind=kind, done=done)
 
-    @router.post("/e/{token}", response_class=HTMLResponse)
+    @router.post("/e/{token}", response_class=HTMLResponse,
+                 openapi_extra=form_body("csrf", "kind", "note", "f_date", "f_attendees", "f_topics", files=True))
     async def hand_in(request: Request, token: str = TOKEN()):
         if grant_of(token) is None:  # no database needed to refuse a forged or expired link
             return web.denied(request)

@@ -34,7 +34,7 @@ from pingan.evidence import service as ev
 from pingan.web.sessions import (
     LOGIN_COOKIE, SESSION_COOKIE, client_address, current_reviewer, set_session,
 )
-from pingan.web.site import MAX_ID, BodyTooLarge, Web
+from pingan.web.site import MAX_ID, BodyTooLarge, Web, form_body
 
 log = logging.getLogger("pingan.web")
 
@@ -90,7 +90,7 @@ def routes(web: Web) -> APIRouter:
     def login_form(request: Request, next: str | None = Query(None, max_length=2000)):
         return login_page(request, next)
 
-    @router.post("/login", response_class=HTMLResponse)
+    @router.post("/login", response_class=HTMLResponse, openapi_extra=form_body("csrf", "next", "user", "password"))
     async def login(request: Request):
         form = await small_form(request)
         if form is None:
@@ -122,7 +122,7 @@ def routes(web: Web) -> APIRouter:
         response.delete_cookie(LOGIN_COOKIE)
         return response
 
-    @router.post("/logout")
+    @router.post("/logout", openapi_extra=form_body("csrf"))
     async def logout(request: Request, reviewer: Reviewer = Depends(current_reviewer)):
         if not checked(request, await small_form(request)):
             return web.message(request, t("web.csrf"), "", 403)
@@ -149,7 +149,8 @@ def routes(web: Web) -> APIRouter:
                       reviewer: Reviewer = Depends(current_reviewer)):
         return password_page(request, reviewer, done=bool(done))
 
-    @router.post("/account/password", response_class=HTMLResponse)
+    @router.post("/account/password", response_class=HTMLResponse,
+                 openapi_extra=form_body("csrf", "current", "new", "again"))
     async def change_password(request: Request, reviewer: Reviewer = Depends(current_reviewer)):
         form = await small_form(request)
         if not checked(request, form):
@@ -241,11 +242,11 @@ def routes(web: Web) -> APIRouter:
         query = urllib.parse.urlencode({"done": outcome.status, "id": evidence_id, "n": len(outcome.notified)})
         return RedirectResponse(f"/review?{query}", status_code=303)
 
-    @router.post("/review/{evidence_id}/accept")
+    @router.post("/review/{evidence_id}/accept", openapi_extra=form_body("csrf"))
     async def accept(request: Request, evidence_id: int = ID(), reviewer: Reviewer = Depends(current_reviewer)):
         return await decide(request, reviewer, evidence_id, True)
 
-    @router.post("/review/{evidence_id}/reject")
+    @router.post("/review/{evidence_id}/reject", openapi_extra=form_body("csrf", "reason"))
     async def reject(request: Request, evidence_id: int = ID(), reviewer: Reviewer = Depends(current_reviewer)):
         return await decide(request, reviewer, evidence_id, False)
 

@@ -42,6 +42,17 @@ SECURITY_HEADERS = {
 }
 
 
+def form_body(*names: str, files: bool = False) -> dict:
+    """OpenAPI for a form a route reads itself (``openapi_extra``): every field a string, and
+    ``files`` a list of uploads. Only the suite reads it (it fuzzes the app from its schema)."""
+    properties: dict = {name: {"type": "string"} for name in names}
+    if files:
+        properties["files"] = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    media = "multipart/form-data" if files else "application/x-www-form-urlencoded"
+    return {"requestBody": {"required": True, "content": {media: {"schema": {"type": "object",
+                                                                            "properties": properties}}}}}
+
+
 class BodyTooLarge(Exception):
     """The request body passed the limit while it was being read."""
 
