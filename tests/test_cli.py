@@ -63,3 +63,22 @@ def test_a_weak_or_demo_secret_is_refused_outside_demo_mode_and_nothing_is_writt
 def test_bad_arguments_are_named(migrated_db, args, named):
     code, output = invoke(*args)
     assert code == 2 and named in one_line_error(output)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("args", [("run", "school-monthly-safety-meeting", "--as-of", "2026-11-10T09:00", "--local"),
+                                  ("dispatch", "--as-of", "2026-11-10T09:00")])
+def test_a_weak_key_stops_a_command_that_signs_links_before_it_writes(migrated_db, monkeypatch, args):
+    import sqlalchemy as sa
+
+    from pingan.duties.runtime import reset_runtime
+
+    monkeypatch.setenv("PINGAN_DEMO", "0")
+    monkeypatch.setenv("PINGAN_SECRET_KEY", "x")
+    reset_settings()
+    reset_runtime()
+    code, output = invoke(*args)
+    assert code == 2 and "PINGAN_SECRET_KEY" in one_line_error(output)
+    with migrated_db.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from occurrence")).scalar() == 0
+        assert conn.execute(sa.text("select count(*) from duty")).scalar() == 0

@@ -786,3 +786,36 @@ def test_python_m_pingan_web_serves_standalone_and_logs_its_url_not_its_key(tmp_
         refused = subprocess.run([sys.executable, "-m", "pingan.web", "--port", str(port)], cwd=REPO_ROOT, env=env,
                                  capture_output=True, text=True, timeout=60)
         assert refused.returncode == 2 and why in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_pingan_up_waits_on_healthz_and_names_what_is_down():
+    """The main job's wait reads /healthz: 200 is ready, anything else is reported as answered."""
+    import http.server
+    import threading
+
+    from pingan.cli.supervisor import health
+
+    answers = [(503, b"database: OperationalError"), (200, b"ok")]
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            status, body = answers[0]
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/healthz"
+        assert health(url) == "HTTP 503 database: OperationalError"
+        answers.pop(0)
+        assert health(url) is None
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert health(url) is not None  # nobody listens any more
