@@ -11,7 +11,6 @@ import json
 import threading
 
 import pytest
-import sqlalchemy as sa
 from argon2 import PasswordHasher
 from factories import at, rows
 from typer.testing import CliRunner

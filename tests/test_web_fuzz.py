@@ -13,7 +13,11 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from test_web import catalog, login, quick_hashes, site, template_db  # noqa: F401 (fixtures)
+import test_web
+from test_web import login
+
+# test_web's fixtures, used here under their own names
+catalog, quick_hashes, site, template_db = test_web.catalog, test_web.quick_hashes, test_web.site, test_web.template_db
 
 EXAMPLES = 60
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
