@@ -376,6 +376,7 @@ def test_the_review_page_is_behind_reviewers_own_accounts(site):
     # a person of the organisation without an account, and one who answers for nothing, cannot sign in
     assert login(site, site.client, user="s1-head", password=PASSWORD).status_code == 401
     page = site.client.get("/login")
+    assert "<span>登录名</span>" in page.text and "<span>密码</span>" in page.text and "演示" not in page.text
     no_csrf = site.client.post("/login", data={"user": "safe-head", "password": PASSWORD}, follow_redirects=False)
     assert no_csrf.status_code == 403 and "pingan_session" not in no_csrf.headers.get("set-cookie", "")
     assert PASSWORD not in page.text and SECRET not in page.text

@@ -75,7 +75,7 @@ register({
                     "en": "You answer for no unit to review (the safety section and 包保/分管 leaders review)."},
     "rv.demo_hint": {"zh-CN": "演示模式：演示账号见 pingan account list，密码 pingan-demo。",
                      "en": "Demo mode: the demo accounts are in pingan account list, password pingan-demo."},
-    "rv.password": {"zh-CN": "修改密码", "en": "Change password"},
+    "rv.pw.title": {"zh-CN": "修改密码", "en": "Change password"},
     "rv.pw.current": {"zh-CN": "当前密码", "en": "Current password"},
     "rv.pw.new": {"zh-CN": "新密码（至少 12 个字符，不能是常见密码）", "en": "New password (at least 12 characters, not a common one)"},
     "rv.pw.again": {"zh-CN": "再次输入新密码", "en": "New password again"},
