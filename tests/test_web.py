@@ -575,8 +575,11 @@ def test_failed_sign_ins_are_throttled_per_client_address(site):
     sprayer = TestClient(site.client.app, client=("203.0.113.9", 40000))
     answers = [login(site, sprayer, user=f"user{i}", password="Spring2026!!").status_code for i in range(25)]
     assert answers == [401] * 20 + [429] * 5  # twenty names tried, then the address waits
-    # the right password of a real account from that address waits too; from elsewhere it works
+    # the right password of a real account from that address waits too, and is not counted against
+    # the account (a locked address cannot go on to lock the names it tries); from elsewhere it works
     assert login(site, sprayer).status_code == 429
+    with session_scope() as session:
+        assert rows(session, "select failures from login_throttle where kind = 'account' and key = 'safe-head'") == []
     assert login(site, TestClient(site.client.app, client=("198.51.100.7", 40000))).status_code == 303
     assert ("address", "203.0.113.9") in [(a.object_type, a.object_id) for a in audit_rows("login.locked")]
     result = CliRunner().invoke(cli_app, ["account", "unlock", "--address", "203.0.113.9"])

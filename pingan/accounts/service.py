@@ -273,14 +273,9 @@ def _count_attempt(session: Session, kind: str, key: str, as_of: dt.datetime) ->
     seconds to wait when the key is locked. Compare-and-set, so concurrent attempts all count."""
     insert_ignore(session, TH, [{"kind": kind, "key": key, "failures": 0, "refused": 0}], ["kind", "key"], returning=())
     for _ in range(20):
-        before, refused = _throttle(session, kind, key)
-        wait = before.wait(as_of)
-        if wait > 0:
-            session.execute(sa.update(TH).where(TH.c.kind == kind, TH.c.key == key).values(refused=TH.c.refused + 1))
-            if refused == 0:
-                _audit(session, as_of, "anonymous", "login.throttled", kind, key,
-                       locked_until=before.locked_until.isoformat(), failures=before.failures)
-            return wait
+        before, _ = _throttle(session, kind, key)
+        if before.wait(as_of) > 0:  # locked by an attempt made meanwhile
+            return _refuse(session, kind, key, as_of)
         after = before.after_failure(POLICIES[kind], as_of)
         same = [TH.c.failures == before.failures,
                 TH.c.last_failure_at.is_(None) if before.last_failure_at is None
@@ -296,6 +291,17 @@ def _count_attempt(session: Session, kind: str, key: str, as_of: dt.datetime) ->
         if done is not None:
             return before, after
     raise RuntimeError(f"login throttle {kind} kept changing under this attempt")
+
+
+def _refuse(session: Session, kind: str, key: str, as_of: dt.datetime) -> float:
+    """Turn an attempt away while the key is locked: counted, the first of each lock audited;
+    returns the seconds left."""
+    before, refused = _throttle(session, kind, key)
+    session.execute(sa.update(TH).where(TH.c.kind == kind, TH.c.key == key).values(refused=TH.c.refused + 1))
+    if refused == 0:
+        _audit(session, as_of, "anonymous", "login.throttled", kind, key,
+               locked_until=before.locked_until.isoformat(), failures=before.failures)
+    return before.wait(as_of)
 
 
 def _clear(session: Session, kind: str, key: str) -> None:
@@ -316,6 +322,10 @@ def sign_in(session: Session, *, login: str, password: str, address: str | None,
     name = normal_login(login)[:MAX_LOGIN] or "-"
     address = (address or "unknown")[:64]
     keys = (("account", name), ("address", address))
+    for kind, key in keys:  # a locked address must not go on counting (and locking) the names it tries
+        found = _throttle(session, kind, key)
+        if found is not None and found[0].wait(as_of) > 0:
+            return SignIn(None, wait=_refuse(session, kind, key, as_of), reason="throttled")
     counted = []
     for kind, key in keys:
         outcome = _count_attempt(session, kind, key, as_of)
