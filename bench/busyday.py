@@ -233,7 +233,7 @@ class Bench:
     def setup(self) -> Run:
         _, t_migrate, _ = self._plain(lambda: upgrade("head", url=self.db.url))
         settings = Settings(_env_file=None, home=self.db.home, database_url=self.db.url,
-                            secret_key=secrets.token_hex(16), digest_morning=None if self.per_run else DIGEST)
+                            secret_key=secrets.token_hex(32), digest_morning=None if self.per_run else DIGEST)
         self.rt = build_runtime(settings)
         _, t_catalog, _ = self._plain(lambda: ensure_catalog(self.rt))
         port = self.sink.port

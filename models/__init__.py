@@ -1,5 +1,6 @@
 """SQLModel tables only. Importing this package registers every table on ``SQLModel.metadata``."""
 
+from models.account import Account, LoginThrottle, WebSession
 from models.audit import Audit
 from models.duty import Duty, Occurrence, PlanMark, Review, Waiver
 from models.evidence import Evidence, EvidenceFile
@@ -12,9 +13,9 @@ from models.watch import WatchPeriod, WatchReport, WatchRoster
 from models.types import AwareDateTime
 
 __all__ = [
-    "Audit", "AwareDateTime", "Channel", "Delivery", "Duty", "Escalation", "Evidence", "EvidenceFile",
-    "Hazard", "HazardEvent", "HazardFile", "Incident", "KINDERGARTEN_KINDS", "Message", "MessageStatus",
+    "Account", "Audit", "AwareDateTime", "Channel", "Delivery", "Duty", "Escalation", "Evidence", "EvidenceFile",
+    "Hazard", "HazardEvent", "HazardFile", "Incident", "KINDERGARTEN_KINDS", "LoginThrottle", "Message", "MessageStatus",
     "Notice", "NoticeKind", "Occurrence", "OrgVersion", "Person", "PlatformUpload", "Review", "RiskCheck", "RiskPoint",
-    "PlanMark", "Role", "RoleKind", "SCHOOL_KINDS", "SensitivePeriod", "Unit", "UnitKind", "Waiver",
+    "PlanMark", "Role", "RoleKind", "SCHOOL_KINDS", "SensitivePeriod", "Unit", "UnitKind", "Waiver", "WebSession",
     "WatchPeriod", "WatchReport", "WatchRoster",
 ]

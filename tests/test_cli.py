@@ -41,12 +41,17 @@ def test_an_unreachable_database_is_named_without_its_password(monkeypatch):
     assert code == 2 and "127.0.0.1:1" in line and "s3cret" not in output
 
 
-def test_a_placeholder_secret_is_refused_outside_demo_mode(monkeypatch):
+@pytest.mark.parametrize("key, why", [("changeme", "是占位符"), ("x", "不是十六进制或 base64"),
+                                      ("c0ffee" * 5, "只有 15 字节"), ("demo-" + "ab12cd34" * 8, "是演示密钥")])
+def test_a_weak_or_demo_secret_is_refused_outside_demo_mode_and_nothing_is_written(monkeypatch, pingan_home, key, why):
     monkeypatch.setenv("PINGAN_DEMO", "0")
-    monkeypatch.setenv("PINGAN_SECRET_KEY", "changeme")
+    monkeypatch.setenv("PINGAN_SECRET_KEY", key)
+    monkeypatch.setenv("PINGAN_HOME", str(pingan_home / "fresh"))
     reset_settings()
     code, output = invoke("up", "--no-web", "--check")
-    assert code == 2 and "PINGAN_SECRET_KEY" in one_line_error(output)
+    line = one_line_error(output)
+    assert code == 2 and line.count("PINGAN_SECRET_KEY") == 1 and why in line
+    assert not (pingan_home / "fresh").exists()  # no home, no database, no demo key
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -58,3 +63,22 @@ def test_a_placeholder_secret_is_refused_outside_demo_mode(monkeypatch):
 def test_bad_arguments_are_named(migrated_db, args, named):
     code, output = invoke(*args)
     assert code == 2 and named in one_line_error(output)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("args", [("run", "school-monthly-safety-meeting", "--as-of", "2026-11-10T09:00", "--local"),
+                                  ("dispatch", "--as-of", "2026-11-10T09:00")])
+def test_a_weak_key_stops_a_command_that_signs_links_before_it_writes(migrated_db, monkeypatch, args):
+    import sqlalchemy as sa
+
+    from pingan.duties.runtime import reset_runtime
+
+    monkeypatch.setenv("PINGAN_DEMO", "0")
+    monkeypatch.setenv("PINGAN_SECRET_KEY", "x")
+    reset_settings()
+    reset_runtime()
+    code, output = invoke(*args)
+    assert code == 2 and "PINGAN_SECRET_KEY" in one_line_error(output)
+    with migrated_db.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from occurrence")).scalar() == 0
+        assert conn.execute(sa.text("select count(*) from duty")).scalar() == 0

@@ -32,37 +32,105 @@ from pingan.delivery.transports import Outcome
 
 # --------------------------------------------------------------------------- sample files
 
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + bytes(range(256)) + b"\xff\xd9"
-PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64)
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(32)
-HEIC = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(32)
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
-OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
-DOC = OLE + "Root Entry".encode("utf-16-le") + "WordDocument".encode("utf-16-le")
-XLS = OLE + "Root Entry".encode("utf-16-le") + "Workbook".encode("utf-16-le")
+def _image(fmt: str, **options) -> bytes:
+    from PIL import Image
 
-
-def _zip(names: dict[str, str]) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as z:
+    Image.new("RGB", (48, 32), (200, 40, 40)).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _pdf(*, js: bool = False, password: str | None = None, pages: int = 1) -> bytes:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(200, 200)
+    if js:
+        from pypdf.actions import JavaScript
+
+        writer.add_open_action(JavaScript("app.alert('hello');"))
+    if password:
+        writer.encrypt(password)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def _zip(names: dict[str, str | bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         for name, text in names.items():
             z.writestr(name, text)
     return buffer.getvalue()
 
 
-DOCX = _zip({"[Content_Types].xml": "<Types/>", "word/document.xml": "<w:document/>"})
-XLSX = _zip({"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<workbook/>"})
-GOOD = {"a.jpg": JPEG, "b.jpeg": JPEG, "c.png": PNG, "d.webp": WEBP, "e.heic": HEIC, "f.pdf": PDF,
-        "g.doc": DOC, "h.xls": XLS, "i.docx": DOCX, "j.xlsx": XLSX}
-IMPOSTORS = {  # the name promises one type, the content is another
+CONTENT_TYPES = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                 '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+                 '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+                 '<Default Extension="xml" ContentType="application/xml"/>'
+                 '<Override PartName="/word/document.xml" ContentType="{main}"/></Types>')
+RELS = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"'
+        ' Target="word/document.xml"/></Relationships>')
+WORD_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
+
+
+def _docx(main: str = WORD_MAIN, **extra) -> bytes:
+    return _zip({"[Content_Types].xml": CONTENT_TYPES.format(main=main), "_rels/.rels": RELS,
+                 "word/document.xml": '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+                                      "<w:body><w:p><w:r><w:t>会议纪要</w:t></w:r></w:p></w:body></w:document>", **extra})
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import zlib
+
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def _xlsx() -> bytes:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["签到", "一小校长"])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+# Real files of every accepted type, as a phone or an office program writes them.
+JPEG = _image("JPEG", quality=85)
+PNG = _image("PNG")
+WEBP = _image("WEBP")
+PDF = _pdf()
+DOCX = _docx()
+XLSX = _xlsx()
+GOOD = {"a.jpg": JPEG, "b.jpeg": JPEG, "c.png": PNG, "d.webp": WEBP, "f.pdf": PDF, "i.docx": DOCX, "j.xlsx": XLSX}
+HTML = b"<html><body><script>alert(document.cookie)</script></body></html>"
+IMPOSTORS = {  # the name promises one type, the content is another (or is not whole)
     "photo.jpg": b"MZ\x90\x00" + bytes(200),  # a Windows program
-    "scan.pdf": b"<html><script>alert(1)</script></html>",
+    "magic.jpg": b"\xff\xd8\xff\xe0" + bytes(300),  # JPEG's first bytes, nothing behind them
+    "half.jpg": JPEG[: len(JPEG) // 2],  # a photo cut short
+    "scan.pdf": HTML,
+    "junk.pdf": b"%PDF-1.4\n" + bytes(500) + b"\n%%EOF\n",  # a PDF header and nothing a reader can parse
+    "late.pdf": HTML[:100] + PDF,  # %PDF- in the first kilobyte, but not at its start
     "minutes.docx": XLSX,  # a workbook is not a Word file
     "sheet.xlsx": _zip({"evil.sh": "rm -rf /"}),  # a zip, but not Office
-    "old.doc": XLS,
+    "types.docx": _zip({"[Content_Types].xml": CONTENT_TYPES.format(main=WORD_MAIN), "_rels/.rels": RELS}),  # no main part
+    "macro.docx": _docx("application/vnd.ms-word.document.macroEnabled.main+xml"),  # a .docm renamed
     "picture.png": JPEG,
+    "drawing.png": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
 }
-
+POLYGLOTS = {  # really the type their name says, and a web page or a script besides
+    "comment.jpg": JPEG[:2] + b"\xff\xfe" + (len(HTML) + 2).to_bytes(2, "big") + HTML + JPEG[2:],  # HTML in a JPEG comment
+    "tail.jpg": JPEG + HTML,  # HTML after the end of the image
+    "text.png": PNG[:33] + _png_chunk(b"tEXt", b"Comment\x00" + HTML) + PNG[33:],  # HTML in a PNG text chunk
+    "script.pdf": _pdf(js=True),  # JavaScript that runs when the PDF opens
+    "tail.pdf": PDF + HTML,
+    "vba.docx": _docx(**{"word/vbaProject.bin": b"\xd0\xcf\x11\xe0 macros"}),
+    "tail.docx": DOCX + HTML,
+}
 MINUTES = {"date": "2026-11-11", "attendees": "一小校长、一小安全主任，张老师", "topics": "冬季防火", "decisions": "安全主任负责，11月20日前完成检查"}
 
 
@@ -93,10 +161,50 @@ def test_it_accepts_each_allowed_type_by_its_content(rt, limits, name):
 def test_it_refuses_a_file_whose_content_is_not_what_its_name_says(rt, limits, name):
     with pytest.raises(evfiles.EvidenceError) as exc:
         check(rt, limits, [(name, IMPOSTORS[name])])
-    assert exc.value.status == 415 and name in exc.value.messages[0]
+    ext = name.rsplit(".", 1)[1].upper()
+    assert exc.value.status == 415 and exc.value.messages == [f"文件「{name}」的内容不是 {ext} 文件"]
 
 
-@pytest.mark.parametrize("name", ["setup.exe", "notes.txt", "page.html", "README", "photo.gif"])
+@pytest.mark.parametrize("name", sorted(POLYGLOTS))
+def test_it_refuses_a_real_file_that_carries_a_web_page_or_a_script_besides(rt, limits, name):
+    ext = name.rsplit(".", 1)[1]
+    # the polyglot is still a file of its type: decoded, parsed or opened like the good one ...
+    if ext in ("jpg", "png"):
+        from PIL import Image
+
+        with Image.open(io.BytesIO(POLYGLOTS[name])) as image:
+            image.load()
+            assert image.size == (48, 32)
+    with pytest.raises(evfiles.EvidenceError) as exc:
+        check(rt, limits, [(name, POLYGLOTS[name])])
+    # ... and refused for what it carries besides
+    assert exc.value.status == 415
+    assert exc.value.messages == [f"文件「{name}」除 {ext.upper()} 内容外还夹带网页、脚本或宏，不能接受"]
+
+
+def test_it_refuses_a_password_protected_pdf(rt, limits):
+    with pytest.raises(evfiles.EvidenceError, match="设有密码") as exc:
+        check(rt, limits, [("locked.pdf", _pdf(password="1234"))])
+    assert exc.value.status == 415
+
+
+def test_it_accepts_a_multi_page_pdf_a_progressive_jpeg_and_a_photo_with_exif(rt, limits):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F] = "HUAWEI"  # Make
+    exif[0x0110] = "ELS-AN00 <phone>"  # Model: angle brackets alone are no markup
+    files = {"long.pdf": _pdf(pages=30), "progressive.jpg": _image("JPEG", progressive=True, quality=90),
+             "exif.jpg": _image("JPEG", exif=exif)}
+    checked = check(rt, limits, list(files.items()))
+    assert [f.content_type for f in checked.files] == ["application/pdf", "image/jpeg", "image/jpeg"]
+    exif[0x0110] = '<script src="//evil.example/x.js"></script>'  # metadata is where polyglots hide markup
+    with pytest.raises(evfiles.EvidenceError, match="夹带网页"):
+        check(rt, limits, [("exif-script.jpg", _image("JPEG", exif=exif))])
+
+
+@pytest.mark.parametrize("name", ["setup.exe", "notes.txt", "page.html", "README", "photo.gif", "photo.heic",
+                                  "old.doc", "old.xls", "macro.docm", "drawing.svg"])
 def test_it_refuses_types_not_allowed(rt, limits, name):
     with pytest.raises(evfiles.EvidenceError, match="不允许") as exc:
         check(rt, limits, [(name, JPEG)])
@@ -145,13 +253,15 @@ def test_it_refuses_empty_submissions_missing_files_and_foreign_kinds(rt, limits
 
 
 def test_it_enforces_the_size_and_count_limits(rt):
-    limits = evfiles.Limits(max_file=1000, max_total=1500, max_files=3, types=("pdf",))
-    big = PDF + b"0" * 1000
+    n = len(PDF)
+    limits = evfiles.Limits(max_file=n + 1000, max_total=2 * n + 1500, max_files=3, types=("pdf",))
+    big = PDF + b"0" * 1001
     with pytest.raises(evfiles.EvidenceError, match="过大") as exc:
         check(rt, limits, [("big.pdf", big)])
     assert exc.value.status == 413
+    assert len(check(rt, limits, [("a.pdf", PDF + b"1" * 700), ("b.pdf", PDF + b"2" * 700)]).files) == 2
     with pytest.raises(evfiles.EvidenceError, match="合计过大"):
-        check(rt, limits, [("a.pdf", PDF + b"1" * 700), ("b.pdf", PDF + b"2" * 700)])
+        check(rt, limits, [("a.pdf", PDF + b"1" * 800), ("b.pdf", PDF + b"2" * 800)])
     with pytest.raises(evfiles.EvidenceError, match="文件过多"):
         check(rt, limits, [(f"{i}.pdf", PDF) for i in range(4)])
 

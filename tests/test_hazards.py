@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from factories import Recorder, at, make_org, rows
+from test_evidence import JPEG, PNG  # real photos: every file is decoded before it is taken
 
 import models
 from models import Evidence, Occurrence
@@ -36,8 +37,6 @@ from pingan.core.settings import REPO_ROOT
 
 CATALOG = REPO_ROOT / "catalog"
 SEEDS = REPO_ROOT / "catalog" / "sources"
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 200
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 200
 HALF_MONTHLY = "school-half-monthly-hazard-check"
 
 

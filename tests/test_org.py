@@ -171,6 +171,15 @@ def org(migrated_db) -> sa.Engine:
     return migrated_db
 
 
+def no_formulas(path: Path) -> bool:
+    """No cell of the workbook holds a formula, read from the file's XML itself."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/")]
+        return bool(sheets) and not any(b"<f>" in z.read(n) or b"<f " in z.read(n) for n in sheets)
+
+
 def export(tmp_path: Path, fmt: str, *options: str) -> Path:
     path = tmp_path / ("org.xlsx" if fmt == "xlsx" else "org")
     result = cli("export", path, *options)
@@ -444,15 +453,22 @@ def test_it_replaces_a_masked_channel_only_where_the_cell_was_edited(org, tmp_pa
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])
 def test_it_exports_a_formula_like_name_as_text_and_reads_it_back(migrated_db, tmp_path, fmt):
     formula = '=HYPERLINK("http://x","y")'  # a live formula would open a link from the bureau's own file
+    person = "@SUM(1+1)*cmd|' /C calc'!A0"  # and a person's name, as the issue found (DDE)
     data = base_org()
     data.units[2].name = formula
+    data.persons[3].name = person
     with session_scope(migrated_db) as session:
         store_org(session, data, actor="test")
     path = export(tmp_path, fmt)
     if fmt == "xlsx":
         ws = openpyxl.load_workbook(path)["单位"]
         cell = next(cells[1] for cells in ws.iter_rows(min_row=2) if cells[0].value == "S1")
-        assert cell.data_type == "s" and cell.value == formula
+        # text, and marked as text (Excel's quote prefix), so editing the cell keeps it text
+        assert cell.data_type == "s" and cell.value == formula and cell.quotePrefix
+        wb = openpyxl.load_workbook(path)
+        named = next(cells[1] for cells in wb["人员"].iter_rows(min_row=2) if cells[0].value == "s1-head")
+        assert named.data_type == "s" and named.value == person and named.quotePrefix
+        assert no_formulas(path)
     else:  # a leading apostrophe is what Excel and WPS take as "this is text"
         assert next(cells[1] for cells in read_tables(path)["units"] if cells[0] == "S1") == "'" + formula
     before = snapshot(migrated_db)
@@ -463,6 +479,7 @@ def test_it_exports_a_formula_like_name_as_text_and_reads_it_back(migrated_db, t
     assert "无变化：数据库已与文件一致" in result.stdout
     assert snapshot(migrated_db) == before
     assert query(migrated_db, "SELECT name FROM unit WHERE code = 'S1'") == [(formula,)]
+    assert query(migrated_db, "SELECT name FROM person WHERE code = 's1-head'") == [(person,)]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -507,6 +507,41 @@ def test_the_command_writes_the_workbook_and_charts(q4, tmp_path):
         assert out.exit_code == 2 and len(lines) == 1 and named in lines[0] and "Traceback" not in out.output
 
 
+def test_names_that_look_like_formulas_stay_text_in_the_report(q4, tmp_path):
+    """Unit and leader names starting with = + - @ are text in every sheet: never a live formula."""
+    import zipfile
+
+    import openpyxl
+
+    rt, _ = q4
+    names = {"unit": '=HYPERLINK("http://x","一小")', "leader": "=1+1", "kindergarten": "+SUM(A1:A9)",
+             "principal": "@cmd|' /C calc'!A0"}
+    with session_scope() as session:
+        session.execute(sa.text("update unit set name = :n where code = 'S1'"), {"n": names["unit"]})
+        session.execute(sa.text("update unit set name = :n where code = 'K1'"), {"n": names["kindergarten"]})
+        session.execute(sa.text("update person set name = :n where code = 'dep-b'"), {"n": names["leader"]})
+        session.execute(sa.text("update person set name = :n where code = 's1-head'"), {"n": names["principal"]})
+    from pingan.cli import app
+
+    out = CliRunner().invoke(app, ["report", "--period", "2026-Q4", "--out", str(tmp_path / "report.xlsx"),
+                                   "--as-of", "2027-01-04"])
+    assert out.exit_code == 0, out.output
+    with zipfile.ZipFile(tmp_path / "report.xlsx") as z:
+        for part in (n for n in z.namelist() if n.startswith("xl/worksheets/")):
+            assert b"<f>" not in z.read(part) and b"<f " not in z.read(part), part
+    found = []
+    for ws in openpyxl.load_workbook(tmp_path / "report.xlsx").worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                if isinstance(cell.value, str) and cell.value in names.values():
+                    assert cell.data_type == "s" and cell.quotePrefix, (ws.title, cell.coordinate)
+                    found.append((ws.title, cell.value))
+    # each name is there as text: the units in the unit view, the matrix and the task list, the leader in his view
+    sheets_of = {v: {title for title, value in found if value == v} for v in names.values()}
+    assert len(sheets_of[names["unit"]]) >= 3 and len(sheets_of[names["kindergarten"]]) >= 3
+    assert sheets_of[names["leader"]]
+
+
 # =========================================================================== digests
 
 def messages_by_person(session, since_id: int) -> Counter:

@@ -91,13 +91,16 @@ def runtime():
     """The runtime (settings, the catalog with its local overrides), checked before any write.
 
     Catalog and settings errors reach ``user_errors``; other problems of loading it (the
-    holiday file, say) become a one-line user error here.
+    holiday file, say) and a signing key refused outside demo mode become a one-line user error
+    here.
     """
     from pingan.duties.catalog import CatalogError
     from pingan.duties.runtime import get_runtime
 
     try:
-        return get_runtime()
+        rt = get_runtime()
+        rt.settings.check_secrets()  # links are signed in most commands: a weak key stops them before any write
+        return rt
     except (CatalogError, pydantic.ValidationError):
         raise
     except ValueError as exc:

@@ -47,12 +47,11 @@ def _prepare(demo: bool) -> tuple[int, int]:
     from pingan.core.settings import get_settings
 
     settings = get_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
     try:
-        settings.signing_key  # noqa: B018 — both refuse placeholders outside demo mode
-        settings.operator_secret  # noqa: B018
+        settings.check_secrets()  # a weak or demo key outside demo mode: one line, nothing written
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    settings.home.mkdir(parents=True, exist_ok=True)
     upgrade()
     console.print(t("up.migrated", url=safe_url(settings.db_url)))
     ensure_catalog(get_runtime())
@@ -66,6 +65,11 @@ def _prepare(demo: bool) -> tuple[int, int]:
                 raise UserError(t("up.no_org"))
             store_org(session, demo_organisation(), actor="system:pingan-up")
             session.flush()
+        if demo:
+            from pingan.accounts.service import ensure_demo_accounts
+            from pingan.core.clock import now
+
+            ensure_demo_accounts(session, as_of=now())
         units, persons = count(session, Unit), count(session, Person)
     if empty:
         console.print(t("up.demo_loaded", units=units, persons=persons))

@@ -181,6 +181,11 @@ def init(demo: bool = typer.Option(False, "--demo", help="载入德惠市教育�
             result = store_org(session, missing_from_db(session, demo_organisation()), actor=_actor())
             changed |= result.changed
             rows += _result_rows(result, _totals(session))
+            from pingan.accounts.service import ensure_demo_accounts
+            from pingan.core.clock import now
+
+            session.flush()
+            changed |= bool(ensure_demo_accounts(session, as_of=now()))
     console.print(t("org.init.migrated" if before != after else "org.init.current", rev=after, url=safe_url(url)))
     console.print(_counts_table(t("org.init.title"), rows, [t("org.col.new"), t("org.col.updated"),
                                                            t("org.col.removed"), t("org.col.total")]))

@@ -92,11 +92,18 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, alive: Call
 
 
 def http_ok(url: str) -> bool:
+    return health(url) is None
+
+
+def health(url: str) -> str | None:
+    """None when ``url`` answers 200; else what it answered (a health check names what is down)."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+            return None if response.status == 200 else f"HTTP {response.status}"
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code} {exc.read(300).decode(errors='replace').strip()}"
+    except (urllib.error.URLError, OSError) as exc:
+        return str(getattr(exc, "reason", exc))
 
 
 @dataclass
@@ -218,8 +225,17 @@ class MainJob:
             web.start(env)
         self.say(f"registering {expected_deployments} deployments …")
         wait_until(self._deployments_registered(env, expected_deployments), 300, "deployments", self._check_children)
-        if self.web:
-            wait_until(lambda: http_ok(f"{self.web_url}/healthz"), 60, "evidence page", self._check_children)
+        if self.web:  # /healthz answers 200 only when the page reaches the database and can store files
+            last: list[str | None] = [None]
+
+            def healthy() -> bool:
+                last[0] = health(f"{self.web_url}/healthz")
+                return last[0] is None
+
+            try:
+                wait_until(healthy, 60, "evidence page", self._check_children)
+            except MainJobError as exc:
+                raise MainJobError(f"{exc} (/healthz: {last[0]})") from None
         return env
 
     def stop(self) -> None:

@@ -2,6 +2,9 @@
 
 A token is ``<occurrence>.<person>.<expiry epoch>.<signature>``; the signature covers the
 first three parts, so a forged, altered or expired link is refused without a database lookup.
+Keys rotate: links are signed with the first of ``Settings.signing_keys`` and verified against
+each of them (``verify`` takes the list), so links signed before a rotation keep working until
+the old key is dropped.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -34,12 +38,17 @@ def sign(occurrence_id: int, person_id: int, expires: dt.datetime, key: bytes) -
     return f"{payload}.{_mac(key, payload)}"
 
 
-def verify(token: str, key: bytes, now: dt.datetime) -> LinkGrant:
+def verify(token: str, keys: bytes | Sequence[bytes], now: dt.datetime) -> LinkGrant:
+    """The grant of a link signed by any of ``keys`` (one key, or the list from ``Settings.signing_keys``)."""
     parts = token.split(".")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]):
+    if len(parts) != 4 or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in parts[:3]):
         raise LinkError("malformed link")
     payload = ".".join(parts[:3])
-    if not hmac.compare_digest(_mac(key, payload), parts[3]):
+    keys = [keys] if isinstance(keys, bytes) else list(keys)
+    # every key is tried (no early exit), so the time taken does not tell which one matched
+    given = parts[3].encode()  # bytes: compare_digest refuses non-ASCII text
+    matched = [hmac.compare_digest(_mac(key, payload).encode(), given) for key in keys]
+    if not any(matched):
         raise LinkError("bad signature")
     expires = dt.datetime.fromtimestamp(int(parts[2]), tz=dt.timezone.utc)
     if now >= expires:

@@ -6,8 +6,13 @@ Every knob a locality may want to turn without touching code lives here; the cat
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import functools
+import os
+import re
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -16,8 +21,71 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "pingan-demo-secret"}
-# The review page's password in demo mode only (PINGAN_DEMO=1 and no PINGAN_OPERATOR_PASSWORD).
-DEMO_OPERATOR_PASSWORD = "pingan-demo"
+# Outside demo mode every signing key must carry at least this many random bytes.
+MIN_KEY_BYTES = 32
+KEY_HINT = 'python -c "import secrets; print(secrets.token_hex(32))"'
+# A demo installation's key (made once per home, ``<home>/demo-secret.key``) starts with this;
+# outside demo mode a key that does is refused, so a demo key never verifies a link there.
+DEMO_KEY_PREFIX = "demo-"
+DEMO_KEY_FILE = "demo-secret.key"
+
+
+def key_bytes(text: str) -> bytes | None:
+    """The random bytes a key is written as — hexadecimal or base64 (standard or URL-safe) — or None."""
+    if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", text):
+        return bytes.fromhex(text)
+    if re.fullmatch(r"[A-Za-z0-9+/_-]+={0,2}", text):
+        try:
+            return base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    return None
+
+
+def key_problem(text: str) -> str | None:
+    """Why ``text`` is not a signing key for a real installation (one line, never the key), or None."""
+    if text in PLACEHOLDER_SECRETS:
+        return "是占位符 / is a placeholder"
+    if text.startswith(DEMO_KEY_PREFIX):
+        return "是演示密钥 / is a demo key"
+    raw = key_bytes(text)
+    if raw is None:
+        return "不是十六进制或 base64 编码的随机字节 / is not random bytes written as hex or base64"
+    if len(raw) < MIN_KEY_BYTES:
+        return f"只有 {len(raw)} 字节，至少需要 {MIN_KEY_BYTES} 个随机字节 / has {len(raw)} bytes, at least {MIN_KEY_BYTES} random bytes are needed"
+    # 32 random bytes show about 30 different values; fewer than 20 is a pattern, not a key.
+    if len(set(raw)) < 20:
+        return "不是随机的（重复的字节过多）/ is not random (too many repeated bytes)"
+    return None
+
+
+def split_keys(value: str) -> list[str]:
+    """``PINGAN_SECRET_KEY`` as a list: keys separated by commas or white space, the first signs."""
+    return [part for part in re.split(r"[\s,]+", value or "") if part]
+
+
+def demo_key(home: Path) -> str:
+    """This home's demo key: random, made on first use and kept in ``<home>/demo-secret.key`` (0600)."""
+    path = home / DEMO_KEY_FILE
+    try:
+        text = path.read_text().strip()
+        if text.startswith(DEMO_KEY_PREFIX):
+            return text
+    except FileNotFoundError:
+        pass
+    home.mkdir(parents=True, exist_ok=True)
+    fresh = DEMO_KEY_PREFIX + secrets.token_hex(MIN_KEY_BYTES)
+    tmp = home / f".{DEMO_KEY_FILE}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(fresh + "\n")
+    try:
+        os.link(tmp, path)  # never replaces: two processes starting at once end up with the same key
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
 
 
 class Settings(BaseSettings):
@@ -60,7 +128,9 @@ class Settings(BaseSettings):
     send_linger: float = Field(default=120.0, ge=0)
     max_send_attempts: int = Field(default=5, ge=1)
 
-    # Evidence links
+    # Evidence links. PINGAN_SECRET_KEY is one key or several (comma or space separated): the
+    # first signs, every one verifies, so a key is rotated by putting the new one first and
+    # dropping the old one once its links have expired (PINGAN_LINK_TTL_DAYS).
     demo: bool = False
     secret_key: str = Field(default="", repr=False)
     base_url: str = "http://127.0.0.1:8400"
@@ -73,12 +143,12 @@ class Settings(BaseSettings):
     evidence_max_file_mb: float = Field(default=20, gt=0, description="largest file of a hand-in, in MB")
     evidence_max_files: int = Field(default=10, ge=1, le=100, description="files per hand-in")
     evidence_max_total_mb: float = Field(default=60, gt=0, description="largest hand-in (all files), in MB")
-    # Extensions accepted; each file's content must match its extension (pingan.evidence.service.sniff).
-    evidence_types: tuple[str, ...] = ("jpg", "jpeg", "png", "webp", "heic", "pdf", "doc", "docx", "xls", "xlsx")
-    operator_user: str = "operator"
-    # Plain text, or a hash from `python -c "from pingan.web.auth import hash_password as h; print(h('…'))"`
-    # (pbkdf2_sha256$iterations$salt$hash). Placeholders are refused outside demo mode.
-    operator_password: str = Field(default="", repr=False)
+    # Extensions accepted; each file must really be what its extension says (pingan.evidence.files.check_content).
+    evidence_types: tuple[str, ...] = ("jpg", "jpeg", "png", "webp", "pdf", "docx", "xlsx")
+    # Reviewers' sessions (pingan.accounts): signed out after this long without a request, and
+    # after this many hours whatever happens.
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 14)
 
     @field_validator("digest_morning", "digest_afternoon", mode="before")
     @classmethod
@@ -133,22 +203,34 @@ class Settings(BaseSettings):
         return self.home / "evidence"
 
     @property
-    def signing_key(self) -> bytes:
-        """The key that signs hand-in links; refuses placeholders outside demo mode."""
-        if self.secret_key in PLACEHOLDER_SECRETS:
-            if not self.demo:
-                raise ValueError("PINGAN_SECRET_KEY is unset or a placeholder; set a random value (or PINGAN_DEMO=1)")
-            return b"pingan-demo-secret"
-        return self.secret_key.encode()
+    def signing_keys(self) -> tuple[bytes, ...]:
+        """Every key that verifies a link, the signing key first.
+
+        Outside demo mode each must be at least 32 random bytes (hex or base64) and no demo key:
+        anything else raises ValueError with one line naming the setting and the key's position,
+        never its value. In demo mode without a key, this home's random demo key is used.
+        """
+        texts = split_keys(self.secret_key)
+        if not self.demo:
+            if not texts:
+                raise ValueError(f"PINGAN_SECRET_KEY 未设置 / is unset: set at least {MIN_KEY_BYTES} random bytes, "
+                                 f"e.g. from {KEY_HINT} (or PINGAN_DEMO=1)")
+            for n, text in enumerate(texts, start=1):
+                problem = key_problem(text)
+                if problem:
+                    which = f"（第 {n} 个 / key {n} of {len(texts)}）" if len(texts) > 1 else ""
+                    raise ValueError(f"PINGAN_SECRET_KEY{which} {problem}; e.g. {KEY_HINT}")
+        texts = [t for t in texts if t not in PLACEHOLDER_SECRETS] or [demo_key(self.home)]
+        return tuple(text.encode() for text in texts)
 
     @property
-    def operator_secret(self) -> str:
-        """The operator's password (or its hash) for the review page; refuses placeholders outside demo mode."""
-        if self.operator_password in PLACEHOLDER_SECRETS | {DEMO_OPERATOR_PASSWORD}:
-            if not self.demo:
-                raise ValueError("PINGAN_OPERATOR_PASSWORD is unset or a placeholder; set one (or PINGAN_DEMO=1)")
-            return DEMO_OPERATOR_PASSWORD
-        return self.operator_password
+    def signing_key(self) -> bytes:
+        """The key that signs hand-in links (the first of ``signing_keys``)."""
+        return self.signing_keys[0]
+
+    def check_secrets(self) -> None:
+        """Raise ValueError (one line) when a secret setting would be refused at first use."""
+        self.signing_keys  # noqa: B018
 
     @property
     def seeds_path(self) -> Path:

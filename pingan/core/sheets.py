@@ -8,9 +8,11 @@ yields one :class:`Row` per non-empty line. Every problem is collected with its 
 — file, sheet, row and column, as the user sees them in Excel — so a bad file is reported
 whole, and nothing is written.
 
-Writing (exports, templates, the compliance report): :func:`write_xlsx`, :func:`put` and
-:func:`write_csv` write every text cell as text, so a unit named ``=HYPERLINK(…)`` stays text
-in Excel and WPS instead of becoming a live formula (spreadsheet injection).
+Writing (exports, templates, the compliance report): :func:`write_xlsx`, :func:`put`,
+:func:`append` and :func:`write_csv` write every text cell as text (:func:`inert`), so a unit
+named ``=HYPERLINK(…)`` stays text in Excel and WPS instead of becoming a live formula
+(spreadsheet injection) — and stays text when someone edits the cell (Excel's quote prefix).
+Every workbook pingan writes goes through these.
 """
 
 from __future__ import annotations
@@ -286,21 +288,28 @@ class Sheet:
     wrap: bool = False
 
 
+def inert(cell: Any) -> Any:
+    """Make an openpyxl cell holding text a text cell: never a formula when the file is opened,
+    and marked with Excel's quote prefix when it looks like one, so editing it keeps it text."""
+    if isinstance(cell.value, str):
+        cell.data_type = "s"
+        if cell.value[:1] in _FORMULA_START:
+            cell.quotePrefix = True
+    return cell
+
+
 def put(ws: Any, row: int, column: int, value: Any) -> Any:
     """Set one cell of an openpyxl worksheet; text is always text, never a formula."""
     cell = ws.cell(row, column)
     cell.value = value
-    if isinstance(value, str):
-        cell.data_type = "s"
-    return cell
+    return inert(cell)
 
 
 def append(ws: Any, values: Sequence[Any]) -> None:
     """Append a row to an openpyxl worksheet (normal mode); text is always text, never a formula."""
     ws.append(list(values))
     for cell in ws[ws.max_row]:
-        if isinstance(cell.value, str):
-            cell.data_type = "s"
+        inert(cell)
 
 
 def write_xlsx(path: str | Path, sheets: Sequence[Sheet], *, title: str | None = None,
@@ -330,9 +339,7 @@ def write_xlsx(path: str | Path, sheets: Sequence[Sheet], *, title: str | None =
             style(ws, sheet)
 
         def cell(value: Any, *, head: bool = False) -> WriteOnlyCell:
-            c = WriteOnlyCell(ws, value)
-            if isinstance(value, str):
-                c.data_type = "s"  # text, never a formula (spreadsheet injection)
+            c = inert(WriteOnlyCell(ws, value))  # text, never a formula (spreadsheet injection)
             if head:
                 c.font = bold
             elif sheet.wrap:

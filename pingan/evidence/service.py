@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from models import Audit, Evidence, EvidenceFile, Notice, NoticeKind, Occurrence, Person, Review, Unit
 from pingan.evidence.files import (
-    INLINE_TYPES, CheckedFile, EvidenceError, Limits, Upload, check_file, human_size, store_file, upload_size,
+    CheckedFile, EvidenceError, Limits, Upload, check_file, human_size, store_file, upload_size,
 )
 from pingan.duties.catalog import DutySpec, EvidenceKind
 from pingan.core.db import insert_ignore
@@ -271,6 +271,7 @@ class EvidenceRow:
     occurrence_id: int
     duty_key: str
     duty: str
+    unit_id: int
     unit: str
     person: str | None
     period: str
@@ -299,10 +300,7 @@ class StoredFileRow:
     filename: str
     content_type: str
     size: int
-
-    @property
-    def inline(self) -> bool:
-        return self.content_type in INLINE_TYPES
+    unit_id: int | None = None  # the unit of the task the file was handed in for
 
 
 @dataclass(frozen=True)
@@ -328,7 +326,7 @@ def _rows(session: Session, rt: Runtime, where: list, limit: int | None = None) 
     files = sa.select(sa.func.count()).where(EF.c.evidence_id == EV.c.id).scalar_subquery()
     newest = _newest_version()
     query = (
-        sa.select(EV.c.id, EV.c.occurrence_id, O.c.duty_key, U.c.name.label("unit"), P.c.name.label("person"),
+        sa.select(EV.c.id, EV.c.occurrence_id, O.c.duty_key, O.c.unit_id, U.c.name.label("unit"), P.c.name.label("person"),
                   O.c.period_key, O.c.due_at, EV.c.version, EV.c.kind, EV.c.status, EV.c.submitted_at,
                   files.label("files"), EV.c.reviewed_by, EV.c.reviewed_at, EV.c.review_reason,
                   (EV.c.version == newest).label("latest"))
@@ -343,7 +341,7 @@ def _rows(session: Session, rt: Runtime, where: list, limit: int | None = None) 
         duty = rt.catalog.duties.get(r.duty_key)
         out.append(EvidenceRow(
             id=r.id, occurrence_id=r.occurrence_id, duty_key=r.duty_key,
-            duty=pick(duty.name, duty.name_en) if duty else r.duty_key, unit=r.unit, person=r.person,
+            duty=pick(duty.name, duty.name_en) if duty else r.duty_key, unit_id=r.unit_id, unit=r.unit, person=r.person,
             period=r.period_key, due_at=r.due_at, version=r.version, kind=r.kind, status=r.status,
             submitted_at=r.submitted_at, files=r.files, reviewed_by=r.reviewed_by, reviewed_at=r.reviewed_at,
             review_reason=r.review_reason, latest=bool(r.latest),
@@ -353,10 +351,13 @@ def _rows(session: Session, rt: Runtime, where: list, limit: int | None = None) 
 
 def list_evidence(
     session: Session, rt: Runtime, *, status: str | None = "submitted", duty: str | None = None,
-    latest_only: bool = True, limit: int = 500,
+    latest_only: bool = True, limit: int = 500, units: Collection[int] | None = None,
 ) -> list[EvidenceRow]:
-    """Evidence by status (``None``: any), newest first; by default only each task's latest version."""
+    """Evidence by status (``None``: any), newest first; by default only each task's latest version;
+    ``units``: only tasks of these units (a reviewer's scope), every unit when None."""
     where: list = []
+    if units is not None:
+        where.append(O.c.unit_id.in_(sorted(units)) if units else sa.false())
     if status:
         where.append(EV.c.status == status)
     if duty:
@@ -401,9 +402,10 @@ def format_value(value: object) -> str:
 
 
 def stored_file(session: Session, file_id: int) -> StoredFileRow | None:
-    r = session.execute(sa.select(EF.c.id, EF.c.sha256, EF.c.filename, EF.c.content_type, EF.c.size)
+    r = session.execute(sa.select(EF.c.id, EF.c.sha256, EF.c.filename, EF.c.content_type, EF.c.size, O.c.unit_id)
+                        .join(EV, EV.c.id == EF.c.evidence_id).join(O, O.c.id == EV.c.occurrence_id)
                         .where(EF.c.id == file_id)).first()
-    return StoredFileRow(r.id, r.sha256, r.filename, r.content_type, r.size) if r else None
+    return StoredFileRow(r.id, r.sha256, r.filename, r.content_type, r.size, r.unit_id) if r else None
 
 
 # --------------------------------------------------------------------------- review
@@ -418,14 +420,20 @@ class ReviewOutcome:
 
 def review(
     session: Session, rt: Runtime, *, evidence_id: int, accept: bool, reason: str | None, actor: str,
-    as_of: dt.datetime,
+    as_of: dt.datetime, reviewer: str | None = None, units: Collection[int] | None = None,
 ) -> ReviewOutcome:
     """Accept or reject the latest version of a task's evidence; one transaction with its audit row.
 
     Accepting closes the task. Rejecting re-opens it (the cycle reminds and escalates it again,
     with reason "rejected") and queues a notice to the submitter and the task's assignees.
+    ``actor`` names who in the audit trail (``person:<code>``), ``reviewer`` how the evidence
+    shows it (default ``actor``); ``units`` limits the review to tasks of those units (a
+    reviewer's scope): any other evidence is "not found".
     """
     evidence = session.get(Evidence, evidence_id)
+    if evidence is not None and units is not None:
+        unit_id = session.scalar(sa.select(O.c.unit_id).where(O.c.id == evidence.occurrence_id))
+        evidence = evidence if unit_id in units else None
     if evidence is None:
         raise EvidenceError(t("ev.err.no_evidence", id=evidence_id), status=404)
     reason = (reason or "").strip() or None
@@ -442,7 +450,7 @@ def review(
     decided = Review.accepted if accept else Review.rejected
     claimed = session.execute(
         sa.update(EV).where(EV.c.id == evidence_id, EV.c.status == Review.submitted.value)
-        .values(status=decided.value, reviewed_by=actor[:100], reviewed_at=as_of, review_reason=reason)
+        .values(status=decided.value, reviewed_by=(reviewer or actor)[:100], reviewed_at=as_of, review_reason=reason)
         .returning(EV.c.id)
     ).first()
     if claimed is None:
@@ -457,7 +465,7 @@ def review(
     session.add(Audit(at=as_of, actor=actor[:100], action=f"evidence.{decided.value}", object_type="evidence",
                       object_id=str(evidence_id), detail={
                           "occurrence": evidence.occurrence_id, "version": evidence.version, "reason": reason,
-                          "notified": notified,
+                          "notified": notified, **({"reviewer": reviewer} if reviewer else {}),
                       }))
     session.flush()
     session.expire(evidence)

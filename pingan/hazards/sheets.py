@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from models.hazard import RiskCategory, RiskLevel
 from pingan.core.i18n import register, t
-from pingan.core.sheets import Column, Problems, Sheet, Table, boolean, norm, write_xlsx
+from pingan.core.sheets import Column, Problems, Sheet, Table, boolean, inert, norm, write_xlsx
 from pingan.duties.runtime import Runtime
 from pingan.hazards.rules import HazardConfig, hazard_config
 from pingan.hazards.views import point_rows
@@ -224,7 +224,7 @@ def _write(path: Path, rows: Iterable[Sequence[Any]], *, template: bool, note: s
 
     def heading(ws: Any, sheet: Sheet) -> None:  # the help sheet's first line, large (and marked in a template)
         if sheet is help_:
-            cell = WriteOnlyCell(ws, title)
+            cell = inert(WriteOnlyCell(ws, title))
             cell.font = Font(bold=True, size=14, color="C00000" if template else "000000")
             if template:
                 cell.fill = PatternFill("solid", fgColor="FFF2CC")

@@ -1,7 +1,7 @@
 """``python -m pingan.web [--host 127.0.0.1] [--port 8400]``: serve the evidence page with uvicorn.
 
 The main job (``pingan up``) starts it this way; ``pingan web`` does the same from the shell.
-It logs the address it serves and never the signing key or the operator's password.
+It logs the address it serves and never a signing key, a password or a session.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ log = logging.getLogger("pingan.web")
 
 
 def serve(host: str | None = None, port: int | None = None) -> int:
+    import os
+
     import uvicorn
 
-    from pingan.core.settings import DEMO_OPERATOR_PASSWORD, get_settings
+    from pingan.core.settings import get_settings
     from pingan.web.app import create_app
 
     if not logging.getLogger().handlers:
@@ -25,13 +27,16 @@ def serve(host: str | None = None, port: int | None = None) -> int:
         settings = get_settings()
         host, port = host or settings.web_host, port or settings.web_port
         app = create_app()
-    except ValueError as exc:  # a placeholder secret outside demo mode, a broken catalog, a bad setting
+    except ValueError as exc:  # a weak or demo key outside demo mode, a broken catalog, a bad setting
         log.error("evidence page not started: %s", exc)
         return 2
     log.info("evidence page serving on http://%s:%s — review at /review; hand-in links look like %s/e/…",
              host, port, settings.base_url.rstrip("/"))
-    if settings.demo and settings.operator_secret == DEMO_OPERATOR_PASSWORD:
-        log.warning("demo mode: the review page accepts the demo operator password; set PINGAN_OPERATOR_PASSWORD")
+    if settings.demo:
+        log.warning("demo mode: demo accounts sign in with the published password pingan-demo")
+    if os.environ.get("PINGAN_OPERATOR_PASSWORD"):
+        log.warning("PINGAN_OPERATOR_PASSWORD is no longer used: reviewers sign in with their own accounts "
+                    "(pingan account add)")
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None, server_header=False)
     return 0
 

@@ -3,7 +3,8 @@
 The token (``pingan.core.links``) names the task and the person and expires; the person must also
 have been reminded of the task or answer for it. Every refusal is the same 403 page. The form
 carries a CSRF token tied to the link; a bad hand-in is shown again with its messages and what
-was typed, and nothing is stored.
+was typed, and nothing is stored. When the database or the file store fails, nothing is stored
+either: the page says so in Chinese and keeps what was typed, ready to send again.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 import logging
 import urllib.parse
 
-from fastapi import APIRouter, Request
+import sqlalchemy as sa
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -25,9 +27,13 @@ from pingan.evidence import files as evfiles
 from pingan.core.db import session_scope
 from pingan.core.i18n import pick, t
 from pingan.core.links import LinkError, LinkGrant, verify
-from pingan.web.site import BodyTooLarge, Web
+from pingan.web.site import BodyTooLarge, Web, form_body
 
 log = logging.getLogger("pingan.web")
+
+
+def TOKEN():  # noqa: N802 — a fresh Path() for each route (FastAPI binds one to the parameter it first serves)
+    return Path(max_length=200)
 
 
 def routes(web: Web) -> APIRouter:
@@ -36,7 +42,7 @@ def routes(web: Web) -> APIRouter:
 
     def grant_of(token: str) -> LinkGrant | None:
         try:
-            return verify(token, web.settings.signing_key, web.clock())
+            return verify(token, web.settings.signing_keys, web.clock())
         except LinkError as exc:
             log.info("hand-in link refused: %s", exc)
             return None
@@ -63,9 +69,13 @@ def routes(web: Web) -> APIRouter:
         duty = task.duty
         kinds = [catalog.evidence_kinds[k] for k in duty.evidence if k in catalog.evidence_kinds]
         chosen = next((k for k in kinds if k.key == kind), kinds[0])
-        with Session(web.engine) as session:
-            versions = ev.versions_of(session, web.runtime, task.id)
-            carrier = session.get(Person, task.person_id) if task.person_id else None
+        try:
+            with Session(web.engine) as session:
+                versions = ev.versions_of(session, web.runtime, task.id)
+                carrier = session.get(Person, task.person_id) if task.person_id else None
+        except sa.exc.SQLAlchemyError:  # the form is what matters now: show it without the history
+            log.warning("hand-in page of task %s shown without its history: database error", task.id)
+            versions, carrier = [], None
         fields = [{
             "name": f"f_{f.key}", "label": pick(f.label, f.label_en), "type": f.type, "required": f.required,
             "value": (values or {}).get(f.key, ""),
@@ -79,18 +89,43 @@ def routes(web: Web) -> APIRouter:
             csrf=web.signer.hand_in_csrf(token), limits=limits, accept=",".join("." + x for x in limits.types),
         )
 
+    def kept_page(request: Request, token: str, text: dict[str, str]) -> HTMLResponse:
+        """The database could not even say whose link this is: keep what was typed, offer to send it again."""
+        kind = catalog.evidence_kinds.get(text.get("kind") or "")
+        kept = [(pick(f.label, f.label_en), text.get(f"f_{f.key}", "")) for f in (kind.fields if kind else ())]
+        kept.append((t("web.note"), text.get("note", "")))
+        resend = {k: v for k, v in text.items() if k.startswith("f_") or k in ("kind", "note")}
+        return web.unavailable(request, kept=kept, form={"action": f"/e/{token}", "values": resend,
+                                                         "csrf": web.signer.hand_in_csrf(token)})
+
     @router.get("/e/{token}", response_class=HTMLResponse)
-    def hand_in_form(request: Request, token: str, kind: str | None = None, done: int | None = None):
+    def hand_in_form(request: Request, token: str = TOKEN(), kind: str | None = Query(None, max_length=64),
+                     done: int | None = Query(None, ge=1, le=100_000)):
         found = allowed(token)
         if found is None:
             return web.denied(request)
         return hand_in_page(request, token, found[0], kind=kind, done=done)
 
-    @router.post("/e/{token}", response_class=HTMLResponse)
-    async def hand_in(request: Request, token: str):
-        found = await run_in_threadpool(allowed, token)
+    @router.post("/e/{token}", response_class=HTMLResponse,
+                 openapi_extra=form_body("csrf", "kind", "note", "f_date", "f_attendees", "f_topics", files=True))
+    async def hand_in(request: Request, token: str = TOKEN()):
+        if grant_of(token) is None:  # no database needed to refuse a forged or expired link
+            return web.denied(request)
+        try:
+            found = await run_in_threadpool(allowed, token)
+        except sa.exc.SQLAlchemyError:
+            log.exception("hand-in link not checked: database error")
+            found = "unavailable"
         if found is None:
             return web.denied(request)
+        if found == "unavailable":
+            try:
+                form = await request.form(max_files=limits.max_files + 1, max_fields=200)
+                text = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+                await form.close()
+            except (BodyTooLarge, MultiPartException, StarletteHTTPException):
+                text = {}
+            return kept_page(request, token, text)
         task, person = found
 
         async def again(errors: list[str], code: int, **kw) -> HTMLResponse:
@@ -129,6 +164,10 @@ def routes(web: Web) -> APIRouter:
             except evfiles.EvidenceError as exc:
                 log.info("hand-in refused for task %s: %s", task.id, exc)
                 return await again(exc.messages, exc.status, **keep)
+            except (OSError, sa.exc.SQLAlchemyError):
+                # the transaction rolled back: no evidence row, no file row, the task unchanged
+                log.exception("hand-in for task %s not stored: storage or database error", task.id)
+                return await again([t("web.store_failed")], 503, **keep)
         finally:
             await form.close()
         log.info("evidence #%s handed in: task %s version %s by person %s", evidence.id, task.id, evidence.version,

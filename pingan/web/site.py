@@ -30,6 +30,7 @@ from pingan.web.texts import STATE_TEXTS
 
 log = logging.getLogger("pingan.web")
 HERE = Path(__file__).resolve().parent
+MAX_ID = 2**31 - 1  # ids are INTEGER columns: a larger number in a URL is "not found", not a database error
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "x-frame-options": "DENY",
@@ -39,6 +40,17 @@ SECURITY_HEADERS = {
                                "frame-ancestors 'none'; base-uri 'none'",
     "cache-control": "no-store",
 }
+
+
+def form_body(*names: str, files: bool = False) -> dict:
+    """OpenAPI for a form a route reads itself (``openapi_extra``): every field a string, and
+    ``files`` a list of uploads. Only the suite reads it (it fuzzes the app from its schema)."""
+    properties: dict = {name: {"type": "string"} for name in names}
+    if files:
+        properties["files"] = {"type": "array", "items": {"type": "string", "format": "binary"}}
+    media = "multipart/form-data" if files else "application/x-www-form-urlencoded"
+    return {"requestBody": {"required": True, "content": {media: {"schema": {"type": "object",
+                                                                            "properties": properties}}}}}
 
 
 class BodyTooLarge(Exception):
@@ -98,8 +110,8 @@ class Web:
     @classmethod
     def build(cls, runtime: Runtime, clock: Callable[[], dt.datetime], engine: sa.Engine) -> Web:
         settings, catalog = runtime.settings, runtime.catalog
-        # Both refuse placeholders outside demo mode (ValueError, naming the setting, never its value).
-        signer = Signer(settings.signing_key, settings.operator_user, settings.operator_secret)
+        # Refuses a weak or demo key outside demo mode (ValueError, naming the setting, never its value).
+        signer = Signer(settings.signing_key)
         limits = evfiles.Limits.of(settings)
         templates = Jinja2Templates(directory=str(HERE / "templates"))
         templates.env.globals.update(
@@ -135,3 +147,9 @@ class Web:
 
     def not_found(self, request: Request) -> HTMLResponse:
         return self.message(request, t("web.not_found"), "", 404)
+
+    def unavailable(self, request: Request, *, kept: list[tuple[str, str]] = (), form: dict | None = None,
+                    code: int = 503) -> HTMLResponse:
+        """The page for a database or storage failure: says nothing was saved, shows what the
+        person typed (``kept``: label, value) and, with ``form``, lets them send it again."""
+        return self.page(request, "unavailable.html", code, kept=[(k, v) for k, v in kept if v], form=form)

@@ -13,8 +13,8 @@
 - ``plan_mark``: the periods of a duty already planned for the organisation as it is, which
   a later run skips.
 
-Revision ID: 0009_history_indexes
-Revises: 0006_delivery
+Revision ID: 0008_history_indexes
+Revises: 0007_accounts
 Create Date: 2026-11-30 21:00:00
 
 """
@@ -28,8 +28,8 @@ from alembic import op
 
 import models.types
 
-revision: str = "0009_history_indexes"
-down_revision: str | Sequence[str] | None = "0006_delivery"
+revision: str = "0008_history_indexes"
+down_revision: str | Sequence[str] | None = "0007_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
