@@ -472,7 +472,7 @@ def test_half_monthly_checks_record_their_upload_and_a_missing_one_is_reminded(r
     assert [tuple(r) for r in reminded] == [("upload@due", "k1-head"), ("upload@due+3d", "k1-head")]
     body = next(b for url, _, b in sent.calls if url.endswith("/k1-head") and "尚未录入" in b)
     assert "【学校每半月集中安全检查和隐患排查治理并上传监管平台】幼儿园 · 2026-09-H1" in body
-    assert "截止时间：2026-09-15 17:30（尚未录入上传监管平台的编号，请上传并登记）" in body
+    assert "截止时间：2026-09-15 17:30（已逾期 1 天；尚未录入上传监管平台的编号，请上传并登记）" in body
     assert "七（四）" in body and "/e/" in body  # the clause, and a hand-in link to add the reference
     with pytest.raises(HazardError, match="不是半月隐患排查任务"):
         act(rt, lambda s, org: hazards.record_upload(s, rt, occurrence_id=999, reference="x", uploaded_on=dt.date(2026, 9, 1),

@@ -17,7 +17,7 @@ from collections import Counter
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from factories import at, make_org
+from factories import at, make_org, photo
 
 import models
 from pingan.duties.workflow import cycle
@@ -309,7 +309,7 @@ def test_a_check_that_finds_a_hazard_puts_it_into_the_loop(rt, ids, tmp_path):
     done = act(rt, lambda s, org: hazards.record_check(
         s, rt, org, risk_point_id=point.id, person_id=ids["s1-safe"], result="hazard", actor="person:s1-safe",
         as_of=at("2026-09-02"), hazard={"description": "报警器失灵", "level": "重大", "rectifier_id": ids["s1-head"]},
-        photos=[Upload.of("报警器.jpg", b"\xff\xd8\xff\xe0" + b"1" * 50)]), at("2026-09-02"))
+        photos=[Upload.of("报警器.jpg", photo("报警器"))]), at("2026-09-02"))
     with session_scope() as session:
         hz = hazards.load(session, done.hazard_id)
         check = session.execute(sa.select(RC.c.result, RC.c.hazard_id, RC.c.checked_at).where(RC.c.id == done.checks[0])).one()
@@ -388,7 +388,7 @@ def run_script(rt, ids, day: dt.date, point_ids: dict, hazard_ids: dict, tasks: 
             h, pid = hazard_ids[name], ids[person]
             if action == "rectify":
                 act_at(when, lambda s, org: hazards.rectify(s, rt, org, h, person_id=pid, note="已整改",
-                                                         files=[Upload.of("x.jpg", b"\xff\xd8\xff" + name.encode())],
+                                                         files=[Upload.of("x.jpg", photo(name))],
                                                          actor=f"person:{person}", as_of=when))
             elif action == "verify":
                 act_at(when, lambda s, org: hazards.verify(s, rt, org, h, person_id=pid, passed=passed,

@@ -1,7 +1,7 @@
 """Scale-out as the README describes it: Prefect and pingan on PostgreSQL, a process work pool,
 ``prefect deploy --all`` from prefect.yaml, two workers running the same duty at the same time.
 
-Both runs are created at once and each worker takes one; whether their few seconds of work
+Both runs are created at once and each is taken by one worker; whether their few seconds of work
 overlap depends on process start-up, so the race itself is pinned down by the threaded test
 in test_duty_cycle.py, and this test shows the deployed shape adds no duplicate either: unique
 keys and the outbox's claim make sure nothing is created or sent twice. Skipped (with the reason shown) where
@@ -119,8 +119,10 @@ def test_two_workers_run_the_same_duty_at_once_without_duplicates(pg_databases, 
             submitted = set(re.findall(r"submitting flow run '([0-9a-f-]{36})'", text))
             aborted = set(re.findall(r"Aborted submission of flow run '([0-9a-f-]{36})'", text))
             taken[name] = (submitted - aborted) & {str(r.id) for r in runs}  # the duty runs (the dispatcher's aside)
-        assert sorted(len(v) for v in taken.values()) == [1, 1] and taken["worker-a"] != taken["worker-b"], taken
-        assert set().union(*taken.values()) == {str(r.id) for r in runs}
+        # Each run is taken by exactly one worker. Which worker takes which is the workers' race:
+        # a fast worker may take both one after the other, so the split is not asserted.
+        claimed = sorted(run_id for ids in taken.values() for run_id in ids)
+        assert claimed == sorted(str(r.id) for r in runs), taken
 
         duty = next(d for d in load_catalog().duties.values() if d.key == DUTY)
         kinds = [k.value for k in duty.carrier.unit_kinds]
