@@ -61,7 +61,12 @@ class MessageStatus(str, enum.Enum):
 
 
 class Message(SQLModel, table=True):
-    __table_args__ = (sa.Index("ix_message_status", "status", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_message_status", "status", "next_attempt_at"),
+        # A claim's messages (compose links its notices to them, the sender finds its batch):
+        # without it each claim reads every message ever sent.
+        sa.Index("ix_message_claim", "claim_token"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)

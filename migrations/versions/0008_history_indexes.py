@@ -9,6 +9,8 @@
 - ``ix_occurrence_due_at`` in place of ``ix_occurrence_due`` (review, due_at), which no query
   could use for a period's range: the tasks due in a report's period;
 - ``ix_escalation_fired_at``: the escalations fired in a day (the daily summary);
+- ``ix_message_claim`` (claim_token): the messages of one claim, which compose links its
+  notices to and the sender works through, without reading every message ever sent;
 - the single-column index on ``occurrence.duty_key`` goes: the new ones start with it;
 - ``plan_mark``: the periods of a duty already planned for the organisation as it is, which
   a later run skips.
@@ -56,10 +58,14 @@ def upgrade() -> None:
         batch_op.create_index("ix_occurrence_due_at", ["due_at"], unique=False)
     with op.batch_alter_table("escalation", schema=None) as batch_op:
         batch_op.create_index("ix_escalation_fired_at", ["fired_at"], unique=False)
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.create_index("ix_message_claim", ["claim_token"], unique=False)
 
 
 def downgrade() -> None:
     op.drop_table("plan_mark")
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.drop_index("ix_message_claim")
     with op.batch_alter_table("escalation", schema=None) as batch_op:
         batch_op.drop_index("ix_escalation_fired_at")
     with op.batch_alter_table("occurrence", schema=None) as batch_op:

@@ -121,17 +121,12 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
         })
         members.append([n.id for n in notices])
     ids = [r.id for r in session.execute(sa.insert(M).returning(M.c.id, sort_by_parameter_order=True), rows)]
-    if settings.digest:  # one message per person in this batch: one statement links every notice to it
-        message_of = (sa.select(M.c.id).where(M.c.person_id == N.c.person_id, M.c.claim_token == token)
-                      .scalar_subquery())
-        session.execute(sa.update(N).where(N.c.batch == token).values(message_id=message_of)
-                        .execution_options(synchronize_session=False))
-    else:
-        session.execute(
-            sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid"))
-            .execution_options(synchronize_session=False),
-            [{"nid": nid, "mid": mid} for mid, group in zip(ids, members) for nid in group],
-        )
+    # Each notice to its message by primary key: no statement here reads the history of messages.
+    session.execute(
+        sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid"))
+        .execution_options(synchronize_session=False),
+        [{"nid": nid, "mid": mid} for mid, group in zip(ids, members) for nid in group],
+    )
     session.execute(sa.update(M).where(M.c.claim_token == token).values(claim_token=None))
     return len(ids)
 
