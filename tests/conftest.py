@@ -33,7 +33,8 @@ Databases (each yields a URL string; nothing is migrated unless the fixture says
     in a test that asks for it run against that server. Tests using it get the ``prefect``
     marker (``-m "not prefect"`` deselects them).
 ``migrated_db``
-    ``db_url`` upgraded to the head revision and made pingan's database
+    ``db_url`` at the head revision (a copy of a database migrated once per session:
+    ``migrated_template``) and made pingan's database
     (``PINGAN_DATABASE_URL``); returns ``pingan.core.db.get_engine()``, so code under test that
     calls ``get_engine()`` or ``session_scope()`` uses it.
 ``ids``
@@ -183,9 +184,56 @@ def db_url(request) -> str:
     return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory, request) -> Iterator:
+    """``copy(url)``: make the empty database at ``url`` a copy of one migrated once per session.
+
+    Migrating takes about a second on SQLite (its ALTERs rebuild tables) and half a second on
+    PostgreSQL; a copy takes a few milliseconds. The copy is the migrations' own result:
+    tests/test_migrations.py runs the migrations themselves, from an empty database, every time.
+    """
+    templates: dict[str, str] = {}  # "sqlite" → file path, "postgresql" → database name, "server" → its URL
+
+    def copy(url: str) -> None:
+        import shutil
+
+        if url.startswith("sqlite"):
+            if "sqlite" not in templates:
+                path = tmp_path_factory.mktemp("migrated") / "template.db"
+                upgrade("head", url=f"sqlite:///{path}")
+                dispose_engines()
+                templates["sqlite"] = str(path)
+            shutil.copyfile(templates["sqlite"], sa.make_url(url).database)
+            return
+        server = templates.setdefault("server", request.getfixturevalue("pg_server_url"))
+        admin = _admin_engine(server)
+        try:
+            if "postgresql" not in templates:
+                name = f"{PG_DATABASE_PREFIX}template_{uuid.uuid4().hex[:8]}"
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+                templates["postgresql"] = name
+                upgrade("head", url=sa.make_url(server).set(database=name).render_as_string(hide_password=False))
+                dispose_engines()  # a template may have no open connection
+            target = sa.make_url(url).database
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE "{target}"')
+                conn.exec_driver_sql(f'CREATE DATABASE "{target}" TEMPLATE "{templates["postgresql"]}"')
+        finally:
+            admin.dispose()
+
+    yield copy
+    if "postgresql" in templates:
+        admin = _admin_engine(templates["server"])
+        try:
+            _drop_database(admin, templates["postgresql"])
+        finally:
+            admin.dispose()
+
+
 @pytest.fixture
-def migrated_db(db_url, monkeypatch) -> Iterator[sa.Engine]:
-    upgrade("head", url=db_url)
+def migrated_db(db_url, migrated_template, monkeypatch) -> Iterator[sa.Engine]:
+    migrated_template(db_url)
     monkeypatch.setenv("PINGAN_DATABASE_URL", db_url)
     reset_settings()
     dispose_engines()
