@@ -248,6 +248,7 @@ class _SinkHandler(http.server.BaseHTTPRequestHandler):
             time.sleep(self.server.slow)
         if first == "hang":
             self.server.stopping.wait()
+            self.close_connection = True  # no answer, and the connection closes: the client sees it at once
             return
         status = scripted or (int(first) if first.isdigit() else 200)
         try:

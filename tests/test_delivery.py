@@ -15,7 +15,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -225,7 +224,15 @@ def test_a_live_dispatcher_past_its_lease_keeps_its_messages(world, sink, monkey
     holder = threading.Thread(target=lambda: first.setdefault("report", dispatch(rt, at("2026-11-10"))))
     holder.start()
     poll(lambda: sink.received, 30, "the slow send")
-    time.sleep(3 * rt.settings.send_lease_seconds)  # well past the lease: the holder must have renewed
+
+    def claims() -> list:
+        with session_scope() as session:
+            return list(session.scalars(sa.select(Message.claimed_at).where(Message.claim_token.is_not(None))))
+
+    (claimed,) = set(claims())  # both messages, claimed together
+    past_lease = claimed + dt.timedelta(seconds=2 * rt.settings.send_lease_seconds)
+    # the holder has renewed its claim after the first claim's lease would have run out twice over
+    poll(lambda: all(c >= past_lease for c in claims()), 30, "the holder renewing its claim")
     second = dispatch(rt, at("2026-11-10"))
     assert (second.recovered, second.claimed, second.sent) == (0, 0, 0)
     sink.stopping.set()  # the hanging call returns (the connection closes): a transient failure
