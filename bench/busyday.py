@@ -114,7 +114,10 @@ class Run:
     notes: list[str] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
     history: dict = field(default_factory=dict)  # rows written before the first morning (--history)
-    peak_rss_mb: float | None = None  # of the bench process, at the end of the run
+    peak_rss_mb: float | None = None  # of the bench process, at the end of the run (floors included)
+    # the bench process's peak RSS when the first morning's pingan work is done, before any floor
+    # runs: what pingan itself needed (the organisation, the planning, the sending)
+    morning_rss_mb: float | None = None
 
     @property
     def label(self) -> str:
@@ -360,6 +363,8 @@ class Bench:
                     dispatch(at)
             if not self.per_run:  # what flows/dispatch.py does at the morning digest slot
                 dispatch(dt.datetime.combine(DAYS[day], DIGEST, tzinfo=TZ))
+        if self.run.morning_rss_mb is None:
+            self.run.morning_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         sink_after, sink_cpu_after = self.sink.stats(), _sink_cpu(self.sink)
         posts = sink_after["requests"] - sink_before["requests"]
         if posts != counts["send"]:

@@ -177,6 +177,8 @@ def summary_lines(runs: list[dict]) -> list[str]:
         totals = ", ".join(f"{day} {sum(p['seconds'] for p in r['phases'] if p['day'] == day):.1f} s" for day in days)
         again = ", ".join(f"{day} again {rr['seconds']:.1f} s" for day, rr in r.get("reruns", {}).items())
         rss = f"; peak RSS {r['peak_rss_mb']:,.0f} MB" if r.get("peak_rss_mb") else ""
+        if r.get("morning_rss_mb"):
+            rss += f" with the floors, {r['morning_rss_mb']:,.0f} MB after the first morning before them"
         out.append(f"{label}, {r['units']:,} units — whole morning: {totals}" + (f"; {again}" if again else "") + rss)
     fresh = {(r["backend"], r["units"]): r for r in runs if not r.get("history")}
     for r in runs:
