@@ -102,7 +102,13 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
     for group, notices in groups.items():
         person_id, name = group[0], people.get(group[0], "")
         items, links = [], []
-        for n in one_per_task(notices):
+        shown = settings.digest_max_items
+        for i, n in enumerate(one_per_task(notices)):
+            if shown is not None and i >= shown and links:
+                # Beyond the items the message lists only the count is used: a leader escalated
+                # for thousands of schools costs a dozen paragraphs, not thousands.
+                items.append((n.kind, ""))
+                continue
             link = None
             if n.occurrence_id is not None:
                 expires = dt.datetime.fromisoformat(n.payload["due"]) + dt.timedelta(days=settings.link_ttl_days)
