@@ -42,6 +42,14 @@ register({
 })
 
 
+def calendar_warning_line(calendar, day) -> str | None:
+    """The warning ``pingan up`` and ``pingan status`` print while next year's holidays are not official."""
+    from pingan.core.calendar import calendar_warning
+
+    year = calendar_warning(calendar, day)
+    return None if year is None else t("cal.warn_next", year=year)
+
+
 @cal_app.command("status")
 @user_errors
 def status(
@@ -49,7 +57,7 @@ def status(
     as_of: str | None = typer.Option(None, "--as-of", help="视为此时刻 / instant, default now"),
 ) -> None:
     """每年工作日由哪个来源决定，以及临时放假日 / which source rules each year, and provisional days."""
-    from pingan.core.calendar import HolidayFileError, calendar_warning, holiday_runs
+    from pingan.core.calendar import HolidayFileError, holiday_runs
     from pingan.core.settings import get_settings
     from pingan.duties.runtime import get_runtime
 
@@ -69,9 +77,9 @@ def status(
                            for n, a, b in holiday_runs(days)) or t("cal.none")
         table.add_row(str(y), t(f"cal.src.{source}"), t("cal.yes") if cal.is_official(y) else t("cal.no"), listed)
     console.print(table)
-    warning = calendar_warning(cal, moment.date())
+    warning = calendar_warning_line(cal, moment.date())
     if warning is not None:
-        console.print(t("cal.warn_next", year=warning), style="bold yellow")
+        console.print(warning, style="bold yellow")
 
 
 @cal_app.command("template")

@@ -93,6 +93,9 @@ class Cadence(Spec):
     key_dates: tuple[str, ...] = ()
     workdays_only: bool = False
     in_term_only: bool = False
+    # A condition on the work calendar a period must meet to be planned. ``calendar_unofficial``:
+    # from 1 November, while next year's holidays have no official source (pingan.core.calendar).
+    only_while: Literal["calendar_unofficial"] | None = None
 
     @model_validator(mode="after")
     def _key_dates(self) -> Cadence:
