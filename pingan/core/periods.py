@@ -101,6 +101,8 @@ def key_date_days(kd: KeyDate, year: int, terms: Terms) -> list[tuple[dt.date, s
     if kd.term is not None:
         out = []
         for term in terms.terms_of(year):
+            if kd.term_name is not None and not term.key.endswith(f"-{kd.term_name}"):
+                continue
             day = term.start if kd.term == "start" else term.end
             out.append((day, f"{term.key}-{kd.key}"))
         return out
