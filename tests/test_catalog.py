@@ -170,7 +170,8 @@ def test_it_covers_the_leadership_meetings_and_inspections(catalog: Catalog) -> 
     meeting = catalog.duty("bureau-quarterly-safety-meeting")
     assert (meeting.source.clause, meeting.cadence.every) == ("一（二）", "quarterly")
     assert meeting.carrier.scope == "unit" and _kinds(meeting) == {UnitKind.bureau}
-    assert meeting.escalation.key == "leadership" and meeting.evidence == ("meeting_minutes",)
+    # the principal carries it: nobody above him in the bureau (issue 14 finding 5; was "leadership")
+    assert meeting.escalation.key == "principal-own" and meeting.evidence == ("meeting_minutes",)
 
     principal = catalog.duty("bureau-principal-quarterly-inspection")
     assert principal.cadence.every == "quarterly" and principal.sensitive.every == "weekly"

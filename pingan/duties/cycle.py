@@ -230,7 +230,7 @@ def queue_escalations(session: Session, rt: Runtime, duty: DutySpec, org: Org, a
     for task in tasks:
         for event in escalations_due(duty.escalation, task, as_of, fired[task.id]):
             assignees = set(org.assignees(duty.carrier, task.unit_id, task.person_id))
-            recipients = [p for p in org.escalation_targets(event.targets, task.unit_id) if p not in assignees]
+            recipients = org.escalation_recipients(event.targets, task.unit_id, list(assignees))
             reason = "rejected" if task.review == "rejected" else "missing"
             rows.append({
                 "occurrence_id": task.id, "level": event.level, "seq": event.seq, "reason": reason,
