@@ -207,8 +207,28 @@ def test_it_covers_the_school_cycle(catalog: Catalog) -> None:
         assert hazard.evidence == ("hazard_check_report",) and hazard.escalation.key == "fast"
         assert hazard.sensitive.every == "weekly"
 
+    # Issue 14 finding 6: 二道 2 "每月组织实施 2 次…自查" was monthly × 2, both due at the month's end;
+    # it is one check per half month, and the same obligation as 二道 5's half-monthly self-check.
     self_check = catalog.duty("erdao-school-self-check")
-    assert (self_check.cadence.every, self_check.cadence.times) == ("monthly", 2)
+    assert (self_check.cadence.every, self_check.cadence.times) == ("half_monthly", 1)
+    assert not self_check.enabled
+
+
+def test_a_school_is_asked_for_two_self_checks_a_month_spread_through_it(catalog: Catalog) -> None:
+    import datetime as dt
+
+    from pingan.core.calendar import WorkCalendar
+    from pingan.core.periods import Terms, periods_between, timing
+
+    checks = [d for d in catalog.planned if {"self-check", "hazard"} & set(d.tags)
+              and UnitKind.primary in d.carrier.unit_kinds]
+    dues = sorted(
+        timing(p, d.window, WorkCalendar()).due_at.date()
+        for d in checks
+        for p in periods_between(d.cadence, dt.date(2026, 11, 1), dt.date(2026, 11, 30), Terms(), {})
+    )
+    # November 2026: Sunday the 15th moves to Monday the 16th; the 30th is a Monday
+    assert dues == [dt.date(2026, 11, 16), dt.date(2026, 11, 30)]
 
 
 def test_it_covers_the_drills(catalog: Catalog) -> None:
@@ -393,3 +413,28 @@ def test_it_rejects_a_holiday_duty_on_the_cycle_flow(tmp_path: Path) -> None:
     directory = copy_catalog(tmp_path)
     edit_duty(directory / "erdao-2021.yaml", "erdao-holiday-zero-report", lambda e: e.update(flow="cycle"))
     assert_names(load_error(directory), "erdao-2021.yaml", "'erdao-holiday-zero-report'", "special flow")
+
+
+def test_four_seasons_five_checks_follow_the_campaigns_the_point_names(catalog: Catalog) -> None:
+    # Issue 14 finding 7: 二道 5 names 冬春防火、夏季攻坚、秋冬会战; calendar quarters were not them.
+    import datetime as dt
+
+    from pingan.core.calendar import WorkCalendar
+    from pingan.core.periods import Terms, periods_between, timing
+
+    text = "持续实施冬春防火、夏季攻坚、秋冬会战等立体式校园安全“四季五查”"
+    seasonal = [d for d in catalog.planned if d.source.clause == "5" and "四季五查" in d.name]
+    assert "erdao-seasonal-inspection" not in catalog.duties
+    spans = {}
+    for d in seasonal:
+        campaign = next(c for c in ("冬春防火", "夏季攻坚", "秋冬会战") if c in d.name)
+        assert campaign in text
+        (period,) = periods_between(d.cadence, dt.date(2027, 1, 1), dt.date(2027, 12, 31), Terms(), dict(catalog.key_dates))
+        t = timing(period, d.window, WorkCalendar())
+        spans[campaign] = (t.opens_at.date(), t.due_at.date())
+    # winter-spring before the summer, the summer, autumn-winter to the year's end: the year covered once
+    assert spans == {
+        "冬春防火": (dt.date(2027, 1, 1), dt.date(2027, 4, 30)),
+        "夏季攻坚": (dt.date(2027, 5, 1), dt.date(2027, 8, 31)),
+        "秋冬会战": (dt.date(2027, 9, 1), dt.date(2027, 12, 31)),
+    }
