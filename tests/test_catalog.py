@@ -438,3 +438,47 @@ def test_four_seasons_five_checks_follow_the_campaigns_the_point_names(catalog: 
         "夏季攻坚": (dt.date(2027, 5, 1), dt.date(2027, 8, 31)),
         "秋冬会战": (dt.date(2027, 9, 1), dt.date(2027, 12, 31)),
     }
+
+
+_CADENCE_WORDS = {  # the words of a document that give each cadence its number
+    "daily": ("每天", "每日"), "weekly": ("每周",), "half_monthly": ("每半月",), "monthly": ("每月",),
+    "quarterly": ("每季度",), "half_yearly": ("每半年", "每年召开两次"), "semester": ("每学期",),
+    "yearly": ("年度", "每年", "全年"),
+}
+
+
+def test_every_number_the_documents_do_not_give_is_marked_a_local_default(catalog: Catalog) -> None:
+    # Issue 14 finding 9: a cadence the text does not state (定期, 常态化, no number), any due window
+    # and any tightening in a sensitive period are the installation's, and are marked as such.
+    for d in catalog.duties.values():
+        words = _CADENCE_WORDS.get(d.cadence.every)
+        if words is not None and not any(w in d.text for w in words):
+            assert "cadence" in d.local_defaults, f"{d.key}: {d.cadence.every} is not in its text"
+        if d.window.due_after or d.window.due_within or d.window.opens_before:
+            assert "window" in d.local_defaults, d.key
+        if d.sensitive is not None:
+            assert "sensitive" in d.local_defaults, d.key
+    routine = catalog.duty("inspection-office-routine-supervision")  # 常态化督导: monthly is ours
+    assert "常态化" in routine.text and "cadence" in routine.local_defaults
+
+
+def test_catalog_list_shows_the_local_defaults_to_the_operator() -> None:
+    from typer.testing import CliRunner
+
+    from pingan.cli import app
+
+    out = CliRunner().invoke(app, ["catalog", "list"], terminal_width=240)
+    assert out.exit_code == 0, out.output
+    row = next(line for line in out.output.splitlines() if "责任督学学校安全常态化督导" in line)
+    assert "※" in row and "频次" in row
+    assert "隐患整改时限（※ 本地默认值）" in out.output
+    shown = CliRunner().invoke(app, ["catalog", "show", "school-half-monthly-hazard-check"], terminal_width=240)
+    assert shown.exit_code == 0 and "敏感时期加密频次 ※" in shown.output
+    missing = CliRunner().invoke(app, ["catalog", "show", "no-such-duty"])
+    assert missing.exit_code == 2 and "no-such-duty" in missing.output
+
+
+def test_an_unmarked_due_window_is_refused(tmp_path: Path) -> None:
+    directory = copy_catalog(tmp_path)
+    edit_duty(directory / "erdao-2021.yaml", "erdao-annual-safe-campus-assessment", lambda e: e.pop("local_defaults"))
+    assert_names(load_error(directory), "erdao-2021.yaml", "'erdao-annual-safe-campus-assessment'", "field local_defaults")

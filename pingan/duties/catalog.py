@@ -134,6 +134,7 @@ class Sensitive(_Spec):
 
 
 FlowName = Literal["cycle", "hazard", "incident", "holiday"]
+LocalDefault = Literal["cadence", "window", "sensitive", "carrier"]
 
 
 class DutySpec(_Spec):
@@ -152,6 +153,10 @@ class DutySpec(_Spec):
     flow: FlowName = "cycle"
     enabled: bool = Field(default=True, description="a locality switches a duty off with an override")
     default_note: str | None = Field(default=None, description="why a default was chosen where the text says 定期")
+    # The parts of this entry whose numbers are the installation's defaults, not the document's
+    # (a cadence where the text says 定期, any due window, the tightening in a sensitive period):
+    # shown to the operator as such (pingan catalog list/show), so they are not taken for the law.
+    local_defaults: tuple[LocalDefault, ...] = ()
     tags: tuple[str, ...] = ()
 
     @model_validator(mode="after")
@@ -162,6 +167,16 @@ class DutySpec(_Spec):
         if self.cadence.every in ("holiday", "event") and self.flow == "cycle":
             raise ValueError(f"cadence {self.cadence.every} is run by a special flow: set flow")
         return self
+
+    def unmarked_defaults(self) -> list[str]:
+        """Parts that are necessarily local defaults but not listed in ``local_defaults``: no
+        document gives a due window or the cadence of a sensitive period."""
+        out = []
+        if self.window != Window() and "window" not in self.local_defaults:
+            out.append("window")
+        if self.sensitive is not None and "sensitive" not in self.local_defaults:
+            out.append("sensitive")
+        return out
 
     @property
     def planned(self) -> bool:
@@ -354,7 +369,12 @@ def load_catalog(directory: Path | None = None, *, seeds: Path | None = None) ->
                 if not isinstance(over, dict):
                     raise CatalogError(f"{path}: overrides: duty {key!r}: must be a mapping")
                 p, i, line, entry = raw[key]
-                raw[key] = (path, i, None, _merge(entry, over))
+                merged = _merge(entry, over)
+                # what a locality changes is by definition its own default, not the document's
+                changed = [part for part in ("cadence", "window", "sensitive", "carrier") if part in over]
+                if changed:
+                    merged["local_defaults"] = list(dict.fromkeys([*(merged.get("local_defaults") or []), *changed]))
+                raw[key] = (path, i, None, merged)
 
     duties: dict[str, DutySpec] = {}
     for key, (path, index, line, entry) in raw.items():
@@ -369,6 +389,9 @@ def load_catalog(directory: Path | None = None, *, seeds: Path | None = None) ->
             duty = DutySpec.model_validate(entry)
         except ValidationError as exc:
             raise CatalogError(f"{where}: {_where(exc)}") from None
+        unmarked = duty.unmarked_defaults()
+        if unmarked:
+            raise CatalogError(f"{where}: field local_defaults: no document gives it, list {unmarked} as local defaults")
         for kind in duty.evidence:
             if kind not in kinds:
                 raise CatalogError(f"{where}: field evidence: unknown evidence kind {kind!r}")
