@@ -132,10 +132,13 @@ def test_it_loads_the_shipped_catalog_and_its_wording(catalog: Catalog) -> None:
     assert catalog.documents[ERDAO] == "二道区教育系统 2021 年中小学（幼儿园）安全工作要点"
     per_document = {doc: sum(d.source.document == doc for d in catalog.duties.values()) for doc in catalog.documents}
     assert per_document[DEHUI] >= 25 and per_document[ERDAO] >= 18, per_document
-    # The only shipped local file switches off Erdao twins of Dehui school duties, nothing else.
+    # The only shipped local file switches off Erdao twins of Dehui duties, nothing else (since issue
+    # 14 also the section's yearly training, the twin of 五（十三）; erdao-school-self-check is off in
+    # its own file, as the twin of 二道 5's half-monthly check).
     assert [p.name for p in (CATALOG_DIR / "local").glob("*.yaml")] == ["combined.yaml"]
     switched_off = {d.key for d in catalog.duties.values() if not d.enabled}
-    assert switched_off and all(key.startswith("erdao-school-") or key.startswith("erdao-kindergarten-") for key in switched_off)
+    assert switched_off and all(key.startswith("erdao-") for key in switched_off)
+    assert "erdao-annual-staff-training" in switched_off and "safety-section-annual-post-training" not in switched_off
 
 
 def test_it_finds_every_entry_in_its_clause(catalog: Catalog, documents: dict[str, str]) -> None:
@@ -478,7 +481,30 @@ def test_catalog_list_shows_the_local_defaults_to_the_operator() -> None:
     assert missing.exit_code == 2 and "no-such-duty" in missing.output
 
 
-def test_an_unmarked_due_window_is_refused(tmp_path: Path) -> None:
-    directory = copy_catalog(tmp_path)
-    edit_duty(directory / "erdao-2021.yaml", "erdao-annual-safe-campus-assessment", lambda e: e.pop("local_defaults"))
-    assert_names(load_error(directory), "erdao-2021.yaml", "'erdao-annual-safe-campus-assessment'", "field local_defaults")
+def test_the_duties_the_reading_found_missing_are_there(catalog: Catalog) -> None:
+    # Issue 14 finding 3: 五（五） 负责所属学校大型活动的安全稳定审查和备案; 二道 11 各校要加强防踩踏安全教育
+    # 及应急演练; and, by a full reading: 五（十三） 岗位安全培训, 六（六）6 幼儿园大型活动的审查和备案,
+    # 六（八）10 职业学校大型社会实践活动审查和备案, 七（十二） 预防校园欺凌和暴力专题教育,
+    # 七（十五） 安全考核评价体系…严格考核奖惩, 二道 14 家访、家长会和致家长一封信.
+    by_clause: dict[tuple[str, str], list] = {}
+    for d in catalog.duties.values():
+        by_clause.setdefault((d.source.document[:3], d.source.clause), []).append(d)
+    for doc, clause, words in [("000", "五（五）", "大型活动"), ("002", "11", "防踩踏"), ("000", "五（十三）", "岗位安全培训"),
+                               ("000", "六（六）6", "大型活动"), ("000", "六（八）10", "社会实践活动"),
+                               ("000", "七（十二）", "欺凌"), ("000", "七（十五）", "考核"), ("002", "14", "家长")]:
+        found = [d for d in by_clause.get((doc, clause), []) if words in d.text and d.planned]
+        assert found, f"{clause}: no planned duty for {words}"
+    stampede = next(d for d in by_clause[("002", "11")])
+    assert {"education_activity", "drill_record"} <= set(stampede.evidence)
+    assert UnitKind.primary in stampede.carrier.unit_kinds
+
+
+def test_the_letter_to_parents_comes_before_both_breaks(catalog: Catalog) -> None:
+    import datetime as dt
+
+    from pingan.core.periods import Terms, periods_between
+
+    d = catalog.duty("erdao-parent-safety-letter")
+    days = [p.start for p in periods_between(d.cadence, dt.date(2026, 1, 1), dt.date(2026, 12, 31), Terms(), dict(catalog.key_dates))]
+    # the default terms end on 15 January (autumn term of 2025) and 15 July (spring term of 2026)
+    assert days == [dt.date(2026, 1, 15), dt.date(2026, 7, 15)]

@@ -168,16 +168,6 @@ class DutySpec(_Spec):
             raise ValueError(f"cadence {self.cadence.every} is run by a special flow: set flow")
         return self
 
-    def unmarked_defaults(self) -> list[str]:
-        """Parts that are necessarily local defaults but not listed in ``local_defaults``: no
-        document gives a due window or the cadence of a sensitive period."""
-        out = []
-        if self.window != Window() and "window" not in self.local_defaults:
-            out.append("window")
-        if self.sensitive is not None and "sensitive" not in self.local_defaults:
-            out.append("sensitive")
-        return out
-
     @property
     def planned(self) -> bool:
         """Planned period by period by the duty cycle (not clock- or event-driven, not switched off)."""
@@ -389,9 +379,6 @@ def load_catalog(directory: Path | None = None, *, seeds: Path | None = None) ->
             duty = DutySpec.model_validate(entry)
         except ValidationError as exc:
             raise CatalogError(f"{where}: {_where(exc)}") from None
-        unmarked = duty.unmarked_defaults()
-        if unmarked:
-            raise CatalogError(f"{where}: field local_defaults: no document gives it, list {unmarked} as local defaults")
         for kind in duty.evidence:
             if kind not in kinds:
                 raise CatalogError(f"{where}: field evidence: unknown evidence kind {kind!r}")
