@@ -50,6 +50,7 @@ from pingan.watch.rules import (
     roster_deadline,
     slot_row,
     slot_rows,
+    term_breaks,
     watch_days,
 )
 
@@ -63,15 +64,21 @@ def _view(row) -> PeriodView:
 
 
 def sync_calendar(session: Session, rt: Runtime, as_of: dt.datetime, horizon: dt.timedelta, *, rules: WatchRules) -> int:
-    """Record the calendar's holiday periods from LOOKBACK ago to ``horizon`` ahead; return how many are new."""
-    if not rules.calendar_holidays:
-        return 0
+    """Record the calendar's holiday periods and the term breaks (寒假, 暑假) from LOOKBACK ago to
+    ``horizon`` ahead; return how many are new."""
     today = as_of.date()
-    found = rt.calendar.holiday_periods(today - LOOKBACK, today + horizon)
+    first, last = today - LOOKBACK, today + horizon
+    found: list[tuple[str, dt.date, dt.date, str]] = []
+    if rules.calendar_holidays:
+        found += [(h.name, h.start, h.end, "calendar") for h in rt.calendar.holiday_periods(first, last)]
+    if rules.term_breaks:
+        found += [(b.name, b.start, b.end, "term") for b in term_breaks(rt.terms, first, last)]
+    if not found:
+        return 0
     rows = [{
-        "key": period_key(h.name, h.start), "name": h.name, "starts_on": h.start, "ends_on": h.end,
-        "source": "calendar", "created_by": "system", "created_at": as_of,
-    } for h in found]
+        "key": period_key(name, start), "name": name, "starts_on": start, "ends_on": end,
+        "source": source, "created_by": "system", "created_at": as_of,
+    } for name, start, end, source in found]
     return len(insert_ignore(session, P, rows, ["key"]))
 
 
