@@ -89,3 +89,47 @@ def show(key: str = typer.Argument(..., help="职责编号 / duty key")) -> None
     if spec.default_note:
         table.add_row(t("catalog.note"), spec.default_note)
     console.print(table)
+
+
+def _coverage_inputs():
+    from pingan.core.settings import REPO_ROOT, get_settings
+    from pingan.duties.coverage import load_mapping
+    from pingan.duties.runtime import get_runtime
+
+    rt = get_runtime()
+    directory = get_settings().catalog_dir
+    sources_dir = directory / "sources"
+    sources = {}
+    for doc in sorted(rt.catalog.documents):
+        path = sources_dir / doc
+        if not path.is_file():
+            raise UserError(f"{path}: 找不到来源文件 / source document not found")
+        sources[doc] = path.read_text(encoding="utf-8")
+    return rt.catalog, sources, load_mapping(directory / "coverage.yaml"), REPO_ROOT / "docs" / "COVERAGE.md"
+
+
+@catalog_app.command("coverage")
+@user_errors
+def coverage(
+    write: bool = typer.Option(False, "--write", help="写出 docs/COVERAGE.md / write docs/COVERAGE.md"),
+    check: bool = typer.Option(False, "--check", help="与 docs/COVERAGE.md 比对，不一致则失败 / fail when it is stale"),
+) -> None:
+    """两份文件每一条款的对应职责（或不设职责的理由）/ every clause of both documents and its duties."""
+    from pingan.duties.coverage import problems, render
+
+    catalog, sources, mapping, out = _coverage_inputs()
+    found = problems(catalog, sources, mapping)
+    if found:
+        raise UserError(f"catalog/coverage.yaml：{found[0]}" + (f"（另有 {len(found) - 1} 处 / {len(found) - 1} more）" if len(found) > 1 else ""))
+    text = render(catalog, sources, mapping)
+    if check:
+        if not out.is_file() or out.read_text(encoding="utf-8") != text:
+            raise UserError(f"{out} 已过期，请运行 pingan catalog coverage --write / is stale: run pingan catalog coverage --write")
+        console.print(f"{out} 与目录一致 / is up to date")
+        return
+    if write:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        console.print(f"已写入 {out} / written")
+        return
+    console.print(text, markup=False, highlight=False)

@@ -321,8 +321,10 @@ def load_catalog(directory: Path | None = None, *, seeds: Path | None = None) ->
     # Raw entries from every document file, then locality files merged over them.
     raw: dict[str, tuple[Path, int, int | None, dict]] = {}
     documents: dict[str, str] = {}
-    # hazards.yaml is the dual-prevention data (levels, deadlines), read by pingan.hazards.rules.
-    doc_files = sorted(p for p in directory.glob("*.yaml") if p not in (evidence_path, policies_path) and p.name != "hazards.yaml")
+    # hazards.yaml is the dual-prevention data (levels, deadlines), read by pingan.hazards.rules;
+    # coverage.yaml maps the documents' clauses to duties (pingan.duties.coverage).
+    doc_files = sorted(p for p in directory.glob("*.yaml")
+                       if p not in (evidence_path, policies_path) and p.name not in ("hazards.yaml", "coverage.yaml"))
     local_files = sorted((directory / "local").glob("*.yaml"))
     for path in doc_files + local_files:
         data, lines = _read_yaml(path)
