@@ -47,7 +47,6 @@ def escalated(session) -> list[tuple]:
         .where(O.c.duty_key == DUTY).order_by(O.c.period_key, E.c.level))]
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_safety_section_checks_each_working_day_from_november_and_escalates_up(tmp_path, org, sent):
     rt = runtime(tmp_path)
     cycle(rt, DUTY, at("2026-10-30"))
@@ -71,7 +70,6 @@ def test_the_safety_section_checks_each_working_day_from_november_and_escalates_
     assert all(org["safe-head"] not in e[2] for e in found)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_an_imported_notice_ends_the_checks_and_settles_the_open_ones(tmp_path, org, sent):
     rt = runtime(tmp_path)
     cycle(rt, DUTY, at("2026-11-02", "10:00"))
