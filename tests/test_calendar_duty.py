@@ -83,3 +83,17 @@ def test_an_imported_notice_ends_the_checks_and_settles_the_open_ones(tmp_path, 
         assert [t[1] for t in tasks(session)] == ["2026-11-02", "2026-11-03"]  # no task after the import
         assert escalated(session) == []  # nobody is chased about the days before
         assert session.scalar(sa.select(sa.func.count()).select_from(Waiver)) == 2
+
+
+def test_status_prints_the_warning_from_the_first_of_november(migrated_db):
+    from typer.testing import CliRunner
+
+    from pingan.cli import app
+
+    def status(day: str) -> str:
+        out = CliRunner().invoke(app, ["status", "--as-of", day], terminal_width=240)
+        assert out.exit_code == 0, out.output
+        return out.output.replace("\n", "")
+
+    assert "2027 年放假安排尚无正式来源" in status("2026-11-30")
+    assert "尚无正式来源" not in status("2026-10-30")
