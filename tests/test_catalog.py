@@ -132,10 +132,13 @@ def test_it_loads_the_shipped_catalog_and_its_wording(catalog: Catalog) -> None:
     assert catalog.documents[ERDAO] == "二道区教育系统 2021 年中小学（幼儿园）安全工作要点"
     per_document = {doc: sum(d.source.document == doc for d in catalog.duties.values()) for doc in catalog.documents}
     assert per_document[DEHUI] >= 25 and per_document[ERDAO] >= 18, per_document
-    # The only shipped local file switches off Erdao twins of Dehui school duties, nothing else.
+    # The only shipped local file switches off Erdao twins of Dehui duties, nothing else (since issue
+    # 14 also the section's yearly training, the twin of 五（十三）; erdao-school-self-check is off in
+    # its own file, as the twin of 二道 5's half-monthly check).
     assert [p.name for p in (CATALOG_DIR / "local").glob("*.yaml")] == ["combined.yaml"]
     switched_off = {d.key for d in catalog.duties.values() if not d.enabled}
-    assert switched_off and all(key.startswith("erdao-school-") or key.startswith("erdao-kindergarten-") for key in switched_off)
+    assert switched_off and all(key.startswith("erdao-") for key in switched_off)
+    assert "erdao-annual-staff-training" in switched_off and "safety-section-annual-post-training" not in switched_off
 
 
 def test_it_finds_every_entry_in_its_clause(catalog: Catalog, documents: dict[str, str]) -> None:
@@ -170,7 +173,8 @@ def test_it_covers_the_leadership_meetings_and_inspections(catalog: Catalog) -> 
     meeting = catalog.duty("bureau-quarterly-safety-meeting")
     assert (meeting.source.clause, meeting.cadence.every) == ("一（二）", "quarterly")
     assert meeting.carrier.scope == "unit" and _kinds(meeting) == {UnitKind.bureau}
-    assert meeting.escalation.key == "leadership" and meeting.evidence == ("meeting_minutes",)
+    # the principal carries it: nobody above him in the bureau (issue 14 finding 5; was "leadership")
+    assert meeting.escalation.key == "principal-own" and meeting.evidence == ("meeting_minutes",)
 
     principal = catalog.duty("bureau-principal-quarterly-inspection")
     assert principal.cadence.every == "quarterly" and principal.sensitive.every == "weekly"
@@ -206,8 +210,28 @@ def test_it_covers_the_school_cycle(catalog: Catalog) -> None:
         assert hazard.evidence == ("hazard_check_report",) and hazard.escalation.key == "fast"
         assert hazard.sensitive.every == "weekly"
 
+    # Issue 14 finding 6: 二道 2 "每月组织实施 2 次…自查" was monthly × 2, both due at the month's end;
+    # it is one check per half month, and the same obligation as 二道 5's half-monthly self-check.
     self_check = catalog.duty("erdao-school-self-check")
-    assert (self_check.cadence.every, self_check.cadence.times) == ("monthly", 2)
+    assert (self_check.cadence.every, self_check.cadence.times) == ("half_monthly", 1)
+    assert not self_check.enabled
+
+
+def test_a_school_is_asked_for_two_self_checks_a_month_spread_through_it(catalog: Catalog) -> None:
+    import datetime as dt
+
+    from pingan.core.calendar import WorkCalendar
+    from pingan.core.periods import Terms, periods_between, timing
+
+    checks = [d for d in catalog.planned if {"self-check", "hazard"} & set(d.tags)
+              and UnitKind.primary in d.carrier.unit_kinds]
+    dues = sorted(
+        timing(p, d.window, WorkCalendar()).due_at.date()
+        for d in checks
+        for p in periods_between(d.cadence, dt.date(2026, 11, 1), dt.date(2026, 11, 30), Terms(), {})
+    )
+    # November 2026: Sunday the 15th moves to Monday the 16th; the 30th is a Monday
+    assert dues == [dt.date(2026, 11, 16), dt.date(2026, 11, 30)]
 
 
 def test_it_covers_the_drills(catalog: Catalog) -> None:
@@ -392,3 +416,95 @@ def test_it_rejects_a_holiday_duty_on_the_cycle_flow(tmp_path: Path) -> None:
     directory = copy_catalog(tmp_path)
     edit_duty(directory / "erdao-2021.yaml", "erdao-holiday-zero-report", lambda e: e.update(flow="cycle"))
     assert_names(load_error(directory), "erdao-2021.yaml", "'erdao-holiday-zero-report'", "special flow")
+
+
+def test_four_seasons_five_checks_follow_the_campaigns_the_point_names(catalog: Catalog) -> None:
+    # Issue 14 finding 7: 二道 5 names 冬春防火、夏季攻坚、秋冬会战; calendar quarters were not them.
+    import datetime as dt
+
+    from pingan.core.calendar import WorkCalendar
+    from pingan.core.periods import Terms, periods_between, timing
+
+    text = "持续实施冬春防火、夏季攻坚、秋冬会战等立体式校园安全“四季五查”"
+    seasonal = [d for d in catalog.planned if d.source.clause == "5" and "四季五查" in d.name]
+    assert "erdao-seasonal-inspection" not in catalog.duties
+    spans = {}
+    for d in seasonal:
+        campaign = next(c for c in ("冬春防火", "夏季攻坚", "秋冬会战") if c in d.name)
+        assert campaign in text
+        (period,) = periods_between(d.cadence, dt.date(2027, 1, 1), dt.date(2027, 12, 31), Terms(), dict(catalog.key_dates))
+        t = timing(period, d.window, WorkCalendar())
+        spans[campaign] = (t.opens_at.date(), t.due_at.date())
+    # winter-spring before the summer, the summer, autumn-winter to the year's end: the year covered once
+    assert spans == {
+        "冬春防火": (dt.date(2027, 1, 1), dt.date(2027, 4, 30)),
+        "夏季攻坚": (dt.date(2027, 5, 1), dt.date(2027, 8, 31)),
+        "秋冬会战": (dt.date(2027, 9, 1), dt.date(2027, 12, 31)),
+    }
+
+
+_CADENCE_WORDS = {  # the words of a document that give each cadence its number
+    "daily": ("每天", "每日"), "weekly": ("每周",), "half_monthly": ("每半月",), "monthly": ("每月",),
+    "quarterly": ("每季度",), "half_yearly": ("每半年", "每年召开两次"), "semester": ("每学期",),
+    "yearly": ("年度", "每年", "全年"),
+}
+
+
+def test_every_number_the_documents_do_not_give_is_marked_a_local_default(catalog: Catalog) -> None:
+    # Issue 14 finding 9: a cadence the text does not state (定期, 常态化, no number), any due window
+    # and any tightening in a sensitive period are the installation's, and are marked as such.
+    for d in catalog.duties.values():
+        words = _CADENCE_WORDS.get(d.cadence.every)
+        if words is not None and not any(w in d.text for w in words):
+            assert "cadence" in d.local_defaults, f"{d.key}: {d.cadence.every} is not in its text"
+        if d.window.due_after or d.window.due_within or d.window.opens_before:
+            assert "window" in d.local_defaults, d.key
+        if d.sensitive is not None:
+            assert "sensitive" in d.local_defaults, d.key
+    routine = catalog.duty("inspection-office-routine-supervision")  # 常态化督导: monthly is ours
+    assert "常态化" in routine.text and "cadence" in routine.local_defaults
+
+
+def test_catalog_list_shows_the_local_defaults_to_the_operator() -> None:
+    from typer.testing import CliRunner
+
+    from pingan.cli import app
+
+    out = CliRunner().invoke(app, ["catalog", "list"], terminal_width=240)
+    assert out.exit_code == 0, out.output
+    row = next(line for line in out.output.splitlines() if "责任督学学校安全常态化督导" in line)
+    assert "※" in row and "频次" in row
+    assert "隐患整改时限（※ 本地默认值）" in out.output
+    shown = CliRunner().invoke(app, ["catalog", "show", "school-half-monthly-hazard-check"], terminal_width=240)
+    assert shown.exit_code == 0 and "敏感时期加密频次 ※" in shown.output
+    missing = CliRunner().invoke(app, ["catalog", "show", "no-such-duty"])
+    assert missing.exit_code == 2 and "no-such-duty" in missing.output
+
+
+def test_the_duties_the_reading_found_missing_are_there(catalog: Catalog) -> None:
+    # Issue 14 finding 3: 五（五） 负责所属学校大型活动的安全稳定审查和备案; 二道 11 各校要加强防踩踏安全教育
+    # 及应急演练; and, by a full reading: 五（十三） 岗位安全培训, 六（六）6 幼儿园大型活动的审查和备案,
+    # 六（八）10 职业学校大型社会实践活动审查和备案, 七（十二） 预防校园欺凌和暴力专题教育,
+    # 七（十五） 安全考核评价体系…严格考核奖惩, 二道 14 家访、家长会和致家长一封信.
+    by_clause: dict[tuple[str, str], list] = {}
+    for d in catalog.duties.values():
+        by_clause.setdefault((d.source.document[:3], d.source.clause), []).append(d)
+    for doc, clause, words in [("000", "五（五）", "大型活动"), ("002", "11", "防踩踏"), ("000", "五（十三）", "岗位安全培训"),
+                               ("000", "六（六）6", "大型活动"), ("000", "六（八）10", "社会实践活动"),
+                               ("000", "七（十二）", "欺凌"), ("000", "七（十五）", "考核"), ("002", "14", "家长")]:
+        found = [d for d in by_clause.get((doc, clause), []) if words in d.text and d.planned]
+        assert found, f"{clause}: no planned duty for {words}"
+    stampede = next(d for d in by_clause[("002", "11")])
+    assert {"education_activity", "drill_record"} <= set(stampede.evidence)
+    assert UnitKind.primary in stampede.carrier.unit_kinds
+
+
+def test_the_letter_to_parents_comes_before_both_breaks(catalog: Catalog) -> None:
+    import datetime as dt
+
+    from pingan.core.periods import Terms, periods_between
+
+    d = catalog.duty("erdao-parent-safety-letter")
+    days = [p.start for p in periods_between(d.cadence, dt.date(2026, 1, 1), dt.date(2026, 12, 31), Terms(), dict(catalog.key_dates))]
+    # the default terms end on 15 January (autumn term of 2025) and 15 July (spring term of 2026)
+    assert days == [dt.date(2026, 1, 15), dt.date(2026, 7, 15)]

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from pingan.core import calendar as calendar_module
 from pingan.core.calendar import HolidayFileError, WorkCalendar
 from pingan.core.cadence import Cadence, KeyDate, Window
 from pingan.core.periods import Terms, key_date_days, parse_instant, period_at, periods_between, timing
@@ -125,7 +126,10 @@ def test_it_opens_windows_before_the_period_and_keeps_the_due_time():
     assert t.due_at == dt.datetime(2026, 12, 2, 12, 0, tzinfo=TZ)
 
 
-def test_it_falls_back_to_weekends_loudly_where_no_data_covers_the_year(caplog):
+def test_it_falls_back_to_weekends_loudly_where_no_data_covers_the_year(caplog, monkeypatch):
+    # 2027 now takes the statutory days of the ``holidays`` package (tests/test_calendar.py);
+    # weekends remain only where that package knows nothing of a year, as simulated here.
+    monkeypatch.setattr(calendar_module, "statutory_days", lambda year: {})
     cal = WorkCalendar()
     assert cal.source(2027) == "weekends"
     with caplog.at_level(logging.WARNING, logger="pingan.core.calendar"):
@@ -181,3 +185,23 @@ def test_it_parses_as_of_in_shanghai():
     assert parse_instant("2026-11-23T01:00:00+00:00") == dt.datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
     with pytest.raises(ValueError, match="is not a date"):
         parse_instant("tomorrow-ish")
+
+
+def test_the_summer_break_follows_the_spring_term_only():
+    # Issue 14 finding 1: "term: end" alone matched both terms' ends, so the summer 防溺水 duty got a
+    # task due in January. The spring term ends 15 July (TERMS); the autumn term's 15 January is
+    # the winter break and must not appear.
+    summer = KeyDate(key="summer_break", name="暑假前", name_en="x", term="end", term_name="spring")
+    assert key_date_days(summer, 2026, TERMS) == [(D(2026, 7, 15), "2026-spring-summer_break")]
+    cadence = Cadence(every="key_date", key_dates=("summer_break",))
+    periods = periods_between(cadence, D(2026, 1, 1), D(2027, 12, 31), TERMS, {"summer_break": summer})
+    assert [(p.start, p.key) for p in periods] == [
+        (D(2026, 7, 15), "2026-spring-summer_break"), (D(2027, 7, 15), "2027-spring-summer_break")]
+
+
+def test_the_shipped_summer_break_key_date_is_the_end_of_the_spring_term():
+    from pingan.core.settings import REPO_ROOT
+    from pingan.duties.catalog import load_catalog
+
+    kd = load_catalog(REPO_ROOT / "catalog").key_dates["summer_break"]
+    assert [day.month for day, _ in key_date_days(kd, 2027, TERMS)] == [7]

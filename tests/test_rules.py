@@ -231,3 +231,59 @@ def test_it_climbs_a_departments_chain_to_the_leader_in_charge():
     assert org.escalation_targets(("unit_principal",), 3) == [5]
     assert org.escalation_targets(("unit_leader",), 3) == [3]  # 分管
     assert org.escalation_targets(("safety_lead",), 3) == [2]
+
+
+# --------------------------------------------------------------------------- the chain of escalation
+
+def _rank(org: Org) -> dict[int, int]:
+    """How high each person stands in the chain the Dehui list draws (0 highest): the bureau
+    principal (二), the deputies and other members of the leadership team (三, 四), the heads of the
+    bureau's sections (五, 六), the school principals (七), the schools' other staff."""
+    rank: dict[int, int] = {}
+    for pid, uid, role in org.roles:
+        kind = org.units[uid].kind
+        if kind == UnitKind.bureau:
+            r = 0 if role == R.principal else 1
+        elif kind == UnitKind.department:
+            r = 1 if role == R.in_charge else 2
+        else:
+            r = 1 if role == R.patron else (3 if role == R.principal else 4)
+        rank[pid] = min(rank.get(pid, 9), r)
+    return rank
+
+
+def test_no_escalation_chain_reaches_the_owner_or_a_subordinate():
+    # Issue 14 finding 5: `leadership` went to the safety deputy first, so the bureau head's own
+    # missed duty went down to his deputy and then back to himself. Checked on whom each level
+    # reaches, as the escalation engine computes it (Org.escalation_recipients).
+    from pingan.core.settings import REPO_ROOT
+    from pingan.duties.catalog import load_catalog
+
+    org = small_org()
+    org = Org(units=org.units, persons=org.persons, roles=[*org.roles, (2, 2, R.in_charge)])  # 安全科 分管: safety deputy
+    rank = _rank(org)
+    checked = 0
+    for spec in load_catalog(REPO_ROOT / "catalog").duties.values():
+        for unit_id, person_id in org.subjects(spec.carrier):
+            owners = org.assignees(spec.carrier, unit_id, person_id)
+            top = min(rank[p] for p in owners)
+            for level in spec.escalation.levels:
+                for p in org.escalation_recipients(level.to, unit_id, owners):
+                    checked += 1
+                    assert p not in owners, f"{spec.key} level {level.level} reaches its owner P{p}"
+                    assert rank[p] <= top, f"{spec.key} level {level.level} goes down to P{p}"
+    assert checked > 100
+
+
+def test_the_head_supervises_the_leaders_at_once_and_the_heads_own_duties_reach_nobody():
+    from pingan.core.settings import REPO_ROOT
+    from pingan.duties.catalog import load_catalog
+
+    catalog, org = load_catalog(REPO_ROOT / "catalog"), small_org()
+    leaders = catalog.duty("leader-quarterly-safety-meeting").escalation  # 四（四）, supervised per 二（四）
+    assert leaders.levels[0].after == dt.timedelta(0) and org.escalation_targets(leaders.levels[0].to, 1) == [1]
+    own = catalog.duty("bureau-quarterly-safety-meeting").escalation
+    assert all(org.escalation_targets(level.to, 1) == [] for level in own.levels)
+    deputy = catalog.duty("safety-lead-target-assessment")  # 三（八）: the deputy's, up to the head
+    assert deputy.carrier.roles == ("safety_lead",)
+    assert [org.escalation_targets(level.to, 1) for level in deputy.escalation.levels] == [[1]]

@@ -544,3 +544,100 @@ def test_the_cli_files_rosters_and_reports_and_shows_who_has_reported(rt, ids, s
     assert added.exit_code == 0 and "高考期间" in added.output
     run = cli("run", "--as-of", "2026-06-07T17:00")
     assert run.exit_code == 0 and "督办 9" in run.output, run.output
+
+
+# --------------------------------------------------------------------------- every break (issue 14 finding 2)
+
+def test_the_breaks_lie_between_the_terms():
+    # Default terms: spring 1 March – 15 July, autumn 1 September – 15 January.
+    found = watch_rules.term_breaks(watch_rules.Terms(), dt.date(2026, 6, 1), dt.date(2027, 3, 31))
+    assert [(b.name, b.start, b.end) for b in found] == [
+        ("暑假", dt.date(2026, 7, 16), dt.date(2026, 8, 31)),
+        ("寒假", dt.date(2027, 1, 16), dt.date(2027, 2, 28)),
+    ]
+    south = watch_rules.Terms(spring=("02-20", "07-05"), autumn=("09-01", "01-20"))
+    assert [(b.start, b.end) for b in watch_rules.term_breaks(south, dt.date(2027, 1, 1), dt.date(2027, 2, 28))] == [
+        (dt.date(2027, 1, 21), dt.date(2027, 2, 19))]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_winter_break_is_watched_with_a_roster_before_and_a_report_every_day(rt, ids, sent):
+    # 2027 has no official calendar yet: 元旦 and 春节 come from the statutory days (provisional).
+    # The winter break starts Saturday 16 January 2027; its roster opens 7 days before (9 January)
+    # and is due on the last working day before it, Friday 15 January, at 16:00.
+    run_watch(rt, at("2027-01-10", "09:00"))
+    with session_scope() as session:
+        found = {(p.key, p.source) for p in watch.periods(session, since=dt.date(2027, 1, 1))}
+        O, U = Occurrence.__table__, Unit.__table__
+        rosters = session.execute(sa.select(U.c.code, O.c.due_at).join(U, U.c.id == O.c.unit_id).where(
+            O.c.duty_key == ROSTER, O.c.period_key == "2027-01-16-寒假").order_by(U.c.code)).all()
+    assert ("2027-01-16-寒假", "term") in found and ("2027-01-01-元旦", "provisional") in found
+    assert [(code, due.astimezone(TZ).strftime("%Y-%m-%d %H:%M")) for code, due in rosters] == [
+        ("K1", "2027-01-15 16:00"), ("S1", "2027-01-15 16:00"), ("S2", "2027-01-15 16:00")]
+
+    run_watch(rt, at("2027-01-17", "10:00"))
+    run_watch(rt, at("2027-02-06", "10:00"))  # 春节 inside the break: still one report a unit a day
+    with session_scope() as session:
+        assert "2027-02-05-春节" in {p.key for p in watch.periods(session, since=dt.date(2027, 2, 1))}
+        reports = rows(session, "select period_key, count(*) from occurrence where duty_key = :d "
+                                "and period_key >= '2027-01-16' group by period_key order by period_key", d=REPORT)
+    days_reported = [dt.date.fromisoformat(k) for k, _ in reports]
+    assert all(n == 3 for _, n in reports)  # S1, S2 and K1, once each
+    assert dt.date(2027, 1, 16) in days_reported and dt.date(2027, 2, 6) in days_reported
+    # a run catches up the LOOKBACK (7 days) it missed: 30 January to 6 February, and 16–17 January
+    assert days_reported == [dt.date(2027, 1, 16), dt.date(2027, 1, 17)] + list(days(dt.date(2027, 1, 30), dt.date(2027, 2, 6)))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_breaks_can_be_left_to_the_operator(rt, ids, sent, tmp_path):
+    import shutil
+
+    directory = tmp_path / "catalog"
+    shutil.copytree(CATALOG, directory)
+    path = directory / "flows" / "holiday.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("term_breaks: true", "term_breaks: false"), encoding="utf-8")
+    rt_off = build_runtime(Settings(catalog_dir=directory, send_backoff=0), load_catalog(directory))
+    run_watch(rt_off, at("2026-07-10", "09:00"))
+    with session_scope() as session:
+        assert not [p for p in watch.periods(session, since=dt.date(2026, 7, 1)) if p.source == "term"]
+
+
+def _rt_with_holidays(tmp_path, text: str | None):
+    path = tmp_path / "holidays.yaml"
+    if text is not None:
+        path.write_text(text, encoding="utf-8")
+    return build_runtime(Settings(catalog_dir=CATALOG, holiday_file=path, send_backoff=0), load_catalog(CATALOG))
+
+
+def _spring_festival(session):
+    return [(p.key, p.ends_on, p.source, p.cancelled_at is not None)
+            for p in watch.periods(session, since=dt.date(2027, 2, 1), include_cancelled=True) if "春节" in p.name]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_provisional_holiday_follows_the_notice_once_it_is_imported(ids, sent, tmp_path):
+    # Statutory 春节 2027: 除夕 Friday 5 February to 初三 Monday 8 February (provisional). The roster
+    # window opens 7 days before: the period is recorded on 29 January.
+    run_watch(_rt_with_holidays(tmp_path, None), at("2027-01-30", "09:00"))
+    with session_scope() as session:
+        assert _spring_festival(session) == [("2027-02-05-春节", dt.date(2027, 2, 8), "provisional", False)]
+    # the notice keeps 5 February as the first day but gives the whole week off, to 11 February
+    notice = "years: [2027]\nholidays:\n  - {name: 春节, from: 2027-02-05, to: 2027-02-11}\nworkdays: [2027-02-20]\n"
+    run_watch(_rt_with_holidays(tmp_path, notice), at("2027-02-01", "09:00"))
+    with session_scope() as session:
+        assert _spring_festival(session) == [("2027-02-05-春节", dt.date(2027, 2, 11), "calendar", False)]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_provisional_holiday_the_notice_moves_is_cancelled_and_replaced(ids, sent, tmp_path):
+    run_watch(_rt_with_holidays(tmp_path, None), at("2027-01-30", "09:00"))
+    notice = "years: [2027]\nholidays:\n  - {name: 春节, from: 2027-02-06, to: 2027-02-12}\n"
+    run_watch(_rt_with_holidays(tmp_path, notice), at("2027-02-01", "09:00"))
+    with session_scope() as session:
+        assert sorted(_spring_festival(session)) == [
+            ("2027-02-05-春节", dt.date(2027, 2, 8), "provisional", True),
+            ("2027-02-06-春节", dt.date(2027, 2, 14), "calendar", False),  # Friday 12th, then the weekend
+        ]
+        waived = rows(session, "select count(*) from waiver w join occurrence o on o.id = w.occurrence_id "
+                               "where o.period_key = '2027-02-05-春节'")[0][0]
+    assert waived == 3  # the three units' rosters of the moved period

@@ -127,9 +127,13 @@ def status(
         per_duty = {k: [r for r in rows if r.unit_code == unit] for k, rows in per_duty.items()}
         if not any(per_duty.values()):
             raise UserError(f"单位 {unit!r} 当前没有任务 / unit {unit!r} has no current task (check the unit code)")
+    from pingan.cli.calendar import calendar_warning_line
+    from pingan.core.calendar import calendar_warning
+
+    warning = calendar_warning_line(rt.calendar, moment.date())
     if as_json:
         console.print_json(json.dumps({
-            "as_of": moment.isoformat(),
+            "as_of": moment.isoformat(), "calendar_unofficial_year": calendar_warning(rt.calendar, moment.date()),
             "duties": [{"duty": k, "states": tally(rows), "tasks": [r.as_dict() for r in rows] if (duty or unit) else None}
                        for k, rows in per_duty.items()],
         }, ensure_ascii=False))
@@ -144,6 +148,8 @@ def status(
                 table.add_row(pick(spec.name, spec.name_en), r.unit, r.person or "", r.period, r.due,
                               f"{state_label(r.state)} {r.state}", str(r.level or ""))
         console.print(table)
+        if warning:
+            console.print(warning, style="bold yellow")
         return
     table = Table(title=t("status.title", as_of=f"{moment:%Y-%m-%d %H:%M}"))
     table.add_column("职责 duty")
@@ -156,6 +162,8 @@ def status(
         table.add_row(f"{pick(spec.name, spec.name_en)}\n[dim]{key}[/]", spec.source.clause,
                       *(str(counts[s] or "") for s in ("open", "submitted", "accepted", "overdue", "escalated", "waived")))
     console.print(table)
+    if warning:
+        console.print(warning, style="bold yellow")
 
 
 @command("outbox")

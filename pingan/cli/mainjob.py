@@ -113,6 +113,12 @@ def up(
         table.add_row(t("up.logs"), str(settings.home.resolve() / "logs"))
         table.add_row(t("up.outbox"), str(settings.home.resolve() / "outbox.jsonl"))
         console.print(table)
+        from pingan.cli.calendar import calendar_warning_line
+        from pingan.core.clock import now
+
+        warning = calendar_warning_line(get_runtime().calendar, now().date())
+        if warning:
+            console.print(warning, style="bold yellow")
         if check:
             console.print(t("up.smoke"))
             return

@@ -126,7 +126,8 @@ def list_(
         table.add_column(col)
     for i in items:
         table.add_row(str(i["id"]), i["name"], f"{i['from']} – {i['to']}",
-                      {"calendar": "节假日 calendar", "operator": "添加 operator"}.get(i["source"], i["source"]),
+                      {"calendar": "节假日 calendar", "provisional": "节假日（临时）provisional", "term": "寒暑假 break",
+                       "operator": "添加 operator"}.get(i["source"], i["source"]),
                       i["roster_due"][:16].replace("T", " "), "已取消 cancelled" if i["cancelled"] else "")
     console.print(table)
 

@@ -74,9 +74,14 @@ class KeyDate(Spec):
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = None
     nth: int | None = Field(default=None, ge=-5, le=5)
     term: Literal["start", "end"] | None = None
+    # With ``term``: only that term's boundary (the summer break follows the end of the spring
+    # term only, the winter break the end of the autumn term); without it, both terms'.
+    term_name: Literal["spring", "autumn"] | None = None
 
     @model_validator(mode="after")
     def _one_rule(self) -> KeyDate:
+        if self.term_name is not None and self.term is None:
+            raise ValueError("term_name only goes with term")
         fixed = self.month is not None and self.day is not None and self.weekday is None
         nth = self.month is not None and self.weekday is not None and self.nth not in (None, 0) and self.day is None
         term = self.term is not None and self.month is None
@@ -93,6 +98,9 @@ class Cadence(Spec):
     key_dates: tuple[str, ...] = ()
     workdays_only: bool = False
     in_term_only: bool = False
+    # A condition on the work calendar a period must meet to be planned. ``calendar_unofficial``:
+    # from 1 November, while next year's holidays have no official source (pingan.core.calendar).
+    only_while: Literal["calendar_unofficial"] | None = None
 
     @model_validator(mode="after")
     def _key_dates(self) -> Cadence:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pendulum
 
-from pingan.core.calendar import WorkCalendar
+from pingan.core.calendar import WorkCalendar, calendar_warning
 from pingan.core.clock import TZ, TZ_NAME, local
 from pingan.core.cadence import Cadence, KeyDate, Window
 
@@ -101,6 +101,8 @@ def key_date_days(kd: KeyDate, year: int, terms: Terms) -> list[tuple[dt.date, s
     if kd.term is not None:
         out = []
         for term in terms.terms_of(year):
+            if kd.term_name is not None and not term.key.endswith(f"-{kd.term_name}"):
+                continue
             day = term.start if kd.term == "start" else term.end
             out.append((day, f"{term.key}-{kd.key}"))
         return out
@@ -151,8 +153,17 @@ def periods_between(
 def _keeps(cadence: Cadence, period: Period, terms: Terms, calendar: WorkCalendar | None) -> bool:
     if cadence.in_term_only and terms.term_at(period.start) is None:
         return False
+    if cadence.only_while is not None and calendar is not None and not condition_holds(cadence, period.start, calendar):
+        return False
     if cadence.workdays_only and calendar is not None and cadence.every == "daily":
         return calendar.is_workday(period.start)
+    return True
+
+
+def condition_holds(cadence: Cadence, day: dt.date, calendar: WorkCalendar) -> bool:
+    """Whether ``cadence.only_while`` holds on ``day`` (True for a cadence without condition)."""
+    if cadence.only_while == "calendar_unofficial":
+        return calendar_warning(calendar, day) is not None
     return True
 
 

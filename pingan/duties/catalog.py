@@ -134,6 +134,7 @@ class Sensitive(_Spec):
 
 
 FlowName = Literal["cycle", "hazard", "incident", "holiday"]
+LocalDefault = Literal["cadence", "window", "sensitive", "carrier"]
 
 
 class DutySpec(_Spec):
@@ -152,6 +153,10 @@ class DutySpec(_Spec):
     flow: FlowName = "cycle"
     enabled: bool = Field(default=True, description="a locality switches a duty off with an override")
     default_note: str | None = Field(default=None, description="why a default was chosen where the text says 定期")
+    # The parts of this entry whose numbers are the installation's defaults, not the document's
+    # (a cadence where the text says 定期, any due window, the tightening in a sensitive period):
+    # shown to the operator as such (pingan catalog list/show), so they are not taken for the law.
+    local_defaults: tuple[LocalDefault, ...] = ()
     tags: tuple[str, ...] = ()
 
     @model_validator(mode="after")
@@ -316,8 +321,10 @@ def load_catalog(directory: Path | None = None, *, seeds: Path | None = None) ->
     # Raw entries from every document file, then locality files merged over them.
     raw: dict[str, tuple[Path, int, int | None, dict]] = {}
     documents: dict[str, str] = {}
-    # hazards.yaml is the dual-prevention data (levels, deadlines), read by pingan.hazards.rules.
-    doc_files = sorted(p for p in directory.glob("*.yaml") if p not in (evidence_path, policies_path) and p.name != "hazards.yaml")
+    # hazards.yaml is the dual-prevention data (levels, deadlines), read by pingan.hazards.rules;
+    # coverage.yaml maps the documents' clauses to duties (pingan.duties.coverage).
+    doc_files = sorted(p for p in directory.glob("*.yaml")
+                       if p not in (evidence_path, policies_path) and p.name not in ("hazards.yaml", "coverage.yaml"))
     local_files = sorted((directory / "local").glob("*.yaml"))
     for path in doc_files + local_files:
         data, lines = _read_yaml(path)
@@ -354,7 +361,12 @@ def load_catalog(directory: Path | None = None, *, seeds: Path | None = None) ->
                 if not isinstance(over, dict):
                     raise CatalogError(f"{path}: overrides: duty {key!r}: must be a mapping")
                 p, i, line, entry = raw[key]
-                raw[key] = (path, i, None, _merge(entry, over))
+                merged = _merge(entry, over)
+                # what a locality changes is by definition its own default, not the document's
+                changed = [part for part in ("cadence", "window", "sensitive", "carrier") if part in over]
+                if changed:
+                    merged["local_defaults"] = list(dict.fromkeys([*(merged.get("local_defaults") or []), *changed]))
+                raw[key] = (path, i, None, merged)
 
     duties: dict[str, DutySpec] = {}
     for key, (path, index, line, entry) in raw.items():

@@ -23,6 +23,7 @@ from pingan.org.snapshot import Org
 from pingan.duties.rules import TaskView, escalations_due, next_look, next_reminder, open_periods, plan, reminder_due
 from pingan.duties.runtime import Runtime
 from pingan.duties.sensitive import plan_tighter
+from pingan.core.periods import condition_holds
 
 O, PM = Occurrence.__table__, PlanMark.__table__
 
@@ -98,7 +99,33 @@ def plan_tasks(
         upsert(session, PM, [{"duty_key": duty.key, "period_key": key, "fingerprint": fingerprint, "planned_at": as_of}
                              for key in keys if key not in done], ["duty_key", "period_key"], ["fingerprint", "planned_at"])
     tighter = plan_tighter(session, rt, duty, org, as_of)
+    settle_when_condition_ends(session, rt, duty, as_of)
     return inserted + tighter, keys
+
+
+# How long a task whose condition has ended stays waived: beyond any escalation it could still reach.
+SETTLED_FOR = dt.timedelta(days=400)
+
+
+def settle_when_condition_ends(session: Session, rt: Runtime, duty: DutySpec, as_of: dt.datetime) -> int:
+    """Waive the open tasks of a duty planned only while a condition holds, once it no longer does
+    (next year's holidays imported, say): nothing is left to check, so nobody is reminded or
+    escalated to about the days before. Returns how many tasks were waived."""
+    if duty.cadence.only_while is None or condition_holds(duty.cadence, as_of.date(), rt.calendar):
+        return 0
+    active = sa.select(Waiver.occurrence_id).where(Waiver.revoked_at.is_(None), Waiver.until > as_of)
+    open_ids = list(session.scalars(sa.select(O.c.id).where(
+        O.c.duty_key == duty.key, O.c.review.in_(("none", "rejected")), O.c.id.not_in(active))))
+    if not open_ids:
+        return 0
+    reason = f"条件已结束 / condition ended: {duty.cadence.only_while}"
+    session.execute(sa.insert(Waiver.__table__), [
+        {"occurrence_id": i, "granted_by": "system", "reason": reason, "until": as_of + SETTLED_FOR, "created_at": as_of}
+        for i in open_ids])
+    session.execute(sa.update(O).where(O.c.id.in_(open_ids)).values(next_reminder_at=None, next_escalation_at=None))
+    session.add(Audit(actor="system", action="tasks.settled", object_type="duty", object_id=duty.key,
+                      detail={"tasks": len(open_ids), "condition": duty.cadence.only_while}))
+    return len(open_ids)
 
 
 # --------------------------------------------------------------------------- read tasks
@@ -203,7 +230,7 @@ def queue_escalations(session: Session, rt: Runtime, duty: DutySpec, org: Org, a
     for task in tasks:
         for event in escalations_due(duty.escalation, task, as_of, fired[task.id]):
             assignees = set(org.assignees(duty.carrier, task.unit_id, task.person_id))
-            recipients = [p for p in org.escalation_targets(event.targets, task.unit_id) if p not in assignees]
+            recipients = org.escalation_recipients(event.targets, task.unit_id, list(assignees))
             reason = "rejected" if task.review == "rejected" else "missing"
             rows.append({
                 "occurrence_id": task.id, "level": event.level, "seq": event.seq, "reason": reason,

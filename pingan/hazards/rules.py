@@ -143,6 +143,8 @@ class HazardLevelSpec(Spec):
     aliases: tuple[str, ...] = ()
     deadline: Deadline
     reopen_deadline: Deadline
+    # True where the deadlines are the installation's defaults, not a document's (shown as such).
+    local_default: bool = False
     reminders: Steps = ()
     escalation: str | EscalationPolicy
     verify_by: tuple[EscalationTarget, ...] = Field(min_length=1)

@@ -22,7 +22,9 @@ from models import OrgVersion, Person, Role, RoleKind, Unit, UnitKind
 from pingan.core.cadence import Spec
 
 # Whom an escalation level reaches, relative to the unit of the task.
-EscalationTarget = Literal["unit_principal", "unit_leader", "bureau_principal", "safety_lead", "safety_section"]
+# ``nobody``: a level that is recorded (the task shows as escalated) but told to no one — for the
+# duties of the bureau principal, above whom pingan knows nobody.
+EscalationTarget = Literal["unit_principal", "unit_leader", "bureau_principal", "safety_lead", "safety_section", "nobody"]
 
 
 class Carrier(Spec):
@@ -178,6 +180,11 @@ class Org:
                 found = []
             out.extend(pid for pid in found if pid not in out)
         return out
+
+    def escalation_recipients(self, targets: tuple[EscalationTarget, ...], unit_id: int, owners: list[int]) -> list[int]:
+        """Whom a level reaches for a task: its targets less the task's own assignees (``owners``) —
+        an escalation never goes back to the person who missed the duty."""
+        return [p for p in self.escalation_targets(targets, unit_id) if p not in owners]
 
 
 _SNAPSHOTS: dict[tuple[str, int], Org] = {}

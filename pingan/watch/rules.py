@@ -1,7 +1,8 @@
 """The holiday watch's rules: the data file (``catalog/flows/holiday.yaml``) and the pure decisions.
 
 Periods are the public holiday periods of the WorkCalendar (chinese-calendar or the local
-holiday file) and the periods the operator adds. For each period every unit carrying the
+holiday file), the winter and summer breaks between the terms, and the periods the operator
+adds (重要时段: exams, events, sensitive dates). For each period every unit carrying the
 roster duty files its roster (带班领导, 值班值宿 with phones) before the first day; on each day
 of it, every unit carrying the report duty files a report by the set hour: 平安无事 (the zero
 report) or an incident, which is the incident clock's business from then on.
@@ -26,7 +27,7 @@ from pingan.core.cadence import Clock, Spec
 from pingan.core.calendar import WorkCalendar
 from pingan.core.clock import at, local
 from pingan.core.i18n import register, t
-from pingan.core.periods import days
+from pingan.core.periods import Terms, days
 from pingan.duties.catalog import CatalogError, DutySpec, read_data_file
 from pingan.duties.runtime import Runtime
 
@@ -120,6 +121,8 @@ class WatchRules(Spec):
     daily_report: ReportRule
     send_hours: SendHours = SendHours()
     calendar_holidays: bool = True
+    # The winter and summer breaks between the terms (PINGAN_SPRING_TERM / PINGAN_AUTUMN_TERM).
+    term_breaks: bool = True
 
     def contains(self, moment: dt.datetime) -> bool:
         """Inside the sending hours (every day of the year: holidays are when the watch works)."""
@@ -163,6 +166,33 @@ class PeriodView:
 def period_key(name: str, starts_on: dt.date) -> str:
     """Like ``HolidayPeriod.key``: the same holiday from the calendar and from the operator is one period."""
     return f"{starts_on.isoformat()}-{name.strip()}"[:64]
+
+
+@dataclass(frozen=True)
+class Break:
+    name: str
+    start: dt.date
+    end: dt.date
+
+
+BREAK_NAMES = {"winter": "寒假", "summer": "暑假"}
+
+
+def term_breaks(terms: Terms, first: dt.date, last: dt.date) -> list[Break]:
+    """The winter and summer breaks between the terms that intersect [first, last], in order.
+
+    The summer break runs from the day after the spring term to the day before the autumn term;
+    the winter break from the day after the autumn term to the day before the next spring term.
+    """
+    out: list[Break] = []
+    for year in range(first.year - 1, last.year + 1):
+        spring, autumn = terms.terms_of(year)
+        next_spring = terms.terms_of(year + 1)[0]
+        for name, start, end in (("summer", spring.end + dt.timedelta(days=1), autumn.start - dt.timedelta(days=1)),
+                                 ("winter", autumn.end + dt.timedelta(days=1), next_spring.start - dt.timedelta(days=1))):
+            if start <= end and end >= first and start <= last:
+                out.append(Break(BREAK_NAMES[name], start, end))
+    return sorted(out, key=lambda b: b.start)
 
 
 def roster_due_day(starts_on: dt.date, workdays_before: int, calendar: WorkCalendar) -> dt.date:

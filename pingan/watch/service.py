@@ -50,6 +50,7 @@ from pingan.watch.rules import (
     roster_deadline,
     slot_row,
     slot_rows,
+    term_breaks,
     watch_days,
 )
 
@@ -63,16 +64,43 @@ def _view(row) -> PeriodView:
 
 
 def sync_calendar(session: Session, rt: Runtime, as_of: dt.datetime, horizon: dt.timedelta, *, rules: WatchRules) -> int:
-    """Record the calendar's holiday periods from LOOKBACK ago to ``horizon`` ahead; return how many are new."""
-    if not rules.calendar_holidays:
-        return 0
+    """Record the calendar's holiday periods and the term breaks (寒假, 暑假) from LOOKBACK ago to
+    ``horizon`` ahead; return how many are new."""
     today = as_of.date()
-    found = rt.calendar.holiday_periods(today - LOOKBACK, today + horizon)
+    first, last = today - LOOKBACK, today + horizon
+    found: list[tuple[str, dt.date, dt.date, str]] = []
+    if rules.calendar_holidays:
+        # a holiday of a year without an official arrangement is provisional (pingan.core.calendar)
+        found += [(h.name, h.start, h.end, "calendar" if rt.calendar.is_official(h.start.year) else "provisional")
+                  for h in rt.calendar.holiday_periods(first, last)]
+        settle_provisional(session, rt, as_of, first, last, {period_key(n, a): (b, src) for n, a, b, src in found})
+    if rules.term_breaks:
+        found += [(b.name, b.start, b.end, "term") for b in term_breaks(rt.terms, first, last)]
+    if not found:
+        return 0
     rows = [{
-        "key": period_key(h.name, h.start), "name": h.name, "starts_on": h.start, "ends_on": h.end,
-        "source": "calendar", "created_by": "system", "created_at": as_of,
-    } for h in found]
+        "key": period_key(name, start), "name": name, "starts_on": start, "ends_on": end,
+        "source": source, "created_by": "system", "created_at": as_of,
+    } for name, start, end, source in found]
     return len(insert_ignore(session, P, rows, ["key"]))
+
+
+def settle_provisional(session: Session, rt: Runtime, as_of: dt.datetime, first: dt.date, last: dt.date,
+                       current: dict[str, tuple[dt.date, str]]) -> None:
+    """Bring the holiday periods recorded from the statutory days in line with the calendar now.
+
+    A provisional period the calendar still has (same name and first day) takes its last day and
+    source (the State Council's notice may add bridging days); one it no longer has — the notice
+    moved the holiday — is cancelled, its open tasks waived, and the new period is recorded."""
+    recorded = session.execute(sa.select(P.c.id, P.c.key, P.c.ends_on, P.c.source).where(
+        P.c.source == "provisional", P.c.cancelled_at.is_(None), P.c.ends_on >= first, P.c.starts_on <= last)).all()
+    for row in recorded:
+        now_is = current.get(row.key)
+        if now_is is None:
+            if rt.calendar.is_official(int(row.key[:4])):
+                cancel_period(session, rt, row.id, as_of, actor="system:calendar")
+        elif now_is != (row.ends_on, row.source):
+            session.execute(sa.update(P).where(P.c.id == row.id).values(ends_on=now_is[0], source=now_is[1]))
 
 
 def periods(session: Session, *, since: dt.date | None = None, until: dt.date | None = None,
