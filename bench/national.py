@@ -173,7 +173,6 @@ def main(argv: list[str] | None = None) -> int:
                 start(f"worker-{i}", *prefect, "worker", "start", "--pool", "pingan", "--limit", str(args.limit),
                       "--name", f"worker-{i}")
             result.update(_morning(api, urls, sink))
-        result["sink"] = sink.stats()
     finally:
         for proc in reversed(procs):
             if proc.poll() is None:
@@ -245,7 +244,9 @@ def _morning(api: str, provinces: dict[str, str], sink: Sink) -> dict:  # provin
                 "dispatch_seconds": mine[-1].total_run_time.total_seconds(),
             }
     counts = {p: _counts(url) for p, url in provinces.items()}
-    paths = sink.stats(paths=True)["paths"]
+    stats = sink.stats(paths=True)
+    paths = stats.pop("paths")
+    out["sink"] = stats
     per_path = Counter(v for k, v in paths.items() if k.startswith("/sink/P"))
     sent = sum(c["sent"] for c in counts.values())
     first = next(iter(counts.values()))
