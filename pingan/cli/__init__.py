@@ -19,6 +19,7 @@ from pingan.cli import hazard as _hazard  # noqa: F401,E402
 from pingan.cli import report as _report  # noqa: F401,E402
 from pingan.cli import replay as _replay  # noqa: F401,E402
 from pingan.cli import account as _account  # noqa: F401,E402
+from pingan.cli import person as _person  # noqa: F401,E402
 
 
 def main() -> None:
