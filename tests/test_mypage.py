@@ -6,13 +6,12 @@ public holiday of the calendar). The holiday flow first runs at 09:00 on Sat 3 O
 period is created then, after its roster deadline: the roster is due at 16:00 that day
 (catalog/flows/holiday.yaml: "a period added later is due at due_time on the day it was
 added"), and so is the day's zero report (due_time 16:00). Each school's principal and safety
-officer carry both (the kindergarten: its principal). SQLite: the queries are plain SQL.
+officer carry both (the kindergarten: its principal). SQLite, and PostgreSQL when the suite has one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from types import SimpleNamespace
 
@@ -24,7 +23,7 @@ from fastapi.testclient import TestClient
 from test_evidence import JPEG
 from typer.testing import CliRunner
 
-from models import Incident
+from models import Incident, WatchReport, WatchRoster
 from pingan.cli import app as cli_app
 from pingan.core.clock import TZ
 from pingan.core.db import session_scope
@@ -42,11 +41,6 @@ from pingan.web import create_app
 CATALOG = REPO_ROOT / "catalog"
 SECRET = "4b7e1d9a2c6f0e3b8a5d7c1f9e2b4a6d0c8e3f5a7b9d1c2e4f6a8b0d3e5f7a9c"
 BASE = "https://pingan.example.edu.cn"
-
-
-@pytest.fixture
-def db_url(sqlite_url) -> str:
-    return sqlite_url
 
 
 class Clock:
@@ -207,8 +201,8 @@ def test_a_zero_report_in_one_tap_with_a_confirmation(world):
     again = world.client.post(f"{link}/zero", data={"csrf": csrf, "confirm": "yes"})
     assert again.headers["location"].endswith("filed=again")
     with session_scope() as session:
-        assert rows(session, "select u.code, r.day, r.status, r.incident_id, r.filed_by from watch_report r "
-                             "join unit u on u.id = r.unit_id") == [("S1", "2026-10-03", "ok", None, "person:s1-head")]
+        assert [(r.unit_id, r.day, r.status, r.incident_id, r.filed_by) for r in session.scalars(sa.select(WatchReport))] == [
+            (world.ids["S1"], dt.date(2026, 10, 3), "ok", None, "person:s1-head")]
         assert rows(session, "select review from occurrence where id = :t", t=task_id(REPORT, "S1", "2026-10-03")) == [("accepted",)]
         assert rows(session, "select actor from audit where action = 'watch.report_filed'") == [("person:s1-head",)]
     assert "今日（2026-10-03）零报告：已报告平安无事" in world.client.get(page_link(world, "s1-head")).text
@@ -258,9 +252,9 @@ def test_the_roster_is_filed_on_a_form(world):
                                                    "staff_name": "李老师", "staff_phone": "13900000002"})
     assert ok.status_code == 303
     with session_scope() as session:
-        (roster,) = rows(session, "select u.code, r.entries, r.filed_by from watch_roster r join unit u on u.id = r.unit_id")
-    assert roster[0] == "S2" and roster[2] == "person:s2-safe"
-    assert json.loads(roster[1]) == [{"day": None, "role": "leader", "name": "王校长", "phone": "13800000001"},
+        (roster,) = session.scalars(sa.select(WatchRoster)).all()
+    assert (roster.unit_id, roster.filed_by) == (world.ids["S2"], "person:s2-safe")
+    assert roster.entries == [{"day": None, "role": "leader", "name": "王校长", "phone": "13800000001"},
                                      {"day": None, "role": "staff", "name": "李老师", "phone": "13900000002"}]
 
 
