@@ -331,6 +331,14 @@ def test_the_leader_sees_what_is_overdue_and_reminds_a_unit_again(world):
     # 副局长乙 answers for 一小 and 二中 (包保), and 办公室 (分管), which carries no watch duty
     assert page.text.count('data-unit="') == 4  # two duties × two schools
     assert "2 个单位共 2 项逾期" in page.text and "幼儿园" not in page.text
+    # each task opens read-only for the leader; its carriers go on to the hand-in page
+    report = task_id(REPORT, "S1", "2026-10-03")
+    view = world.client.get(f"{lead.rsplit('/', 1)[0]}/task/{report}")
+    assert f'href="{lead.rsplit("/", 1)[0]}/task/{report}"' in page.text
+    assert view.status_code == 200 and "一小校长、一小安全主任" in view.text and 'data-state="overdue"' in view.text
+    assert world.client.get(f"{lead.rsplit('/', 1)[0]}/task/{task_id(REPORT, 'K1', '2026-10-03')}").status_code == 403
+    own = world.client.get(f"{shown_link('s1-head')}/task/{report}")
+    assert own.status_code == 303 and own.headers["location"].startswith("/e/")
     csrf = csrf_of(page.text)
     done = world.client.post(f"{lead}/remind", data={"csrf": csrf, "unit": str(world.ids["S1"])})
     assert done.status_code == 200 and "已再次提醒 一小：4 条提醒将发出。" in done.text  # 2 tasks × (principal, safety officer)

@@ -184,8 +184,11 @@ def my_hazards(session: Session, rt: Runtime, org: Org, person_id: int) -> list[
     except (CatalogError, OSError):  # no hazards.yaml in this catalog: no hazard loop
         return []
     H = Hazard.__table__
-    rows = session.execute(sa.select(H).where(H.c.state.in_(
-        (HazardState.reported.value, HazardState.rectifying.value, HazardState.rectified.value))).order_by(H.c.deadline, H.c.id))
+    # theirs to rectify, or waiting for a verifier (few at a time: a rectified hazard is verified within days)
+    rows = session.execute(sa.select(H).where(sa.or_(
+        sa.and_(H.c.rectifier_id == person_id,
+                H.c.state.in_((HazardState.reported.value, HazardState.rectifying.value))),
+        H.c.state == HazardState.rectified.value)).order_by(H.c.deadline, H.c.id))
     out = []
     for h in rows:
         if h.state != HazardState.rectified.value:

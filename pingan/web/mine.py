@@ -27,6 +27,7 @@ from pingan.core.db import session_scope
 from pingan.core.i18n import t
 from pingan.core.links import sign
 from pingan.evidence import files as evfiles
+from pingan.evidence import service as ev
 from pingan.hazards import service as hazards
 from pingan.hazards.rules import HazardError
 from pingan.org import links
@@ -84,8 +85,7 @@ def routes(web: Web) -> APIRouter:
             groups = pages.lead_page(session, web.runtime, org, person.id, now)
             units = [org.units[u].name for u in pages.led_units(org, person.id)]
         return web.page(request, "lead.html", code, groups=groups, units=units, token=token, notice=notice,
-                        error=error, csrf=web.signer.hand_in_csrf(token),
-                        link=lambda x: task_link(x.id, person.id, x.due_at))
+                        error=error, csrf=web.signer.hand_in_csrf(token), link=lambda x: f"/m/{token}/task/{x.id}")
 
     @router.get("/m/{token}/lead", response_class=HTMLResponse)
     def lead(request: Request, token: str = TOKEN()):
@@ -122,6 +122,29 @@ def routes(web: Web) -> APIRouter:
                 "lead.too_soon", unit=name, at=local(exc.last).strftime("%m-%d %H:%M"), hours=pages.REMIND_AGAIN_HOURS))
         log.info("unit %s reminded again by person %s: %s notice(s)", unit, person.id, queued)
         return lead_page(request, token, person, notice=t("lead.reminded", unit=name, n=queued))
+
+    @router.get("/m/{token}/task/{task_id}", response_class=HTMLResponse)
+    def task_view(request: Request, token: str = TOKEN(), task_id: int = Path(ge=1, le=MAX_ID)):
+        """A task of a unit the leader answers for, read-only; its carriers go to the hand-in page."""
+        person = person_of(token)
+        if person is None:
+            return web.denied(request)
+        now = web.clock()
+        with Session(web.engine) as session:
+            org = load_org(session)
+            task = ev.load_task(session, web.runtime, task_id)
+            if task is None or task.duty is None:
+                return web.not_found(request)
+            carriers = org.assignees(task.duty.carrier, task.unit_id, task.person_id)
+            if person.id in carriers:
+                return RedirectResponse(task_link(task.id, person.id, task.due_at), status_code=303)
+            if task.unit_id not in pages.led_units(org, person.id):
+                return web.denied(request)
+            versions = ev.versions_of(session, web.runtime, task.id)
+            names = [org.persons[p].name for p in carriers if p in org.persons]
+        return web.page(request, "task_view.html", task=task, duty=task.duty, state=task.state(now), carriers=names,
+                        versions=versions, token=token, csrf=web.signer.hand_in_csrf(token),
+                        document=web.catalog.documents.get(task.duty.source.document, task.duty.source.document))
 
     # ------------------------------------------------------------------ hazards by link
     def hazard_page(request: Request, token: str, person: Person, hazard_id: int, *, errors=(), note: str = "",
