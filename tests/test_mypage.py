@@ -330,7 +330,7 @@ def test_the_leader_sees_what_is_overdue_and_reminds_a_unit_again(world):
     assert page.status_code == 200
     # 副局长乙 answers for 一小 and 二中 (包保), and 办公室 (分管), which carries no watch duty
     assert page.text.count('data-unit="') == 4  # two duties × two schools
-    assert "2 个单位共 2 项逾期" in page.text and "幼儿园" not in page.text
+    assert "2 个单位共 2 项逾期（条款 7）" in page.text and "幼儿园" not in page.text
     # each task opens read-only for the leader; its carriers go on to the hand-in page
     report = task_id(REPORT, "S1", "2026-10-03")
     view = world.client.get(f"{lead.rsplit('/', 1)[0]}/task/{report}")
@@ -355,4 +355,4 @@ def test_the_leader_sees_what_is_overdue_and_reminds_a_unit_again(world):
         assert rows(session, "select count(*) from notice where dedupe_key like 'again:%'") == [(4,)]
     # the bureau head answers for every unit of the bureau: the kindergarten too
     chief = world.client.get(shown_link("chief") + "/lead")
-    assert chief.text.count('data-unit="') == 6 and "3 个单位共 3 项逾期" in chief.text
+    assert chief.text.count('data-unit="') == 6 and "3 个单位共 3 项逾期（条款 7）" in chief.text
