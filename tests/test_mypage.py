@@ -295,6 +295,21 @@ def test_a_hazard_is_rectified_and_verified_by_link(world):
         assert rows(session, "select state, round from hazard") == [("rectifying", 2)]
         assert rows(session, "select action, actor from hazard_event where action = 'verification_failed'") == [
             ("verification_failed", "person:s1-head")]
+    # rectified again, then verified
+    form = world.client.get(f"{rectifier}/hazard/{hid}")
+    assert world.client.post(f"{rectifier}/hazard/{hid}", data={"csrf": csrf_of(form.text), "note": "更换门锁"},
+                             files=[("files", ("门锁.jpg", JPEG, "image/jpeg"))]).status_code == 303
+    form = world.client.get(f"{verifier}/hazard/{hid}")
+    passed = world.client.post(f"{verifier}/hazard/{hid}", data={"csrf": csrf_of(form.text), "decision": "pass"})
+    assert passed.status_code == 303
+    assert "隐患 #%d 已核验通过。" % hid in world.client.get(passed.headers["location"]).text
+    with session_scope() as session:
+        assert rows(session, "select state, round, verified_by_id from hazard") == [("verified", 2, ids["s1-head"])]
+        assert rows(session, "select action, actor from audit where action like 'hazard.%' and action != 'hazard.reported' "
+                             "order by id") == [
+            ("hazard.rectified", "person:s1-safe"), ("hazard.verification_failed", "person:s1-head"),
+            ("hazard.rectified", "person:s1-safe"), ("hazard.verified", "person:s1-head")]
+    assert f'data-hazard="{hid}"' not in world.client.get(verifier).text
 
 
 # --------------------------------------------------------------------------- the calendar feed
@@ -354,5 +369,10 @@ def test_the_leader_sees_what_is_overdue_and_reminds_a_unit_again(world):
     with session_scope() as session:
         assert rows(session, "select count(*) from notice where dedupe_key like 'again:%'") == [(4,)]
     # the bureau head answers for every unit of the bureau: the kindergarten too
-    chief = world.client.get(shown_link("chief") + "/lead")
-    assert chief.text.count('data-unit="') == 6 and "3 个单位共 3 项逾期（条款 7）" in chief.text
+    # the bureau head, its leader in charge of safety and the head of its safety section answer for
+    # every unit of the bureau: the kindergarten too
+    for code in ("chief", "dep-a", "safe-head"):
+        page = world.client.get(shown_link(code) + "/lead")
+        assert page.text.count('data-unit="') == 6 and "3 个单位共 3 项逾期（条款 7）" in page.text, code
+    # a principal answers for no other unit
+    assert 'id="lead"' not in world.client.get(shown_link("s1-head")).text

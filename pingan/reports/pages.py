@@ -17,16 +17,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import (
-    Audit,
-    Escalation,
-    Incident,
-    NoticeKind,
-    Occurrence,
-    Review,
-    RoleKind,
-    Waiver,
-)
+from models import Audit, Escalation, Incident, NoticeKind, Occurrence, Review, RoleKind, UnitKind, Waiver
 from models.hazard import Hazard, HazardLevel, HazardState
 from models.watch import WatchReport, WatchRoster
 from pingan.core.clock import local
@@ -257,12 +248,25 @@ def my_incidents(session: Session, org: Org, person_id: int, as_of: dt.datetime)
 
 
 def led_units(org: Org, person_id: int) -> list[int]:
-    """The units a leader answers for: 包保/分管, and every unit of the bureau for its head."""
+    """The units a leader answers for: those they are 包保/分管 for; and every unit of the bureau
+    for its head, its leader in charge of safety and the head of its safety section (whom the
+    escalations of every unit reach)."""
     units = {u for p, u, role in org.roles if p == person_id and RoleKind(role) in LEAD_ROLES}
+    bureaus = set()
     for p, u, role in org.roles:
-        if p == person_id and RoleKind(role) == RoleKind.principal and org.units.get(u) and \
-                org.units[u].kind.value == "bureau":
-            units |= {x.id for x in org.units.values() if x.id != u and org.bureau_of(x.id) and org.bureau_of(x.id).id == u}
+        unit = org.units.get(u)
+        if p != person_id or unit is None:
+            continue
+        if unit.kind == UnitKind.bureau and RoleKind(role) in (RoleKind.principal, RoleKind.safety_lead):
+            bureaus.add(u)
+        section = org.safety_section(unit.parent_id)
+        if section is not None and section.id == u and RoleKind(role) == RoleKind.principal:
+            bureaus.add(unit.parent_id)
+    if bureaus:
+        for unit in org.units.values():
+            bureau = org.bureau_of(unit.id)
+            if unit.id not in bureaus and bureau is not None and bureau.id in bureaus:
+                units.add(unit.id)
     return sorted(units)
 
 
@@ -328,7 +332,8 @@ def remind_again(session: Session, rt: Runtime, org: Org, *, leader_id: int, uni
     if last is not None and as_of - last < dt.timedelta(hours=REMIND_AGAIN_HOURS):
         raise TooSoon(last)
     rows, tasks = [], []
-    stamp = local(as_of).strftime("%Y%m%d%H%M")
+    # one notice per task and person per window: two leaders (or two taps) at once cannot double it
+    window = int(as_of.timestamp()) // (REMIND_AGAIN_HOURS * 3600)
     unit = org.units[unit_id]
     for r, _st in _open_tasks(session, rt, {unit_id}, as_of, where=O.c.due_at < as_of):
         duty = rt.catalog.duties[r.duty_key]
@@ -337,7 +342,7 @@ def remind_again(session: Session, rt: Runtime, org: Org, *, leader_id: int, uni
                    "period": r.period_key, "due": r.due_at.isoformat(), "step": "again"}
         tasks.append(r.id)
         for pid in org.assignees(duty.carrier, unit_id, r.person_id):
-            rows.append(notices.notice(pid, f"again:{r.id}:{stamp}", NoticeKind.reminder, "again", payload, as_of,
+            rows.append(notices.notice(pid, f"again:{r.id}:{window}", NoticeKind.reminder, "again", payload, as_of,
                                        occurrence_id=r.id, duty_key=duty.key, urgent=True))
     queued = notices.queue(session, rows)
     session.add(Audit(at=as_of, actor=actor[:100], action="unit.reminded_again", object_type="unit",
