@@ -302,7 +302,7 @@ def test_a_hazard_is_rectified_and_verified_by_link(world):
     form = world.client.get(f"{verifier}/hazard/{hid}")
     passed = world.client.post(f"{verifier}/hazard/{hid}", data={"csrf": csrf_of(form.text), "decision": "pass"})
     assert passed.status_code == 303
-    assert "隐患 #%d 已核验通过。" % hid in world.client.get(passed.headers["location"]).text
+    assert f"隐患 #{hid} 已核验通过。" in world.client.get(passed.headers["location"]).text
     with session_scope() as session:
         assert rows(session, "select state, round, verified_by_id from hazard") == [("verified", 2, ids["s1-head"])]
         assert rows(session, "select action, actor from audit where action like 'hazard.%' and action != 'hazard.reported' "

@@ -17,7 +17,17 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Audit, Escalation, Incident, NoticeKind, Occurrence, Review, RoleKind, UnitKind, Waiver
+from models import (
+    Audit,
+    Escalation,
+    Incident,
+    NoticeKind,
+    Occurrence,
+    Review,
+    RoleKind,
+    UnitKind,
+    Waiver,
+)
 from models.hazard import Hazard, HazardLevel, HazardState
 from models.watch import WatchReport, WatchRoster
 from pingan.core.clock import local
