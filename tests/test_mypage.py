@@ -374,5 +374,20 @@ def test_the_leader_sees_what_is_overdue_and_reminds_a_unit_again(world):
     for code in ("chief", "dep-a", "safe-head"):
         page = world.client.get(shown_link(code) + "/lead")
         assert page.text.count('data-unit="') == 6 and "3 个单位共 3 项逾期（条款 7）" in page.text, code
+    # the escalation at 17:00 (due 16:00 + 1 hour's grace, policy "watch" level 1) reaches the 包保 leader
+    world.sent.clear()
+    WATCH.run(world.rt, as_of=at("2026-10-03", "17:00"))
+    dispatch(world.rt, at("2026-10-03", "17:00"))
+    (escalated,) = [b for who, b in world.sent if who == "dep-b"]
+    assert "已再次提醒" not in escalated and f"{BASE}{shown_link('dep-b')}" in escalated
+    # the leader sees where the school's report stands from its link, but does not vouch for it
+    link = path_of(re.search(rf"{re.escape(BASE)}/e/\S+", escalated.split("一小「重大事件零报告」", 1)[1])[0])
+    seen = world.client.get(link)
+    assert seen.status_code == 200 and 'data-status="none"' in seen.text and 'id="ok"' not in seen.text
+    csrf = world.client.app.state.web.signer.hand_in_csrf(link.rsplit("/", 1)[1])  # a valid form, all the same
+    assert world.client.post(f"{link}/zero", data={"csrf": csrf, "confirm": "yes"}).status_code == 403
+    # the carriers' reminder says who asked
+    reminded = [b for who, b in world.sent if who == "s1-safe"]
+    assert any("副局长乙要求再次提醒，请尽快办理" in b for b in reminded)
     # a principal answers for no other unit
     assert 'id="lead"' not in world.client.get(shown_link("s1-head")).text

@@ -31,7 +31,7 @@ from models import (
 from models.hazard import Hazard, HazardLevel, HazardState
 from models.watch import WatchReport, WatchRoster
 from pingan.core.clock import local
-from pingan.core.i18n import pick
+from pingan.core.i18n import pick, register, t
 from pingan.delivery import notices
 from pingan.duties.catalog import CatalogError
 from pingan.duties.rules import TaskView, state
@@ -40,6 +40,10 @@ from pingan.hazards.rules import hazard_config
 from pingan.org.snapshot import Org
 from pingan.watch import service as watch
 from pingan.watch.rules import load_rules, on_duty, watch_days
+
+register({
+    "pages.again": {"zh-CN": "{leader}要求再次提醒，请尽快办理", "en": "{leader} asks again: please see to it now"},
+})
 
 O, W, E = Occurrence.__table__, Waiver.__table__, Escalation.__table__
 BUCKETS = ("overdue", "today", "week", "later")
@@ -349,7 +353,8 @@ def remind_again(session: Session, rt: Runtime, org: Org, *, leader_id: int, uni
         duty = rt.catalog.duties[r.duty_key]
         person = org.persons.get(r.person_id) if r.person_id else None
         payload = {"duty": duty.key, "unit": unit.name, "person": person.name if person else None,
-                   "period": r.period_key, "due": r.due_at.isoformat(), "step": "again"}
+                   "period": r.period_key, "due": r.due_at.isoformat(),
+                   "step": t("pages.again", leader=org.persons[leader_id].name)}
         tasks.append(r.id)
         for pid in org.assignees(duty.carrier, unit_id, r.person_id):
             rows.append(notices.notice(pid, f"again:{r.id}:{window}", NoticeKind.reminder, "again", payload, as_of,

@@ -34,6 +34,7 @@ from pingan.org import links
 from pingan.org.snapshot import load_org
 from pingan.reports import pages
 from pingan.web.site import MAX_ID, BodyTooLarge, Web, form_body
+from pingan.web.watchday import watch_duties
 
 log = logging.getLogger("pingan.web")
 
@@ -224,8 +225,6 @@ def routes(web: Web) -> APIRouter:
 
 def _watch_links(session: Session, web: Web, page: pages.MyPage, person_id: int) -> dict:
     """For each watch row, the open roster and daily-report tasks of its unit (id, due) to link to."""
-    from pingan.web.watchday import watch_duties
-
     roster, report = watch_duties(web)
     by_key = {(x.duty_key, x.unit_id, x.period): x for x in page.tasks}
     out = {}

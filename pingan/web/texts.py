@@ -167,7 +167,7 @@ register({
     "zr.done_again": {"zh-CN": "{unit} {day} 此前已报告（未更改）。", "en": "{unit}, {day}: reported before (unchanged)."},
     "zr.done_incident": {"zh-CN": "已报告事故 #{id}，事故报告计时已开始：电话报告须于 {phone} 前、书面报告须于 {written} 前完成。",
                          "en": "Incident #{id} reported; the clock runs: phone report by {phone}, written report by {written}."},
-    "zr.reported": {"zh-CN": "今日已报告：{state}", "en": "Reported today: {state}"},
+    "zr.reported": {"zh-CN": "当日报告情况：{state}", "en": "Report of the day: {state}"},
     "zr.late": {"zh-CN": "（迟报）", "en": " (late)"},
     "inc.form.title": {"zh-CN": "报告事故", "en": "Report an incident"},
     "inc.form.at": {"zh-CN": "发生时间", "en": "When it happened"},

@@ -17,6 +17,7 @@ import logging
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import Session
 
 from models import Person, WatchReport
 from pingan.core.clock import TZ, local
@@ -41,13 +42,20 @@ def TOKEN():
     return Path(max_length=200)
 
 
+_DUTIES: dict[int, tuple[str | None, str | None]] = {}
+
+
 def watch_duties(web: Web) -> tuple[str | None, str | None]:
-    """(roster duty key, daily report duty key) of this catalog, or Nones without a holiday watch."""
-    try:
-        rules = load_rules(web.runtime)
-    except (CatalogError, OSError):
-        return None, None
-    return rules.roster.duty, rules.daily_report.duty
+    """(roster duty key, daily report duty key) of this catalog, or Nones without a holiday watch;
+    read once per runtime (every hand-in page asks)."""
+    key = id(web.runtime)
+    if key not in _DUTIES:
+        try:
+            rules = load_rules(web.runtime)
+            _DUTIES[key] = (rules.roster.duty, rules.daily_report.duty)
+        except (CatalogError, OSError):
+            _DUTIES[key] = (None, None)
+    return _DUTIES[key]
 
 
 def _act(web: Web, work):
@@ -60,26 +68,34 @@ def _day(task: ev.Task) -> dt.date:
     return dt.date.fromisoformat(task.period)
 
 
+def carries(web: Web, task: ev.Task, person: Person) -> bool:
+    """Whether the person carries the task (files the unit's report or roster); a leader reminded
+    of it sees where it stands but does not vouch for the unit."""
+    with Session(web.engine) as session:
+        return person.id in load_org(session).assignees(task.duty.carrier, task.unit_id, task.person_id)
+
+
 def page_for(web: Web, request: Request, token: str, task: ev.Task, person: Person, *, errors: list[str] | None = None,
              done: str | None = None, confirm: bool = False, values: dict | None = None, code: int = 200) -> HTMLResponse | None:
     """The watch page of a roster or daily-report task; None for any other task."""
     roster, report = watch_duties(web)
+    if task.duty_key not in (roster, report) or task.duty_key is None:
+        return None
     csrf = web.signer.hand_in_csrf(token)
+    mine = carries(web, task, person)
     if task.duty_key == report:
         day = _day(task)
-        reported = _act(web, lambda session, org: _report_status(session, task.unit_id, day))
+        with Session(web.engine) as session:
+            reported = session.scalar(sa.select(WatchReport.status).where(WatchReport.unit_id == task.unit_id,
+                                                                          WatchReport.day == day))
         return web.page(request, "zero.html", code, task=task, duty=task.duty, day=day, csrf=csrf, token=token,
-                        errors=errors or [], done=done, confirm=confirm, reported=reported)
-    if task.duty_key == roster:
-        found = _act(web, lambda session, org: watch.find_period(session, web.runtime, task.period, web.clock(),
-                                                                  rules=load_rules(web.runtime)))
-        return web.page(request, "roster.html", code, task=task, duty=task.duty, period=found, csrf=csrf, token=token,
-                        errors=errors or [], done=done, values=values or {})
-    return None
-
-
-def _report_status(session, unit_id: int, day: dt.date) -> str | None:
-    return session.scalar(sa.select(WatchReport.status).where(WatchReport.unit_id == unit_id, WatchReport.day == day))
+                        errors=errors or [], done=done, confirm=confirm, reported=reported, mine=mine)
+    with Session(web.engine) as session:
+        period = next((p for p in watch.periods(session, include_cancelled=True) if p.key == task.period), None)
+    if period is None:
+        return None
+    return web.page(request, "roster.html", code, task=task, duty=task.duty, period=period, csrf=csrf, token=token,
+                    errors=errors or [], done=done, values=values or {}, mine=mine)
 
 
 def routes(web: Web) -> APIRouter:
@@ -91,7 +107,7 @@ def routes(web: Web) -> APIRouter:
 
     def granted(token: str, duty: str | None):
         found = task_and_person(web, token)
-        if found is None or duty is None or found[0].duty_key != duty:
+        if found is None or duty is None or found[0].duty_key != duty or not carries(web, *found):
             return None
         return found
 
