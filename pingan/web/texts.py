@@ -150,6 +150,7 @@ register({
     "lead.none": {"zh-CN": "您负责的单位目前没有逾期或督办事项。", "en": "Nothing is overdue or escalated in your units."},
     "lead.duty": {"zh-CN": "{units} 个单位共 {n} 项逾期（条款 {clause}）", "en": "{n} overdue in {units} unit(s) (clause {clause})"},
     "lead.unit_count": {"zh-CN": "{n} 项", "en": "{n} task(s)"},
+    "lead.more": {"zh-CN": "……另有 {n} 项", "en": "… and {n} more"},
     "lead.remind": {"zh-CN": "再次提醒该单位", "en": "Remind this unit again"},
     "lead.reminded": {"zh-CN": "已再次提醒 {unit}：{n} 条提醒将发出。", "en": "{unit} reminded again: {n} reminder(s) queued."},
     "lead.too_soon": {"zh-CN": "{unit} 已于 {at} 被再次提醒，{hours} 小时内不能重复提醒。",
