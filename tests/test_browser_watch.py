@@ -1,10 +1,12 @@
-"""A principal's phone during National Day 2026: from the daily-report reminder to the zero report.
+"""A principal's phone: from the daily-report reminder to the zero report; a hazard closed by link.
 
 Headless Chromium (Debian's package) at phone size, driven by Playwright, against the app served
 by uvicorn. The holiday flow runs at 13:00 on Sat 3 Oct, three hours before the day's report is
 due (16:00; the duty's ``daily`` reminder set: 3 hours before): the principal of 一小 gets the
 reminder, opens its link, taps 平安无事, confirms, and the report is filed as ``pingan watch
-report`` files it; their own page (the link every message ends with) then shows it.
+report`` files it; their own page (the link every message ends with) then shows it. Then a
+hazard: rectified by the safety officer from their page, verified by the principal from theirs,
+and the principal's calendar feed fetched and parsed.
 
 Skipped, with the reason shown, where Playwright or /usr/bin/chromium is missing.
 """
@@ -18,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from factories import at, make_org, rows
 from test_browser import CHROMIUM, CHROMIUM_ARGS, Clock, Served, sync_playwright
+from test_evidence import JPEG
 
 from models import WatchReport
 from pingan.cli.supervisor import free_port
@@ -90,3 +93,61 @@ def test_a_principal_files_the_zero_report_from_the_reminder_on_a_phone(migrated
         (report,) = session.scalars(sa.select(WatchReport)).all()
         assert (report.unit_id, report.day, report.status, report.filed_by, report.filed_at) == (
             ids["S1"], dt.date(2026, 10, 3), "ok", "person:s1-head", at("2026-10-03", "13:05"))
+
+
+def test_a_hazard_is_rectified_and_verified_from_the_persons_page_and_the_feed_parses(migrated_db, monkeypatch):
+    """The safety officer of 一小 rectifies a general hazard from their page (a photo and a note);
+    the principal — the unit's principal verifies a general hazard (catalog/hazards.yaml) — verifies
+    it from theirs; the principal's calendar feed, fetched by the same browser, parses."""
+    import icalendar
+
+    from pingan.hazards import service as hazards
+
+    sent: list = []
+    monkeypatch.setattr(transports, "deliver", lambda url, title, body, *, timeout: sent.append((url, body)) or Outcome(ok=True))
+    port = free_port()
+    monkeypatch.setenv("PINGAN_BASE_URL", f"http://127.0.0.1:{port}")
+    reset_settings()
+    reset_runtime()
+    rt = build_runtime(Settings(catalog_dir=CATALOG, send_backoff=0), load_catalog(CATALOG))
+    with session_scope() as session:
+        ids = make_org(session)
+    found = hazards.act(rt, lambda s, org: hazards.report(
+        s, rt, org, unit_id=ids["S1"], place="操场东侧", description="围栏松动", level="general",
+        rectifier_id=ids["s1-safe"], actor="person:s1-head", as_of=at("2026-11-02", "09:00")))
+    dispatch(rt, at("2026-11-02", "09:00"))
+    officer = re.search(r"我的待办（全部未完成事项）：(\S+)", [b for u, b in sent if u.endswith("/s1-safe")][-1])[1]
+    clock = Clock(at("2026-11-02", "15:00"))
+
+    with Served(create_app(runtime=rt, clock=clock), port), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                          locale="zh-CN")
+            tab = context.new_page()
+            tab.set_default_timeout(10_000)
+            tab.goto(officer)
+            tab.locator(f'[data-hazard="{found.hazard_id}"]').tap()
+            tab.fill("textarea[name=note]", "已加固围栏立柱")
+            tab.set_input_files("input[name=files]", files=[{"name": "加固后.jpg", "mimeType": "image/jpeg", "buffer": JPEG}])
+            tab.locator("#rectify button[type=submit]").tap()
+            assert tab.locator("#confirmation").inner_text() == "整改材料已提交，已通知核验人。"
+            dispatch(rt, at("2026-11-02", "15:00"))  # the verifiers are told, with their page link
+            principal = re.search(r"我的待办（全部未完成事项）：(\S+)", [b for u, b in sent if u.endswith("/s1-head")][-1])[1]
+            tab.goto(principal)
+            tab.locator(f'[data-hazard="{found.hazard_id}"]').tap()
+            tab.locator("#pass").tap()
+            assert tab.locator("#confirmation").inner_text() == f"隐患 #{found.hazard_id} 已核验通过。"
+            tab.goto(principal)
+            feed = tab.locator("#feed").get_attribute("href")
+            answer = tab.request.get(feed)
+            assert answer.ok and answer.headers["content-type"].startswith("text/calendar")
+            calendar = icalendar.Calendar.from_ical(answer.body())
+            assert str(calendar["x-wr-calname"]) == "平安校园 · 一小校长的待办"
+            context.close()
+        finally:
+            browser.close()
+    with session_scope() as session:
+        assert rows(session, "select state, rectified_by_id, verified_by_id from hazard") == [
+            ("verified", ids["s1-safe"], ids["s1-head"])]
+        assert rows(session, "select role, filename from hazard_file") == [("rectification", "加固后.jpg")]
