@@ -12,6 +12,7 @@ officer carry both (the kindergarten: its principal). SQLite, and PostgreSQL whe
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from types import SimpleNamespace
 
@@ -391,3 +392,13 @@ def test_the_leader_sees_what_is_overdue_and_reminds_a_unit_again(world):
     assert any("副局长乙要求再次提醒，请尽快办理" in b for b in reminded)
     # a principal answers for no other unit
     assert 'id="lead"' not in world.client.get(shown_link("s1-head")).text
+
+
+def test_the_pages_read_in_english_too(world, monkeypatch):
+    monkeypatch.setenv("PINGAN_LOCALE", "en")
+    reset_settings()
+    page = html.unescape(world.client.get(page_link(world, "s1-head")).text)
+    assert "<h1>My tasks</h1>" in page and "Due today (2)" in page and "Today's report (2026-10-03): not yet reported" in page
+    report = task_link(world, page, task_id(REPORT, "S1", "2026-10-03"))
+    assert "Nothing happened (平安无事)" in world.client.get(report).text
+    assert "Overdue in the units I answer for" in world.client.get(shown_link("dep-b") + "/lead").text

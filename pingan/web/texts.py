@@ -116,6 +116,7 @@ register({
     "my.bucket.today": {"zh-CN": "今日截止", "en": "Due today"},
     "my.bucket.week": {"zh-CN": "本周截止", "en": "Due this week"},
     "my.bucket.later": {"zh-CN": "以后截止", "en": "Due later"},
+    "my.count": {"zh-CN": "{what}（{n}）", "en": "{what} ({n})"},
     "my.due": {"zh-CN": "截止 {at}", "en": "due {at}"},
     "my.rejected": {"zh-CN": "材料被退回", "en": "evidence rejected"},
     "my.escalated": {"zh-CN": "已督办", "en": "escalated"},
