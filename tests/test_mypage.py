@@ -229,7 +229,7 @@ def test_an_incident_reported_from_the_link_starts_its_clock(world):
             at("2026-10-03", "09:40"), at("2026-10-03", "10:10"), at("2026-10-03", "11:40"))
     assert report == [("incident", incident[0])]
     mine = world.client.get(page_link(world, "k1-head")).text
-    assert f"#{incident[0]} 幼儿园 injury" in mine and "须于 2026-10-03 10:10 前报告" in mine
+    assert f"#{incident[0]} 幼儿园 意外伤害" in mine and "须于 2026-10-03 10:10 前报告" in mine
     # a time in the future is one line, nothing registered
     late = world.client.post(f"{link}/incident", data={"csrf": csrf_of(form.text), "at": "2026-10-03T11:00",
                                                        "category": "injury", "severity": "general"})

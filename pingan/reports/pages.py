@@ -37,6 +37,7 @@ from pingan.duties.catalog import CatalogError
 from pingan.duties.rules import TaskView, state
 from pingan.duties.runtime import Runtime
 from pingan.hazards.rules import hazard_config
+from pingan.incidents import rules as incident_rules
 from pingan.org.snapshot import Org
 from pingan.watch import service as watch
 from pingan.watch.rules import load_rules, on_duty, watch_days
@@ -248,7 +249,7 @@ def my_watch(session: Session, rt: Runtime, org: Org, person_id: int, as_of: dt.
     return out
 
 
-def my_incidents(session: Session, org: Org, person_id: int, as_of: dt.datetime) -> list[IncidentItem]:
+def my_incidents(session: Session, rt: Runtime, org: Org, person_id: int, as_of: dt.datetime) -> list[IncidentItem]:
     """Incidents of the person's units: those whose reports are not all in, and those of the last 7 days."""
     units = units_of(org, person_id)
     if not units:
@@ -257,8 +258,13 @@ def my_incidents(session: Session, org: Org, person_id: int, as_of: dt.datetime)
     rows = session.execute(sa.select(I).where(I.c.unit_id.in_(units), sa.or_(
         I.c.phone_at.is_(None), I.c.written_at.is_(None), I.c.occurred_at >= as_of - dt.timedelta(days=7)))
         .order_by(I.c.occurred_at.desc()))
-    return [IncidentItem(r.id, org.units[r.unit_id].name if r.unit_id in org.units else "", r.occurred_at, r.category,
-                         r.phone_due_at, r.written_due_at, r.phone_at, r.written_at) for r in rows]
+    try:
+        categories = {k: pick(v.name, v.name_en) for k, v in incident_rules.load_rules(rt).categories.items()}
+    except (CatalogError, OSError):
+        categories = {}
+    return [IncidentItem(r.id, org.units[r.unit_id].name if r.unit_id in org.units else "", r.occurred_at,
+                         categories.get(r.category, r.category), r.phone_due_at, r.written_due_at, r.phone_at,
+                         r.written_at) for r in rows]
 
 
 def led_units(org: Org, person_id: int) -> list[int]:
@@ -288,7 +294,7 @@ def my_page(session: Session, rt: Runtime, org: Org, person_id: int, as_of: dt.d
     person = org.persons[person_id]
     return MyPage(person_id, person.name, my_tasks(session, rt, org, person_id, as_of),
                   my_hazards(session, rt, org, person_id), my_watch(session, rt, org, person_id, as_of),
-                  my_incidents(session, org, person_id, as_of), bool(led_units(org, person_id)))
+                  my_incidents(session, rt, org, person_id, as_of), bool(led_units(org, person_id)))
 
 
 # --------------------------------------------------------------------------- a leader's page
