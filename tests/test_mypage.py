@@ -189,6 +189,7 @@ def test_a_zero_report_in_one_tap_with_a_confirmation(world):
     link = task_link(world, page, task_id(REPORT, "S1", "2026-10-03"))
     form = world.client.get(link)
     assert form.status_code == 200 and 'id="ok"' in form.text and "报告事故" in form.text
+    assert f'id="home" href="{page_link(world, "s1-head")}"' in form.text  # back to the person's page
     csrf = csrf_of(form.text)
     asked = world.client.post(f"{link}/zero", data={"csrf": csrf})
     assert asked.status_code == 200 and "确认报告 一小 2026-10-03 平安无事？" in asked.text

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from models import Person
 from pingan.core.links import LinkError, LinkGrant, verify
 from pingan.evidence import service as ev
+from pingan.org import links
 from pingan.web.site import Web
 
 log = logging.getLogger("pingan.web")
@@ -38,3 +39,9 @@ def task_and_person(web: Web, token: str) -> tuple[ev.Task, Person] | None:
             return None
         session.expunge(person)
         return task, person
+
+
+def home_of(web: Web, session: Session, person_id: int) -> str:
+    """The path of the person's own page (``/m/…``), for a link back to it from every page."""
+    page, _feed = links.urls(session, person_id, "", web.settings.signing_key)
+    return page

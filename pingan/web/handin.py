@@ -28,7 +28,7 @@ from pingan.core.links import LinkGrant
 from pingan.evidence import files as evfiles
 from pingan.evidence import service as ev
 from pingan.web import watchday
-from pingan.web.grants import link_grant, task_and_person
+from pingan.web.grants import home_of, link_grant, task_and_person
 from pingan.web.site import BodyTooLarge, Web, form_body
 
 log = logging.getLogger("pingan.web")
@@ -58,15 +58,17 @@ def routes(web: Web) -> APIRouter:
             with Session(web.engine) as session:
                 versions = ev.versions_of(session, web.runtime, task.id)
                 carrier = session.get(Person, task.person_id) if task.person_id else None
+                grant = link_grant(web, token)
+                home = home_of(web, session, grant.person_id) if grant else None
         except sa.exc.SQLAlchemyError:  # the form is what matters now: show it without the history
             log.warning("hand-in page of task %s shown without its history: database error", task.id)
-            versions, carrier = [], None
+            versions, carrier, home = [], None, None
         fields = [{
             "name": f"f_{f.key}", "label": pick(f.label, f.label_en), "type": f.type, "required": f.required,
             "value": (values or {}).get(f.key, ""),
         } for f in chosen.fields]
         return web.page(
-            request, "handin.html", code, task=task, duty=duty, carrier=carrier.name if carrier else None,
+            request, "handin.html", code, task=task, duty=duty, carrier=carrier.name if carrier else None, home=home,
             document=catalog.documents.get(duty.source.document, duty.source.document),
             state="rejected" if task.review == "rejected" else task.state(web.clock()),
             kinds=kinds, kind=chosen, fields=fields, note=note, errors=errors or [], done=done,

@@ -32,7 +32,7 @@ from pingan.incidents.rules import IncidentError
 from pingan.org.snapshot import load_org
 from pingan.watch import service as watch
 from pingan.watch.rules import WatchError, load_rules, parse_entry
-from pingan.web.grants import task_and_person
+from pingan.web.grants import home_of, task_and_person
 from pingan.web.site import Web, form_body
 
 log = logging.getLogger("pingan.web")
@@ -83,19 +83,22 @@ def page_for(web: Web, request: Request, token: str, task: ev.Task, person: Pers
         return None
     csrf = web.signer.hand_in_csrf(token)
     mine = carries(web, task, person)
+    with Session(web.engine) as session:
+        home = home_of(web, session, person.id)
     if task.duty_key == report:
         day = _day(task)
         with Session(web.engine) as session:
             reported = session.scalar(sa.select(WatchReport.status).where(WatchReport.unit_id == task.unit_id,
                                                                           WatchReport.day == day))
         return web.page(request, "zero.html", code, task=task, duty=task.duty, day=day, csrf=csrf, token=token,
-                        errors=errors or [], done=done, confirm=confirm, reported=reported, mine=mine)
+                        errors=errors or [], done=done, confirm=confirm, reported=reported, mine=mine,
+                        home=home)
     with Session(web.engine) as session:
         period = next((p for p in watch.periods(session, include_cancelled=True) if p.key == task.period), None)
     if period is None:
         return None
     return web.page(request, "roster.html", code, task=task, duty=task.duty, period=period, csrf=csrf, token=token,
-                    errors=errors or [], done=done, values=values or {}, mine=mine)
+                    errors=errors or [], done=done, values=values or {}, mine=mine, home=home)
 
 
 def routes(web: Web) -> APIRouter:
