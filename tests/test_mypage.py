@@ -145,9 +145,12 @@ def test_a_long_message_ends_with_the_page_instead_of_the_prefect_ui():
     from pingan.delivery.messages import render_message
 
     items = [("escalation", f"【督办】第 {i} 所学校") for i in range(1, 149)]
-    _, body = render_message("局长", items, max_items=12, page=f"{BASE}/m/7.0.x")
-    assert body.endswith(f"……另有 136 项未在此列出，全部事项请打开“我的待办”查看：{BASE}/m/7.0.x")
+    _, body = render_message("局长", items, max_items=12, page=f"{BASE}/m/7.0.x", lead=f"{BASE}/m/7.0.x/lead")
+    assert body.endswith(f"【督办】第 12 所学校\n\n……另有 136 项未在此列出，全部事项请打开：{BASE}/m/7.0.x/lead\n\n"
+                         f"我的待办（全部未完成事项）：{BASE}/m/7.0.x")
     assert "Prefect" not in body and "pingan status" not in body
+    _, short = render_message("局长", items[:3], max_items=12, page=f"{BASE}/m/7.0.x", lead=f"{BASE}/m/7.0.x/lead")
+    assert short.endswith(f"【督办】第 3 所学校\n\n负责单位逾期情况：{BASE}/m/7.0.x/lead\n\n我的待办（全部未完成事项）：{BASE}/m/7.0.x")
 
 
 def test_a_revoked_link_is_refused_and_the_next_message_carries_the_new_one(world):
@@ -381,7 +384,8 @@ def test_the_leader_sees_what_is_overdue_and_reminds_a_unit_again(world):
     WATCH.run(world.rt, as_of=at("2026-10-03", "17:00"))
     dispatch(world.rt, at("2026-10-03", "17:00"))
     (escalated,) = [b for who, b in world.sent if who == "dep-b"]
-    assert "已再次提醒" not in escalated and f"{BASE}{shown_link('dep-b')}" in escalated
+    assert escalated.endswith(f"负责单位逾期情况：{BASE}{shown_link('dep-b')}/lead\n\n"
+                              f"我的待办（全部未完成事项）：{BASE}{shown_link('dep-b')}")
     # the leader sees where the school's report stands from its link, but does not vouch for it
     link = path_of(re.search(rf"{re.escape(BASE)}/e/\S+", escalated.split("一小「重大事件零报告」", 1)[1])[0])
     seen = world.client.get(link)
@@ -391,8 +395,9 @@ def test_the_leader_sees_what_is_overdue_and_reminds_a_unit_again(world):
     # the carriers' reminder says who asked
     reminded = [b for who, b in world.sent if who == "s1-safe"]
     assert any("副局长乙要求再次提醒，请尽快办理" in b for b in reminded)
-    # a principal answers for no other unit
-    assert 'id="lead"' not in world.client.get(shown_link("s1-head")).text
+    # a principal answers for their own school
+    own = world.client.get(shown_link("s1-head") + "/lead").text
+    assert own.count('data-unit="') == 2 and "1 个单位共 1 项逾期（条款 7）" in own and "二中" not in own
 
 
 def test_the_pages_read_in_english_too(world, monkeypatch):

@@ -115,7 +115,8 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
                 texts[duty] = describe(duty)
             items.append((n.kind, render_item(n.kind, n.payload, texts[duty], link, as_of=as_of)))
         page = page_url(settings.base_url, person_id, versions.get(person_id, 0), key)
-        title, body = render_message(name, items, max_items=settings.digest_max_items, page=page)
+        lead = f"{page}/lead" if any(n.kind == "escalation" for n in notices) else None
+        title, body = render_message(name, items, max_items=settings.digest_max_items, page=page, lead=lead)
         rows.append({
             "person_id": person_id, "title": title[:300], "body": body,
             "summary": render_summary(name, items, page),

@@ -4,8 +4,8 @@ A person's open tasks are the tasks of the units they hold a role at whose carri
 (``Org.assignees``, as the reminders do), ordered by urgency; their hazards are the ones they
 rectify, or verify (named by the level's ``verify_by``, never the rectifier); the holiday watch
 and the incidents are their units'. A leader's page is the overdue and escalated tasks of the
-units they answer for (包保/分管; the bureau head: every unit of the bureau), grouped by duty
-and unit. The web layer renders them; nothing here writes but :func:`remind_again`.
+units they answer for (their own as 主要负责人, 包保/分管; the bureau head, its leader in charge
+of safety and its safety section's head: every unit of the bureau), grouped by duty and unit. The web layer renders them; nothing here writes but :func:`remind_again`.
 """
 
 from __future__ import annotations
@@ -268,10 +268,12 @@ def my_incidents(session: Session, rt: Runtime, org: Org, person_id: int, as_of:
 
 
 def led_units(org: Org, person_id: int) -> list[int]:
-    """The units a leader answers for: those they are 包保/分管 for; and every unit of the bureau
-    for its head, its leader in charge of safety and the head of its safety section (whom the
-    escalations of every unit reach)."""
-    units = {u for p, u, role in org.roles if p == person_id and RoleKind(role) in LEAD_ROLES}
+    """The units a person answers for — every target an escalation can reach: the unit they head
+    (主要负责人), those they are 包保/分管 for, and every unit of the bureau for its head, its
+    leader in charge of safety and the head of its safety section."""
+    units = {u for p, u, role in org.roles if p == person_id and (
+        RoleKind(role) in LEAD_ROLES or (RoleKind(role) == RoleKind.principal and u in org.units
+                                          and org.units[u].kind != UnitKind.bureau))}
     bureaus = set()
     for p, u, role in org.roles:
         unit = org.units.get(u)
