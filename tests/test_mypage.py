@@ -408,3 +408,24 @@ def test_the_pages_read_in_english_too(world, monkeypatch):
     report = task_link(world, page, task_id(REPORT, "S1", "2026-10-03"))
     assert "Nothing happened (平安无事)" in world.client.get(report).text
     assert "Overdue in the units I answer for" in world.client.get(shown_link("dep-b") + "/lead").text
+
+
+def test_a_unit_calendar_lists_every_open_task_of_the_unit_with_who_carries_it(world):
+    page = world.client.get(shown_link("dep-b")).text
+    feeds = dict(re.findall(r'<li><a href="([^"]+)">([^<]+)</a></li>', page.split('id="unit-feeds"', 1)[1]))
+    # 副局长乙: the bureau (their own unit), 办公室 (分管), 一小 and 二中 (包保)
+    assert sorted(feeds.values()) == sorted(["局", "办公室", "一小", "二中"])
+    s1 = next(url for url, name in feeds.items() if name == "一小")
+    cal = icalendar.Calendar.from_ical(world.client.get(path_of(s1)).content)
+    events = sorted(cal.walk("VEVENT"), key=lambda e: str(e["uid"]))
+    assert [str(e["uid"]) for e in events] == [f"task-{task_id(ROSTER, 'S1', '2026-10-01-国庆节')}@pingan",
+                                              f"task-{task_id(REPORT, 'S1', '2026-10-03')}@pingan"]
+    assert all("责任人：一小校长、一小安全主任" in str(e["description"]) and "url" not in e for e in events)
+    # a unit the person neither belongs to nor answers for is refused
+    k1 = s1.rsplit("/", 1)[0] + f"/{world.ids['K1']}.ics"
+    assert world.client.get(path_of(k1)).status_code == 403
+    # the principal's own feed of 一小 links each task to its hand-in page
+    mine = world.client.get(shown_link("s1-head")).text
+    own = re.search(r'<li><a href="([^"]+)">一小</a></li>', mine)[1]
+    events = icalendar.Calendar.from_ical(world.client.get(path_of(own)).content).walk("VEVENT")
+    assert len(events) == 2 and all(str(e["url"]).startswith(f"{BASE}/e/") for e in events)

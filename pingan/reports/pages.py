@@ -183,6 +183,20 @@ def my_tasks(session: Session, rt: Runtime, org: Org, person_id: int, as_of: dt.
     return sorted(items, key=lambda x: (BUCKETS.index(x.bucket), x.due_at, x.id))
 
 
+def unit_tasks(session: Session, rt: Runtime, org: Org, unit_id: int, as_of: dt.datetime) -> list[tuple[TaskItem, list[int]]]:
+    """Every open task of a unit with the persons who carry it, by deadline (a unit's calendar)."""
+    out = []
+    for r, st in _open_tasks(session, rt, {unit_id}, as_of):
+        duty = rt.catalog.duties[r.duty_key]
+        out.append((_item(rt, org, r, st, as_of), org.assignees(duty.carrier, r.unit_id, r.person_id)))
+    return out
+
+
+def feed_units(org: Org, person_id: int) -> list[int]:
+    """The units whose calendar a person may subscribe to: theirs and those they answer for."""
+    return sorted(units_of(org, person_id) | set(led_units(org, person_id)))
+
+
 def my_hazards(session: Session, rt: Runtime, org: Org, person_id: int) -> list[HazardItem]:
     """Hazards the person must rectify (reported, rectifying) or verify (rectified, not by them)."""
     try:

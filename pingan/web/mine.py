@@ -71,8 +71,9 @@ def routes(web: Web) -> APIRouter:
             page = pages.my_page(session, web.runtime, org, person.id, now)
             report_links = _watch_links(session, web, page, person.id)
             _page, feed = links.urls(session, person.id, web.settings.base_url, web.settings.signing_key)
+            units = [(org.units[u].name, f"{feed[:-len('.ics')]}/unit/{u}.ics") for u in pages.feed_units(org, person.id)]
         base = web.settings.base_url.rstrip("/")
-        return web.page(request, "my.html", page=page, token=token, now=now,
+        return web.page(request, "my.html", page=page, token=token, now=now, unit_feeds=units,
                         link=lambda x: task_link(x.id, person.id, x.due_at), watch_links=report_links,
                         feed_https=feed, feed_webcal="webcal://" + feed.split("://", 1)[1] if "://" in feed else feed,
                         base=base)
@@ -220,6 +221,28 @@ def routes(web: Web) -> APIRouter:
         body = calendar(person.name, tasks, now, lambda x: base + task_link(x.id, person.id, x.due_at))
         return Response(body, media_type="text/calendar; charset=utf-8")
 
+    @router.get("/c/{token}/unit/{unit_id}.ics")
+    def unit_feed(request: Request, token: str = TOKEN(), unit_id: int = Path(ge=1, le=MAX_ID)):
+        """A unit's calendar: every open task of the unit, for a person of it or answering for it."""
+        person = person_of(token, "feed")
+        if person is None:
+            return web.denied(request)
+        now = web.clock()
+        with Session(web.engine) as session:
+            org = load_org(session)
+            if unit_id not in pages.feed_units(org, person.id):
+                return web.denied(request)
+            found = pages.unit_tasks(session, web.runtime, org, unit_id, now)
+            names = {pid: org.persons[pid].name for _, carriers in found for pid in carriers if pid in org.persons}
+            unit = org.units[unit_id].name
+        base = web.settings.base_url.rstrip("/")
+        tasks = [task for task, _ in found]
+        carried = {task.id: [names[p] for p in carriers if p in names] for task, carriers in found}
+        mine = {task.id for task, carriers in found if person.id in carriers}
+        body = calendar(unit, tasks, now, lambda x: base + task_link(x.id, person.id, x.due_at) if x.id in mine else None,
+                        carriers=carried)
+        return Response(body, media_type="text/calendar; charset=utf-8")
+
     return router
 
 
@@ -236,8 +259,11 @@ def _watch_links(session: Session, web: Web, page: pages.MyPage, person_id: int)
     return out
 
 
-def calendar(name: str, tasks: list[pages.TaskItem], as_of: dt.datetime, link) -> bytes:
-    """An iCalendar (RFC 5545) of the tasks: one event per task ending at its deadline."""
+def calendar(name: str, tasks: list[pages.TaskItem], as_of: dt.datetime, link,
+             carriers: dict[int, list[str]] | None = None) -> bytes:
+    """An iCalendar (RFC 5545) of the tasks: one event per task ending at its deadline, with the
+    link to act on it (``link(task)``, None where the reader does not carry it) and, for a unit's
+    calendar, who carries it."""
     cal = icalendar.Calendar()
     cal.add("prodid", "-//pingan//school safety//ZH")
     cal.add("version", "2.0")
@@ -251,7 +277,12 @@ def calendar(name: str, tasks: list[pages.TaskItem], as_of: dt.datetime, link) -
         event.add("dtstart", local(task.due_at) - dt.timedelta(minutes=30))
         event.add("dtend", local(task.due_at))
         event.add("summary", t("cal.summary", duty=task.name, unit=task.unit))
-        event.add("description", t("cal.description", clause=task.clause, period=task.period, link=url))
-        event.add("url", url)
+        lines = [t("cal.description", clause=task.clause, period=task.period)]
+        if carriers is not None:
+            lines.append(t("cal.carriers", names="、".join(carriers.get(task.id, []))))
+        if url:
+            lines.append(t("cal.open", link=url))
+            event.add("url", url)
+        event.add("description", "\n".join(lines))
         cal.add_component(event)
     return cal.to_ical()

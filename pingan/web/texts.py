@@ -205,5 +205,8 @@ register({
     # the calendar
     "cal.name": {"zh-CN": "平安校园 · {name}的待办", "en": "pingan · tasks of {name}"},
     "cal.summary": {"zh-CN": "截止：{duty}（{unit}）", "en": "Due: {duty} ({unit})"},
-    "cal.description": {"zh-CN": "依据：{clause}\n周期：{period}\n办理：{link}", "en": "Source: {clause}\nPeriod: {period}\nOpen: {link}"},
+    "cal.description": {"zh-CN": "依据：{clause}\n周期：{period}", "en": "Source: {clause}\nPeriod: {period}"},
+    "cal.open": {"zh-CN": "办理：{link}", "en": "Open: {link}"},
+    "cal.carriers": {"zh-CN": "责任人：{names}", "en": "Responsible: {names}"},
+    "cal.unit_feeds": {"zh-CN": "单位日历（本单位全部待办）", "en": "Unit calendars (every open task of the unit)"},
 })
