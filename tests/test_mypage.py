@@ -232,6 +232,8 @@ def test_an_incident_reported_from_the_link_starts_its_clock(world):
         assert (row.occurred_at, row.phone_due_at, row.written_due_at) == (
             at("2026-10-03", "09:40"), at("2026-10-03", "10:10"), at("2026-10-03", "11:40"))
     assert report == [("incident", incident[0])]
+    with session_scope() as session:  # reported at 10:00, 20 minutes after: nothing is late yet
+        assert rows(session, "select count(*) from escalation") == [(0,)]
     mine = world.client.get(page_link(world, "k1-head")).text
     assert f"#{incident[0]} 幼儿园 意外伤害" in mine and "须于 2026-10-03 10:10 前报告" in mine
     # a time in the future is one line, nothing registered
@@ -429,3 +431,17 @@ def test_a_unit_calendar_lists_every_open_task_of_the_unit_with_who_carries_it(w
     own = re.search(r'<li><a href="([^"]+)">一小</a></li>', mine)[1]
     events = icalendar.Calendar.from_ical(world.client.get(path_of(own)).content).walk("VEVENT")
     assert len(events) == 2 and all(str(e["url"]).startswith(f"{BASE}/e/") for e in events)
+
+
+def test_an_incident_reported_late_from_the_link_is_escalated_at_once(world):
+    """Reported at 10:00 for 09:20: the phone report was due at 09:50 (30 minutes), so the clock,
+    run at once as after ``pingan watch report``, escalates it (policy ``immediate``: no grace)."""
+    page = world.client.get(page_link(world, "s1-head")).text
+    link = task_link(world, page, task_id(REPORT, "S1", "2026-10-03"))
+    form = world.client.get(f"{link}/incident")
+    assert world.client.post(f"{link}/incident", data={"csrf": csrf_of(form.text), "at": "2026-10-03T09:20",
+                                                       "category": "drowning", "severity": "larger"}).status_code == 303
+    with session_scope() as session:
+        fired = rows(session, "select o.period_key, e.level from escalation e join occurrence o on o.id = e.occurrence_id")
+        (incident,) = rows(session, "select id from incident")
+    assert fired == [(f"事故#{incident[0]}·电话报告", 1)]  # the written report is not due before 11:20

@@ -3,7 +3,8 @@
 The link of a daily-report task (``/e/<token>``) shows "平安无事" and "报告事故" instead of the
 evidence form: 平安无事 asks once more, then files the report as ``pingan watch report`` does
 (``pingan.watch.service.file_report``); 报告事故 opens a form with the unit and the time filled
-in and registers the incident through the same function, which starts its clock. The link of a
+in and registers the incident through the same function, which starts its clock (the clock runs
+at once, as after ``pingan watch report``; later escalations are the incident sweep's). The link of a
 roster task shows the roster form (带班领导, 值班值宿人员, phones): ``file_roster``. Every form
 carries the hand-in CSRF token of its link; a refused filing shows its one-line reason and
 changes nothing.
@@ -29,6 +30,7 @@ from pingan.evidence import service as ev
 from pingan.incidents import rules as incident_rules
 from pingan.incidents import service as incidents
 from pingan.incidents.rules import IncidentError
+from pingan.incidents.workflow import CLOCK
 from pingan.org.snapshot import load_org
 from pingan.watch import service as watch
 from pingan.watch.rules import WatchError, load_rules, parse_entry
@@ -179,6 +181,9 @@ def routes(web: Web) -> APIRouter:
         except (WatchError, IncidentError) as exc:
             return incident_page(request, token, task, errors=[str(exc)], values=values, code=400)
         log.info("incident #%s of unit %s reported by person %s", filed.incident_id, task.unit_id, person.id)
+        # as `pingan watch report` does: what is already late is escalated at once (the dispatcher's
+        # sweep sends it within minutes; the incident sweep keeps the clock after that)
+        CLOCK.run(web.runtime, as_of=now)
         return RedirectResponse(f"/e/{token}?filed=incident", status_code=303)
 
     @router.post("/e/{token}/roster", response_class=HTMLResponse,
