@@ -5,7 +5,10 @@ revoked with ``pingan person link revoke CODE``, after which the old link is the
 as any refused link. The page lists what waits for the person (``pingan.reports.pages``); each
 task opens its hand-in page through a fresh hand-in link, each hazard its form here. Hazard
 actions are ``pingan.hazards.service``'s (the same moves, events and audit as the shell). The
-feed (``/c/<token>.ics``) is an iCalendar of the same open tasks, signed for its own purpose.
+leader's page (``/m/<token>/lead``) shows the overdue tasks of the units the person answers for,
+each readable (``/m/<token>/task/<id>``), with "remind again". The feed (``/c/<token>.ics``) is
+an iCalendar of the same open tasks, signed for its own purpose; ``/c/<token>/unit/<id>.ics``
+is a unit's.
 """
 
 from __future__ import annotations
