@@ -99,3 +99,18 @@ class OrgVersion(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     version: int = Field(default=0, sa_type=sa.BigInteger)  # an opaque token, not a count
+
+
+class PersonLink(SQLModel, table=True):
+    """The version of a person's own links (their page, their calendar feed).
+
+    A link carries the version it was signed with; revoking raises the version, so every link
+    issued before stops working and the next messages carry new ones. No row: version 0.
+    """
+
+    __tablename__ = "person_link"
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    version: int = 0
+    changed_at: dt.datetime = Field(default_factory=now, sa_type=AwareDateTime)
+    changed_by: str = Field(max_length=100)

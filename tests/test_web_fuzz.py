@@ -49,9 +49,12 @@ def schema(site):
 def test_the_schema_covers_every_route_and_promises_no_json_error(schema, site):
     operations = sorted(f"{op.ok().method.upper()} {op.ok().path}" for op in schema.get_all_operations())
     assert operations == [
-        "GET /account/password", "GET /e/{token}", "GET /login", "GET /review", "GET /review/files/{file_id}",
-        "GET /review/{evidence_id}", "POST /account/password", "POST /e/{token}", "POST /login", "POST /logout",
-        "POST /review/{evidence_id}/accept", "POST /review/{evidence_id}/reject",
+        "GET /account/password", "GET /c/{token}.ics", "GET /c/{token}/unit/{unit_id}.ics", "GET /e/{token}", "GET /e/{token}/incident", "GET /login",
+        "GET /m/{token}", "GET /m/{token}/hazard/{hazard_id}", "GET /m/{token}/lead", "GET /m/{token}/task/{task_id}", "GET /review",
+        "GET /review/files/{file_id}", "GET /review/{evidence_id}", "POST /account/password", "POST /e/{token}",
+        "POST /e/{token}/incident", "POST /e/{token}/roster", "POST /e/{token}/zero", "POST /login", "POST /logout",
+        "POST /m/{token}/hazard/{hazard_id}", "POST /m/{token}/lead/remind", "POST /review/{evidence_id}/accept",
+        "POST /review/{evidence_id}/reject",
     ]
     assert "422" not in str(site.client.app.openapi()) and "HTTPValidationError" not in str(site.client.app.openapi())
 

@@ -21,6 +21,7 @@ from pingan.cli import replay as _replay  # noqa: F401,E402
 from pingan.cli import account as _account  # noqa: F401,E402
 from pingan.cli import calendar as _calendar  # noqa: F401,E402
 from pingan.cli import catalog as _catalog  # noqa: F401,E402
+from pingan.cli import person as _person  # noqa: F401,E402
 
 
 def main() -> None:

@@ -58,3 +58,46 @@ def verify(token: str, keys: bytes | Sequence[bytes], now: dt.datetime) -> LinkG
 
 def hand_in_url(base_url: str, occurrence_id: int, person_id: int, expires: dt.datetime, key: bytes) -> str:
     return f"{base_url.rstrip('/')}/e/{sign(occurrence_id, person_id, expires, key)}"
+
+
+# --------------------------------------------------------------------------- a person's own links
+
+# A person's page and calendar feed: ``<person>.<version>.<signature>``, the signature covering
+# the purpose too, so a page link never opens the feed nor the other way round. They do not
+# expire; revoking raises the person's link version (``person_link``), which the signature covers.
+PURPOSES = ("page", "feed")
+
+
+@dataclass(frozen=True)
+class PersonGrant:
+    person_id: int
+    version: int
+
+
+def sign_person(person_id: int, version: int, purpose: str, key: bytes) -> str:
+    payload = f"{person_id}.{version}"
+    return f"{payload}.{_mac(key, f'{purpose}:{payload}')}"
+
+
+def verify_person(token: str, keys: bytes | Sequence[bytes], purpose: str) -> PersonGrant:
+    """The grant of a person link signed by any of ``keys``; the version is checked by the caller."""
+    parts = token.split(".")
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 12 for p in parts[:2]):
+        raise LinkError("malformed link")
+    payload = ".".join(parts[:2])
+    keys = [keys] if isinstance(keys, bytes) else list(keys)
+    given = parts[2].encode()
+    matched = [hmac.compare_digest(_mac(key, f"{purpose}:{payload}").encode(), given) for key in keys]
+    if not any(matched):
+        raise LinkError("bad signature")
+    return PersonGrant(int(parts[0]), int(parts[1]))
+
+
+def page_url(base_url: str, person_id: int, version: int, key: bytes) -> str:
+    """The person's own page: every open task of theirs, each opening its action."""
+    return f"{base_url.rstrip('/')}/m/{sign_person(person_id, version, 'page', key)}"
+
+
+def feed_url(base_url: str, person_id: int, version: int, key: bytes) -> str:
+    """The person's calendar feed (iCalendar)."""
+    return f"{base_url.rstrip('/')}/c/{sign_person(person_id, version, 'feed', key)}.ics"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -140,13 +139,16 @@ def _counts(items: list[tuple[str, str]], en: bool) -> str:
     return "，".join(p for p in parts if p)
 
 
-def render_message(person_name: str, items: list[tuple[str, str]], *, max_items: int | None = None) -> tuple[str, str]:
+def render_message(person_name: str, items: list[tuple[str, str]], *, max_items: int | None = None,
+                   page: str | None = None, lead: str | None = None) -> tuple[str, str]:
     """(title, body) for one person's notices; ``items`` are (kind, rendered paragraph).
 
     The title counts every item; the body lists the first ``max_items`` and sums up the rest, so
     a leader escalated for hundreds of schools gets one readable message that chat APIs accept
-    (WeCom's bot takes 2,048 bytes) rather than a megabyte; the full list is in the Prefect UI
-    and ``pingan status``.
+    (WeCom's bot takes 2,048 bytes) rather than a megabyte. The body ends with ``page``, the
+    person's own page (``pingan.core.links.page_url``), where everything open is listed, and a
+    message with escalations with ``lead``, the page of the units they answer for: a principal
+    or a leader never uses the Prefect UI or a shell.
     """
     en = locale() == "en"
     title = ("pingan school safety: " if en else "平安校园安全工作：") + _counts(items, en)
@@ -154,8 +156,15 @@ def render_message(person_name: str, items: list[tuple[str, str]], *, max_items:
     shown = items if max_items is None else items[:max_items]
     rest = len(items) - len(shown)
     tail = []
-    if rest:
-        tail = [f"… and {rest} more item(s), not listed here: see the Prefect UI or `pingan status`." if en else
-                f"……另有 {rest} 项未在此列出，请在 Prefect 界面或用 pingan status 查看。"]
+    if rest and (lead or page):
+        tail.append(f"… and {rest} more item(s), not listed here: all of them are on {lead or page}" if en else
+                    f"……另有 {rest} 项未在此列出，全部事项请打开：{lead or page}")
+    elif rest:
+        tail.append(f"… and {rest} more item(s), not listed here: see the Prefect UI or `pingan status`." if en else
+                    f"……另有 {rest} 项未在此列出，请在 Prefect 界面或用 pingan status 查看。")
+    elif lead:
+        tail.append(f"Overdue in the units you answer for: {lead}" if en else f"负责单位逾期情况：{lead}")
+    if page:
+        tail.append(f"Everything open for you: {page}" if en else f"我的待办（全部未完成事项）：{page}")
     body = "\n\n".join([head, *(text for _, text in shown), *tail])
     return title, body

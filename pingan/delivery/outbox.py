@@ -44,10 +44,10 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, Person
+from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, Person, PersonLink
 from pingan.core.clock import now
 from pingan.core.db import GroupCommit
-from pingan.core.links import hand_in_url
+from pingan.core.links import hand_in_url, page_url
 from pingan.core.settings import Settings
 from pingan.delivery import transports
 from pingan.delivery.limits import fit, limit_for
@@ -92,6 +92,9 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
         return 0
     people = dict(session.execute(
         sa.select(Person.id, Person.name).where(Person.id.in_({c.person_id for c in claimed}))).all())
+    versions = dict(session.execute(  # each person's link version: their page link in every message
+        sa.select(PersonLink.person_id, PersonLink.version).where(
+            PersonLink.person_id.in_({c.person_id for c in claimed}))).all())
     key = settings.signing_key
     texts: dict[str, DutyText | None] = {}  # describe() once per duty, not once per notice
     groups: dict[tuple, list] = defaultdict(list)
@@ -101,10 +104,9 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
     rows, members = [], []
     for group, notices in groups.items():
         person_id, name = group[0], people.get(group[0], "")
-        items, links = [], []
-        shown = settings.digest_max_items
+        items = []
         for i, n in enumerate(one_per_task(notices)):
-            if shown is not None and i >= shown and links:
+            if i >= settings.digest_max_items:
                 # Beyond the items the message lists only the count is used: a leader escalated
                 # for thousands of schools costs a dozen paragraphs, not thousands.
                 items.append((n.kind, ""))
@@ -113,15 +115,16 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
             if n.occurrence_id is not None:
                 expires = dt.datetime.fromisoformat(n.payload["due"]) + dt.timedelta(days=settings.link_ttl_days)
                 link = hand_in_url(settings.base_url, n.occurrence_id, person_id, expires, key)
-                links.append(link)
             duty = n.payload.get("duty", "")
             if duty not in texts:
                 texts[duty] = describe(duty)
             items.append((n.kind, render_item(n.kind, n.payload, texts[duty], link, as_of=as_of)))
-        title, body = render_message(name, items, max_items=settings.digest_max_items)
+        page = page_url(settings.base_url, person_id, versions.get(person_id, 0), key)
+        lead = f"{page}/lead" if any(n.kind == "escalation" for n in notices) else None
+        title, body = render_message(name, items, max_items=settings.digest_max_items, page=page, lead=lead)
         rows.append({
             "person_id": person_id, "title": title[:300], "body": body,
-            "summary": render_summary(name, items, links[0] if links else None),
+            "summary": render_summary(name, items, page),
             "status": MessageStatus.pending.value, "urgent": any(n.urgent for n in notices), "attempts": 0,
             "created_at": as_of, "claim_token": token,
         })

@@ -31,7 +31,7 @@ from pingan.core.i18n import t
 from pingan.core.settings import Settings
 from pingan.duties.runtime import Runtime, build_runtime, get_runtime
 from pingan.evidence.files import check_store
-from pingan.web import handin, review
+from pingan.web import handin, mine, review, watchday
 from pingan.web.sessions import SignInRequired, to_sign_in
 from pingan.web.site import HERE, Guard, Web, redact
 
@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.add_middleware(Guard, max_body=web.max_body)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(handin.routes(web))
+    app.include_router(watchday.routes(web))
+    app.include_router(mine.routes(web))
     app.include_router(review.routes(web))
 
     @app.exception_handler(SignInRequired)

@@ -22,17 +22,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartException
 
 from models import Evidence, Person
-from pingan.evidence import service as ev
-from pingan.evidence import files as evfiles
 from pingan.core.db import session_scope
 from pingan.core.i18n import pick, t
-from pingan.core.links import LinkError, LinkGrant, verify
+from pingan.core.links import LinkGrant
+from pingan.evidence import files as evfiles
+from pingan.evidence import service as ev
+from pingan.web import watchday
+from pingan.web.grants import home_of, link_grant, task_and_person
 from pingan.web.site import BodyTooLarge, Web, form_body
 
 log = logging.getLogger("pingan.web")
 
 
-def TOKEN():  # noqa: N802 — a fresh Path() for each route (FastAPI binds one to the parameter it first serves)
+def TOKEN():
     return Path(max_length=200)
 
 
@@ -41,27 +43,10 @@ def routes(web: Web) -> APIRouter:
     catalog, limits = web.catalog, web.limits
 
     def grant_of(token: str) -> LinkGrant | None:
-        try:
-            return verify(token, web.settings.signing_keys, web.clock())
-        except LinkError as exc:
-            log.info("hand-in link refused: %s", exc)
-            return None
+        return link_grant(web, token)
 
     def allowed(token: str) -> tuple[ev.Task, Person] | None:
-        grant = grant_of(token)
-        if grant is None:
-            return None
-        with Session(web.engine, expire_on_commit=False) as session:
-            task = ev.load_task(session, web.runtime, grant.occurrence_id)
-            if task is None or task.duty is None:
-                log.info("hand-in link refused: task %s unknown", grant.occurrence_id)
-                return None
-            person = ev.may_hand_in(session, web.runtime, task, grant.person_id)
-            if person is None:
-                log.info("hand-in link refused: person %s may not hand in task %s", grant.person_id, task.id)
-                return None
-            session.expunge(person)
-            return task, person
+        return task_and_person(web, token)
 
     def hand_in_page(request: Request, token: str, task: ev.Task, *, kind: str | None = None,
                      values: dict | None = None, note: str = "", errors: list[str] | None = None,
@@ -73,15 +58,17 @@ def routes(web: Web) -> APIRouter:
             with Session(web.engine) as session:
                 versions = ev.versions_of(session, web.runtime, task.id)
                 carrier = session.get(Person, task.person_id) if task.person_id else None
+                grant = link_grant(web, token)
+                home = home_of(web, session, grant.person_id) if grant else None
         except sa.exc.SQLAlchemyError:  # the form is what matters now: show it without the history
             log.warning("hand-in page of task %s shown without its history: database error", task.id)
-            versions, carrier = [], None
+            versions, carrier, home = [], None, None
         fields = [{
             "name": f"f_{f.key}", "label": pick(f.label, f.label_en), "type": f.type, "required": f.required,
             "value": (values or {}).get(f.key, ""),
         } for f in chosen.fields]
         return web.page(
-            request, "handin.html", code, task=task, duty=duty, carrier=carrier.name if carrier else None,
+            request, "handin.html", code, task=task, duty=duty, carrier=carrier.name if carrier else None, home=home,
             document=catalog.documents.get(duty.source.document, duty.source.document),
             state="rejected" if task.review == "rejected" else task.state(web.clock()),
             kinds=kinds, kind=chosen, fields=fields, note=note, errors=errors or [], done=done,
@@ -100,10 +87,14 @@ def routes(web: Web) -> APIRouter:
 
     @router.get("/e/{token}", response_class=HTMLResponse)
     def hand_in_form(request: Request, token: str = TOKEN(), kind: str | None = Query(None, max_length=64),
-                     done: int | None = Query(None, ge=1, le=100_000)):
+                     done: int | None = Query(None, ge=1, le=100_000),
+                     filed: str | None = Query(None, max_length=16)):
         found = allowed(token)
         if found is None:
             return web.denied(request)
+        special = watchday.page_for(web, request, token, *found, done=filed)  # the holiday watch: its own forms
+        if special is not None:
+            return special
         return hand_in_page(request, token, found[0], kind=kind, done=done)
 
     @router.post("/e/{token}", response_class=HTMLResponse,

@@ -1,7 +1,7 @@
 """What every page of the evidence app shares: settings, signer, clock, templates, and the ASGI guard.
 
 The guard adds the security headers, caps request bodies, and logs each request with the
-hand-in token cut out of its path (a link is a credential).
+hand-in, page or feed token cut out of its path (a link is a credential).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class BodyTooLarge(Exception):
 
 def redact(path: str) -> str:
     """A request path fit for the log."""
-    return re.sub(r"^/e/[^/]*", "/e/…", path)
+    return re.sub(r"^/([emc])/[^/]*", r"/\1/…", path)
 
 
 class Guard:
