@@ -38,7 +38,8 @@ def user_errors(func: Callable) -> Callable:
         except (UserError, CatalogError) as exc:
             fail(str(exc))
         except pydantic.ValidationError as exc:  # only settings are validated outside a command's own checks
-            problems = "; ".join(f"PINGAN_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join((f"PINGAN_{'_'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "")
+                                 + e["msg"].removeprefix("Value error, ") for e in exc.errors())
             fail(f"设置有误 / bad setting: {problems}")
         except sa.exc.OperationalError as exc:
             from pingan.core.migrate import safe_url
@@ -105,6 +106,18 @@ def runtime():
         raise
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def enter_demo_mode() -> None:
+    """``--demo``: this process runs in demo mode; the command records it in the home once its checks pass."""
+    import os
+
+    from pingan.core.settings import reset_settings
+    from pingan.duties.runtime import reset_runtime
+
+    os.environ["PINGAN_DEMO"] = "1"
+    reset_settings()
+    reset_runtime()
 
 
 def send_released(rt, as_of) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -10,7 +9,14 @@ import sqlalchemy as sa
 import typer
 from rich.table import Table
 
-from pingan.cli.app import UserError, app, command, console, user_errors
+from pingan.cli.app import (
+    UserError,
+    app,
+    command,
+    console,
+    enter_demo_mode,
+    user_errors,
+)
 from pingan.core.i18n import register, t
 
 register({
@@ -40,11 +46,11 @@ def _prepare(demo: bool) -> tuple[int, int]:
     from models import Person, Unit
     from pingan.core.db import get_engine, session_scope
     from pingan.core.migrate import safe_url, upgrade
-    from pingan.org.demo import demo_organisation
-    from pingan.org.service import store_org
+    from pingan.core.settings import get_settings, record_in_home
     from pingan.duties.runtime import get_runtime
     from pingan.duties.service import ensure_catalog
-    from pingan.core.settings import get_settings
+    from pingan.org.demo import demo_organisation
+    from pingan.org.service import store_org
 
     settings = get_settings()
     try:
@@ -52,6 +58,8 @@ def _prepare(demo: bool) -> tuple[int, int]:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     settings.home.mkdir(parents=True, exist_ok=True)
+    if demo:  # a demo home stays one: every later command on it runs in demo mode without PINGAN_DEMO
+        record_in_home(settings.home, demo=True)
     upgrade()
     console.print(t("up.migrated", url=safe_url(settings.db_url)))
     ensure_catalog(get_runtime())
@@ -88,12 +96,11 @@ def up(
     """启动 pingan：数据库、Prefect 服务器与界面、各职责部署、证据页面 / start the main job."""
     from deployments.build import all_specs
     from pingan.cli.supervisor import MainJob, MainJobError
+    from pingan.core.settings import get_settings
     from pingan.duties.runtime import get_runtime
-    from pingan.core.settings import get_settings, reset_settings
 
     if demo:
-        os.environ["PINGAN_DEMO"] = "1"
-        reset_settings()
+        enter_demo_mode()
     _prepare(demo)
     settings = get_settings()
     specs = all_specs(get_runtime().catalog)

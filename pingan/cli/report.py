@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from pingan.cli.app import UserError, command, console, parse_as_of
+from pingan.cli.app import UserError, command, console, parse_as_of, runtime
 
 
 @command("report")
@@ -27,9 +27,8 @@ def report(
     from pingan.reports.xlsx import write_report
     from pingan.reports.compute import report_dir, report_for
     from pingan.reports.rules import ReportError, parse_period
-    from pingan.duties.runtime import get_runtime
 
-    rt = get_runtime()
+    rt = runtime()
     moment = parse_as_of(as_of)
     try:
         parsed = parse_period(period, moment)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from pingan.core.clock import now
-from pingan.cli.app import UserError, app, console, parse_as_of, parse_day, send_released, user_errors
+from pingan.cli.app import UserError, app, console, parse_as_of, parse_day, runtime, send_released, user_errors
 
 sp_app = typer.Typer(help="重点敏感时期 / key sensitive periods", no_args_is_help=True)
 app.add_typer(sp_app, name="sensitive-period")
@@ -34,10 +34,9 @@ def start(
     from pingan.duties import service
     from pingan.core.db import session_scope
     from pingan.org.snapshot import load_org
-    from pingan.duties.runtime import get_runtime
     from pingan.duties.sensitive import Request, SensitivePeriodError, parse_scope
 
-    rt = get_runtime()
+    rt = runtime()
     moment = parse_as_of(as_of)
     try:
         with session_scope() as session:

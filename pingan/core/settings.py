@@ -10,6 +10,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import json
 import os
 import re
 import secrets
@@ -28,6 +29,41 @@ KEY_HINT = 'python -c "import secrets; print(secrets.token_hex(32))"'
 # outside demo mode a key that does is refused, so a demo key never verifies a link there.
 DEMO_KEY_PREFIX = "demo-"
 DEMO_KEY_FILE = "demo-secret.key"
+# What a home remembers about itself, for every process that opens it (CLI, main job, web page,
+# served flows): that it is a demo home (``pingan init --demo`` / ``pingan up --demo``) and the
+# public address of the evidence page that serves its links (``pingan up`` records it). A
+# ``PINGAN_*`` variable (or ``.env``) always wins over what the home recorded.
+HOME_FILE = "home.json"
+HOME_KEYS = ("demo", "base_url")
+
+
+def home_record(home: Path) -> dict:
+    """What ``home`` recorded about itself (``<home>/home.json``): {} when nothing was."""
+    path = Path(home) / HOME_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}：无法读取 / cannot be read ({exc.__class__.__name__}); "
+                         f"fix or delete it") from None
+    if not isinstance(data, dict):
+        # ValueError, not TypeError: the settings' validator turns it into a one-line setting error
+        raise ValueError(f"{path}：应为 JSON 对象 / must be a JSON object; fix or delete it")  # noqa: TRY004
+    return {key: data[key] for key in HOME_KEYS if key in data}
+
+
+def record_in_home(home: Path, **values: object) -> None:
+    """Merge ``values`` into ``<home>/home.json`` (written whole, then renamed: never half a file)."""
+    unknown = set(values) - set(HOME_KEYS)
+    if unknown:
+        raise KeyError(f"not recorded in a home: {sorted(unknown)}")
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    data = home_record(home) | values
+    tmp = home / f".{HOME_FILE}.{secrets.token_hex(4)}"
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, home / HOME_FILE)
 
 
 def key_bytes(text: str) -> bytes | None:
@@ -167,6 +203,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
+        # What the home recorded fills in what no variable set (model_fields_set holds every
+        # value given by a variable, .env or a keyword).
+        recorded = home_record(self.home)
+        if "demo" not in self.model_fields_set and recorded.get("demo") is True:
+            self.demo = True
+        if "base_url" not in self.model_fields_set and isinstance(recorded.get("base_url"), str):
+            self.base_url = recorded["base_url"]
         if self.work_end <= self.work_start:
             raise ValueError("PINGAN_WORK_END must be after PINGAN_WORK_START")
         return self
