@@ -87,7 +87,7 @@ def _prepare(demo: bool) -> tuple[int, int]:
 @command("up")
 def up(
     port: int = typer.Option(4200, help="Prefect 服务器与界面端口 / Prefect server and UI port"),
-    web_port: int = typer.Option(8400, help="证据页面端口 / evidence page port"),
+    web_port: int | None = typer.Option(None, help="证据页面端口（默认 PINGAN_WEB_PORT，8400）；消息中的链接指向它 / evidence page port; links in messages point at it"),
     limit: int = typer.Option(4, min=1, help="同时执行的运行数 / runs executed at once"),
     demo: bool = typer.Option(False, "--demo", help="演示模式：空库时载入示例组织，使用演示密钥 / demo mode"),
     web: bool = typer.Option(True, "--web/--no-web", help="同时启动证据页面 / also start the evidence page"),
@@ -104,7 +104,7 @@ def up(
     _prepare(demo)
     settings = get_settings()
     specs = all_specs(get_runtime().catalog)
-    job = MainJob(settings, port=port, web_port=web_port, limit=limit, web=web, say=lambda s: console.print(s, style="dim"))
+    job = MainJob(settings, port=port, web_port=web_port or settings.web_port, limit=limit, web=web, say=lambda s: console.print(s, style="dim"))
 
     def on_signal(signum, frame):  # SIGTERM behaves like Ctrl-C
         raise KeyboardInterrupt

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pingan.core.settings import REPO_ROOT, Settings
+from pingan.core.settings import REPO_ROOT, Settings, record_in_home
 
 
 class MainJobError(RuntimeError):
@@ -166,6 +166,13 @@ class MainJob:
     def web_url(self) -> str:
         return f"http://{self.host}:{self.web_port}"
 
+    @property
+    def public_url(self) -> str:
+        """Where links in messages point: the operator's PINGAN_BASE_URL, else this job's evidence page."""
+        if "base_url" in self.settings.model_fields_set:  # set by a variable or .env, not recorded by a job
+            return self.settings.base_url
+        return self.web_url
+
     def _child(self, name: str, *argv: str) -> Child:
         return Child(name, list(argv), self.settings.home.resolve() / "logs" / f"{name}.log")
 
@@ -197,8 +204,11 @@ class MainJob:
                     raise MainJobError(f"{self.host}:{port} ({what}) is already in use: stop what runs there "
                                        f"or choose another port (--port / --web-port)")
         env = prefect_env(self.settings, self.host, self.port)
-        # Links in reminders point at the evidence page: here, unless the operator set a public URL.
-        env.setdefault("PINGAN_BASE_URL", self.web_url)
+        if self.web:
+            # Links in messages point at the page this job serves, whichever process composes
+            # them (a served flow, the CLI, a replay): the home records the address for all.
+            record_in_home(self.settings.home, base_url=self.public_url)
+            env["PINGAN_BASE_URL"] = self.public_url
         Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
         prefect = [sys.executable, "-m", "prefect"]
 

@@ -205,11 +205,12 @@ class Settings(BaseSettings):
     def _defaults(self) -> Settings:
         # What the home recorded fills in what no variable set (model_fields_set holds every
         # value given by a variable, .env or a keyword).
+        # Written to __dict__: an attribute assignment would count them as set explicitly.
         recorded = home_record(self.home)
         if "demo" not in self.model_fields_set and recorded.get("demo") is True:
-            self.demo = True
+            self.__dict__["demo"] = True
         if "base_url" not in self.model_fields_set and isinstance(recorded.get("base_url"), str):
-            self.base_url = recorded["base_url"]
+            self.__dict__["base_url"] = recorded["base_url"]
         if self.work_end <= self.work_start:
             raise ValueError("PINGAN_WORK_END must be after PINGAN_WORK_START")
         return self
