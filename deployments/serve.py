@@ -13,19 +13,23 @@ not silently stop the reminders.
 from __future__ import annotations
 
 import argparse
-import logging
+import asyncio
 from collections.abc import Iterable
 
-from prefect import serve
-from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.client.schemas.objects import (
+    ConcurrencyLimitConfig,
+    ConcurrencyLimitStrategy,
+)
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+from prefect.logging import get_logger
+from prefect.runner import Runner
 from prefect.schedules import Cron
 
 from deployments.build import all_specs
 from deployments.specs import Spec
 from pingan.duties.runtime import get_runtime
 
-log = logging.getLogger("pingan.serve")
+log = get_logger("pingan.serve")  # under "prefect.": printed to the runner's log like its own lines
 
 
 def runner_deployments(specs: Iterable[Spec]) -> list:
@@ -61,6 +65,38 @@ def retire_unowned_alerts() -> int:
     return len(stale)
 
 
+class ServeRunner(Runner):
+    """Prefect's runner, stopped cleanly by SIGTERM.
+
+    Prefect's own SIGTERM handler calls ``Runner.stop()`` from inside the running event loop,
+    where it returns the ``astop()`` coroutine instead of running it ("coroutine 'Runner.astop'
+    was never awaited") and then exits mid-loop. Here SIGTERM schedules ``astop()`` on the loop:
+    the polling stops, runs in flight are cancelled as before, and ``start()`` returns normally.
+    """
+
+    def handle_sigterm(self, *args, **kwargs) -> None:
+        log.info("SIGTERM received, shutting down")
+        loop = asyncio.get_running_loop()
+        self._stopping_task: asyncio.Future | None = None
+
+        def stop() -> None:
+            if self.started:
+                self._stopping_task = asyncio.ensure_future(self.astop())
+
+        loop.call_soon_threadsafe(stop)
+
+
+def serve(deployments: list, *, limit: int) -> None:
+    """``prefect.serve`` with a runner that SIGTERM stops cleanly; schedules stay active on shutdown."""
+    runner = ServeRunner(pause_on_shutdown=False, limit=limit)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        log.info("interrupted, shutting down")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=4, help="runs executed at once (default 4)")
@@ -70,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     if retire_unowned_alerts():
         log.info("removed the failure automation an earlier version created by hand")
     log.info("serving %d deployments", len(deployments))
-    serve(*deployments, pause_on_shutdown=False, limit=args.limit, print_starting_message=False)
+    serve(deployments, limit=args.limit)
 
 
 if __name__ == "__main__":

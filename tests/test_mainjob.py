@@ -101,6 +101,27 @@ def test_every_duty_is_a_deployment_with_shanghai_schedules(job, specs):
     assert automations[0].actions[0].deployment_id == alert.id
 
 
+def test_it_says_it_is_up_only_when_the_api_shows_every_deployment_ready(job, specs):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        statuses = {d.name: str(getattr(d.status, "value", d.status)) for d in client.read_deployments(limit=200)}
+    assert len(statuses) == len(specs) and set(statuses.values()) == {"READY"}, statuses
+
+
+def test_a_second_main_job_on_the_same_home_is_refused(job):
+    other, other_web = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "PREFECT_"))}
+    env.update(PINGAN_HOME=str(job.home), NO_COLOR="1", COLUMNS="200")
+    second = subprocess.run([sys.executable, "-m", "pingan", "up", "--demo", "--port", str(other), "--web-port", str(other_web)],
+                            env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    lines = [line for line in (second.stdout + second.stderr).splitlines() if line.strip()]
+    assert second.returncode == 2 and len(lines) == 1, lines
+    assert f"进程 {job.proc.pid}" in lines[0] and f"Prefect 端口 {job.port}" in lines[0] and str(job.web_port) in lines[0]
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", other)) != 0, "the second job started a Prefect server"
+
+
 def test_a_duty_run_is_four_task_runs_with_its_artifacts(job, specs):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
@@ -172,3 +193,5 @@ def test_sigterm_stops_everything_and_leaves_the_schedules_active(job):
     scheduled = db.execute("select count(*) from flow_run where state_type = 'SCHEDULED'").fetchone()[0]
     assert (paused, inactive) == (0, 0)
     assert scheduled > 0, "serve deleted the scheduled runs on shutdown"
+    serve_log = (job.home / "logs" / "serve.log").read_text(errors="replace")
+    assert "SIGTERM received" in serve_log and "never awaited" not in serve_log and "Traceback" not in serve_log

@@ -94,17 +94,36 @@ def up(
     check: bool = typer.Option(False, "--check", help="启动、确认全部就绪后即停止 / start, check everything is up, stop"),
 ) -> None:
     """启动 pingan：数据库、Prefect 服务器与界面、各职责部署、证据页面 / start the main job."""
-    from deployments.build import all_specs
-    from pingan.cli.supervisor import MainJob, MainJobError
+    from pingan.cli.supervisor import HomeLock, MainJobError
     from pingan.core.settings import get_settings
-    from pingan.duties.runtime import get_runtime
 
     if demo:
         enter_demo_mode()
-    _prepare(demo)
     settings = get_settings()
+    try:
+        settings.check_secrets()  # a weak or demo key outside demo mode: one line, nothing written
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    web_port = web_port or settings.web_port
+    lock = HomeLock(settings.home)
+    try:  # one main job per home, before anything is written
+        lock.acquire(port=port, web_port=web_port if web else None)
+    except MainJobError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        _serve(settings, demo, port=port, web_port=web_port, limit=limit, web=web, check=check)
+    finally:
+        lock.release()
+
+
+def _serve(settings, demo: bool, *, port: int, web_port: int, limit: int, web: bool, check: bool) -> None:
+    from deployments.build import all_specs
+    from pingan.cli.supervisor import MainJob, MainJobError
+    from pingan.duties.runtime import get_runtime
+
+    _prepare(demo)
     specs = all_specs(get_runtime().catalog)
-    job = MainJob(settings, port=port, web_port=web_port or settings.web_port, limit=limit, web=web, say=lambda s: console.print(s, style="dim"))
+    job = MainJob(settings, port=port, web_port=web_port, limit=limit, web=web, say=lambda s: console.print(s, style="dim"))
 
     def on_signal(signum, frame):  # SIGTERM behaves like Ctrl-C
         raise KeyboardInterrupt

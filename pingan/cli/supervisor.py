@@ -8,6 +8,9 @@ a child that dies on its own stops the rest and the job exits non-zero with its 
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
+import json
 import os
 import signal
 import socket
@@ -20,7 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pingan.core.i18n import register, t
 from pingan.core.settings import REPO_ROOT, Settings, record_in_home
+
+register({
+    "up.locked": {"zh-CN": "此数据目录 {home} 已有主程序在运行（进程 {pid}，Prefect 端口 {port}，证据页面端口 {web_port}）：先停止它，或换一个 PINGAN_HOME",
+                  "en": "a main job already runs on {home} (pid {pid}, Prefect port {port}, evidence page port {web_port}): stop it first, or use another PINGAN_HOME"},
+})
+LOCK_FILE = "mainjob.lock"
 
 
 class MainJobError(RuntimeError):
@@ -106,6 +116,50 @@ def health(url: str) -> str | None:
         return str(getattr(exc, "reason", exc))
 
 
+class HomeLock:
+    """One main job per home: ``<home>/mainjob.lock`` holds the holder's pid and ports.
+
+    The file is locked with ``flock`` for as long as the holder lives: the kernel releases it
+    when the process dies however it dies, so a lock left by a dead pid is simply taken over,
+    and two jobs starting at once cannot both get it.
+    """
+
+    def __init__(self, home: Path):
+        self.path = Path(home) / LOCK_FILE
+        self.fd: int | None = None
+
+    def holder(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def acquire(self, *, port: int, web_port: int | None) -> None:
+        """Take the lock, or raise MainJobError naming the holder (its pid and ports)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            held = self.holder()
+            raise MainJobError(t("up.locked", home=self.path.parent.resolve(), pid=held.get("pid", "?"),
+                                 port=held.get("port", "?"), web_port=held.get("web_port") or "—")) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "port": port, "web_port": web_port,
+                                 "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}).encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        os.ftruncate(self.fd, 0)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+
 @dataclass
 class Child:
     name: str
@@ -182,15 +236,30 @@ class MainJob:
             if code is not None:
                 raise MainJobError(f"{child.name} exited with code {code}; last lines of {child.log}:\n{child.tail()}")
 
-    def _deployments_registered(self, env: dict[str, str], expected: int) -> Callable[[], bool]:
-        import json
+    def _deployments_ready(self, env: dict[str, str], expected: int, since: dt.datetime) -> Callable[[], bool]:
+        """True once ``expected`` deployments are READY in the API, polled by this job's runner.
+
+        READY is what the UI shows; a deployment is READY when a runner polled it lately, so a
+        deployment an earlier job left READY counts only once polled after ``since``.
+        """
+
+        def ready_count() -> int:
+            count, offset, page = 0, 0, 200
+            while True:
+                body = json.dumps({"limit": page, "offset": offset}).encode()
+                request = urllib.request.Request(f"{env['PREFECT_API_URL']}/deployments/filter", data=body,
+                                                 headers={"Content-Type": "application/json"}, method="POST")
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    rows = json.loads(response.read())
+                count += sum(1 for d in rows if d.get("status") == "READY" and d.get("last_polled")
+                             and dt.datetime.fromisoformat(d["last_polled"]) >= since)
+                if len(rows) < page:
+                    return count
+                offset += page
 
         def check() -> bool:
-            request = urllib.request.Request(f"{env['PREFECT_API_URL']}/deployments/count", data=b"{}",
-                                             headers={"Content-Type": "application/json"}, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    return json.loads(response.read()) >= expected
+                return ready_count() >= expected
             except (urllib.error.URLError, OSError, ValueError):
                 return False
 
@@ -225,6 +294,7 @@ class MainJob:
         self.say(f"Prefect server starting on {self.ui_url} …")
         wait_until(lambda: http_ok(f"{env['PREFECT_API_URL']}/health"), 180, "Prefect server", self._check_children)
 
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         runner = self._child("serve", sys.executable, "-m", "deployments.serve", "--limit", str(self.limit))
         self.children.append(runner)
         runner.start(env)
@@ -233,8 +303,8 @@ class MainJob:
                               "--port", str(self.web_port))
             self.children.append(web)
             web.start(env)
-        self.say(f"registering {expected_deployments} deployments …")
-        wait_until(self._deployments_registered(env, expected_deployments), 300, "deployments", self._check_children)
+        self.say(f"registering {expected_deployments} deployments, waiting until the API shows them READY …")
+        wait_until(self._deployments_ready(env, expected_deployments, since), 300, "deployments", self._check_children)
         if self.web:  # /healthz answers 200 only when the page reaches the database and can store files
             last: list[str | None] = [None]
 
