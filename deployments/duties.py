@@ -8,6 +8,7 @@ from tasks.names import DISPATCH_DEPLOYMENT_NAME
 from pingan.duties.catalog import Catalog, DutySpec
 
 DUTY_ENTRYPOINT = "flows/duty_cycle.py:duty_cycle"
+DUTY_FLOW = "duty-cycle"  # the flow's name (flows/duty_cycle.py)
 ALERT_DEPLOYMENT = "运行失败告警"
 AUTOMATION_NAME = "pingan：职责流程失败告警 / duty run failed"
 # Flows whose failure the operator must hear about: every flow tagged ``pingan`` (the alert is not).
@@ -50,6 +51,11 @@ def describe(catalog: Catalog, duty: DutySpec) -> str:
 def deployment_name(duty: DutySpec) -> str:
     # Prefect refuses / % & > < in names; the catalog's Chinese names never need them.
     return "".join("／" if ch == "/" else ch for ch in duty.name if ch not in "%&<>")
+
+
+def duty_deployment(catalog: Catalog, key: str) -> str:
+    """``<flow>/<deployment>`` of a duty's deployment, for ``run_deployment`` (``pingan run``)."""
+    return f"{DUTY_FLOW}/{deployment_name(catalog.duty(key))}"
 
 
 def specs(catalog: Catalog) -> list[Spec]:

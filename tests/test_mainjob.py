@@ -145,6 +145,26 @@ def test_a_duty_run_is_four_task_runs_with_its_artifacts(job, specs):
     assert created > 0 and queued > 0  # the duty run sends nothing: its notices wait for the digest
 
 
+def test_pingan_run_with_the_api_is_a_run_of_the_duty_s_deployment(job, specs):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    duty = "bureau-principal-quarterly-inspection"
+    spec = next(s for s in specs if s.entrypoint == DUTY_ENTRYPOINT and s.parameters["duty"] == duty)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "PREFECT_"))}
+    env.update(PINGAN_HOME=str(job.home), PREFECT_API_URL=job.api, NO_COLOR="1", COLUMNS="200")  # no PINGAN_DEMO: the home says so
+    done = subprocess.run([sys.executable, "-m", "pingan", "run", duty, "--as-of", AS_OF], env=env, capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"duty-cycle/{spec.name}")
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])))
+    by_cli = [r for r in runs if "cli" in r.tags]
+    printed = "".join(done.stdout.split())  # Rich wraps lines
+    assert len(by_cli) == 1 and by_cli[0].state.is_completed() and "".join(by_cli[0].name.split()) in printed
+    assert "本次运行/thisrun" in printed  # the run's summary artifact
+
+
 def test_a_failed_duty_run_reaches_the_safety_section(job, specs):
     from prefect.deployments import run_deployment
 

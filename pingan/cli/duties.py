@@ -21,6 +21,12 @@ from pingan.core.clock import TZ
 register({
     "run.done": {"zh-CN": "「{duty}」已运行：新建任务 {planned}，提醒 {reminders}，督办 {escalations}，即刻发送 {sent}",
                  "en": "“{duty}” ran: tasks planned {planned}, reminders {reminders}, escalations {escalations}, sent now {sent}"},
+    "run.deployment": {"zh-CN": "「{duty}」已由部署 {deployment} 运行：{run}（{url}）",
+                       "en": "“{duty}” ran as a run of the deployment {deployment}: {run} ({url})"},
+    "run.no_deployment": {"zh-CN": "无法运行部署 {name}（{why}）：主程序 pingan up 是否在运行？或加 --local 直接运行",
+                          "en": "cannot run the deployment {name} ({why}): is the main job (pingan up) running? Or add --local"},
+    "run.failed": {"zh-CN": "运行 {name} 未完成（{state}）：见 {url}", "en": "run {name} did not complete ({state}): see {url}"},
+    "run.sent": {"zh-CN": "即刻发送 {sent}", "en": "sent now: {sent}"},
     "run.waiting": {"zh-CN": "另有 {n} 条通知等待汇总发送，最早 {at}（届时由统一发送发出，或运行 pingan dispatch --as-of {at}）",
                     "en": "{n} notice(s) wait for their digest slot, the first at {at} (the dispatcher sends them then; or pingan dispatch --as-of {at})"},
     "dispatch.done": {"zh-CN": "统一发送：已发送 {sent}，等待限速时段 {deferred}，重试中 {retrying}，失败 {failed}（接管中断 {recovered}，可能重复 {repeats}）",
@@ -57,16 +63,13 @@ def run(
     spec = _duty(rt, duty)
     moment = parse_as_of(as_of)
     if os.environ.get("PREFECT_API_URL") and not local:
-        from flows.duty_cycle import duty_cycle
+        _run_deployment(rt, spec, moment)
+        _say_waiting(rt, moment)
+        return
+    from pingan.duties.workflow import cycle
 
-        result = duty_cycle(duty=spec.key, as_of=moment)
-        planned, reminders, escalations = result["planned"], result["reminders"], result["escalations"]
-        why = result.get("why") or {}
-    else:
-        from pingan.duties.workflow import cycle
-
-        done = cycle(rt, spec.key, moment)
-        planned, reminders, escalations, why = done.planned, done.reminders, done.escalations, done.why
+    done = cycle(rt, spec.key, moment)
+    planned, reminders, escalations, why = done.planned, done.reminders, done.escalations, done.why
     sent = send_released(rt, moment)
     from pingan.duties.views import count_why
 
@@ -74,6 +77,47 @@ def run(
                     reminders=count_why(rt, reminders, why.get("reminders")),
                     escalations=count_why(rt, escalations, why.get("escalations")), sent=sent))
     _say_waiting(rt, moment)
+
+
+def _run_deployment(rt, spec, moment) -> None:
+    """``pingan run`` with a Prefect API: a run of the duty's own deployment, so the operator
+    finds it on the duty's page with its artifacts; waits for it and prints its summary."""
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_UI_URL
+    from rich.markdown import Markdown
+
+    from deployments.duties import duty_deployment
+
+    name = duty_deployment(rt.catalog, spec.key)
+    try:
+        run = run_deployment(name, parameters={"as_of": moment.isoformat()}, timeout=None, poll_interval=2,
+                             as_subflow=False, tags=["cli"])
+    except Exception as exc:  # noqa: BLE001 — no such deployment (main job not started), server gone
+        raise UserError(t("run.no_deployment", name=name, why=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")) from None
+    url = f"{(PREFECT_UI_URL.value() or '').rstrip('/')}/runs/flow-run/{run.id}"
+    if not run.state or not run.state.is_completed():
+        raise UserError(t("run.failed", name=run.name, state=run.state.name if run.state else "?", url=url))
+    console.print(t("run.deployment", duty=pick(spec.name, spec.name_en), deployment=name, run=run.name, url=url))
+    summary = _summary_artifact(run.id, spec.key)
+    if summary:
+        console.print(Markdown(summary))
+    sent = send_released(rt, moment)
+    if sent:
+        console.print(t("run.sent", sent=sent))
+
+
+def _summary_artifact(run_id, duty_key: str) -> str | None:
+    """The run's summary artifact (what the UI shows for it), or None."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    from pingan.duties.views import artifact_key
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
+            key=ArtifactFilterKey(any_=[artifact_key(duty_key, "summary")])), limit=1)
+    return found[0].data if found and isinstance(found[0].data, str) else None
 
 
 def _say_waiting(rt, moment) -> None:
