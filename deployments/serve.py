@@ -97,12 +97,38 @@ def serve(deployments: list, *, limit: int) -> None:
         log.info("interrupted, shutting down")
 
 
+def retire_renamed_deployments(specs: Iterable[Spec]) -> list[str]:
+    """Delete the deployments of pingan's flows that no spec names any more (a duty renamed or
+    switched off): nobody serves them, and their schedules would pile up late runs in the UI."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    wanted: dict[str, set[str]] = {}
+    for spec in specs:
+        wanted.setdefault(spec.flow_name, set()).add(spec.name)
+    flow_filter = FlowFilter(name=FlowFilterName(any_=sorted(wanted)))
+    with get_client(sync_client=True) as client:
+        flows = {f.id: f.name for f in client.read_flows(flow_filter=flow_filter)}
+        found, offset = [], 0
+        while page := client.read_deployments(flow_filter=flow_filter, limit=200, offset=offset):
+            found += page
+            offset += len(page)
+        stale = [d for d in found if d.name not in wanted.get(flows.get(d.flow_id, ""), {d.name})]
+        for deployment in stale:
+            client.delete_deployment(deployment.id)
+    return [d.name for d in stale]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=4, help="runs executed at once (default 4)")
     args = parser.parse_args(argv)
 
-    deployments = runner_deployments(all_specs(get_runtime().catalog))
+    specs = all_specs(get_runtime().catalog)
+    deployments = runner_deployments(specs)
+    retired = retire_renamed_deployments(specs)
+    if retired:
+        log.info("removed %d deployment(s) no longer in the catalog: %s", len(retired), ", ".join(retired))
     if retire_unowned_alerts():
         log.info("removed the failure automation an earlier version created by hand")
     log.info("serving %d deployments", len(deployments))
