@@ -82,3 +82,38 @@ def test_a_weak_key_stops_a_command_that_signs_links_before_it_writes(migrated_d
     with migrated_db.connect() as conn:
         assert conn.execute(sa.text("select count(*) from occurrence")).scalar() == 0
         assert conn.execute(sa.text("select count(*) from duty")).scalar() == 0
+
+
+def _at_80_columns(home, *args: str) -> str:
+    """``pingan …`` in a terminal 80 columns wide (its own process: Rich reads COLUMNS at start)."""
+    import os
+    import subprocess
+    import sys
+
+    from rich.cells import cell_len
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "PREFECT_"))}
+    env.update(PINGAN_HOME=str(home), COLUMNS="80", NO_COLOR="1")
+    done = subprocess.run([sys.executable, "-m", "pingan", *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert max(cell_len(line) for line in done.stdout.splitlines()) <= 80
+    return done.stdout
+
+
+def test_at_80_columns_keys_and_codes_are_never_cut(pingan_home, tmp_path, monkeypatch):
+    from pingan.duties.catalog import load_catalog
+
+    monkeypatch.chdir(tmp_path)
+    assert invoke("init", "--demo")[0] == 0
+    assert invoke("run", "bureau-principal-quarterly-inspection", "--as-of", "2026-10-09T09:00", "--local")[0] == 0
+    words = set(_at_80_columns(pingan_home, "status").split())
+    missing = [d.key for d in load_catalog().planned if d.key not in words]
+    assert not missing, f"cut at 80 columns: {missing}"
+    import sqlite3
+
+    with sqlite3.connect(pingan_home / "pingan.db") as conn:
+        codes = {c for (c,) in conn.execute("select distinct p.code from message m join person p on p.id = m.person_id")}
+    assert codes
+    words = set(_at_80_columns(pingan_home, "outbox", "--limit", "200").split())
+    assert codes <= words, codes - words

@@ -9,6 +9,7 @@ from typing import Optional
 
 import sqlalchemy as sa
 import typer
+from rich import box
 from rich.table import Table
 
 from models import Audit, Channel, Message, Occurrence, Person, Waiver
@@ -31,7 +32,16 @@ register({
                     "en": "{n} notice(s) wait for their digest slot, the first at {at} (the dispatcher sends them then; or pingan dispatch --as-of {at})"},
     "dispatch.done": {"zh-CN": "统一发送：已发送 {sent}，等待限速时段 {deferred}，重试中 {retrying}，失败 {failed}（接管中断 {recovered}，可能重复 {repeats}）",
                       "en": "dispatcher: {sent} sent, {deferred} waiting for their pacing slot, {retrying} retrying, {failed} failed ({recovered} recovered, {repeats} possible repeats)"},
+    "status.col.duty": {"zh-CN": "职责编号 · 名称（依据）", "en": "duty key · name (clause)"},
     "status.title": {"zh-CN": "职责状态（截至 {as_of}）", "en": "Duty status (as of {as_of})"},
+    "outbox.col.status": {"zh-CN": "状态", "en": "status"},
+    "outbox.col.code": {"zh-CN": "收件人编码", "en": "to (code)"},
+    "outbox.col.name": {"zh-CN": "姓名", "en": "name"},
+    "outbox.col.title": {"zh-CN": "标题", "en": "title"},
+    "outbox.col.message": {"zh-CN": "内容", "en": "message"},
+    "outbox.col.channel": {"zh-CN": "渠道", "en": "channel"},
+    "outbox.col.at": {"zh-CN": "时间", "en": "at"},
+    "outbox.col.error": {"zh-CN": "错误", "en": "error"},
     "outbox.title": {"zh-CN": "发件箱（最近 {n} 条）", "en": "Outbox (latest {n})"},
     "waive.done": {"zh-CN": "任务 {task} 已豁免至 {until}", "en": "task {task} waived until {until}"},
     "waive.revoked": {"zh-CN": "任务 {task} 的豁免已撤销", "en": "waiver of task {task} revoked"},
@@ -189,16 +199,19 @@ def status(
                               f"{state_label(r.state)} {r.state}", str(r.level or ""))
         console.print(table)
         return
-    table = Table(title=t("status.title", as_of=f"{moment:%Y-%m-%d %H:%M}"))
-    table.add_column("职责 duty")
-    table.add_column("依据 clause")
-    for s in ("open", "submitted", "accepted", "overdue", "escalated", "waived"):
-        table.add_column(state_label(s), justify="right")
+    # At 80 columns the key (what `pingan run` takes) stays whole: its column has the width of the
+    # longest key (a fixed width Rich never takes from); name and clause wrap beneath it, the state
+    # columns give way and their headers wrap.
+    states = ("open", "submitted", "accepted", "overdue", "escalated", "waived")
+    table = Table(title=t("status.title", as_of=f"{moment:%Y-%m-%d %H:%M}"), box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(t("status.col.duty"), width=max(len(k) for k in per_duty), overflow="fold")
+    for s in states:
+        table.add_column(state_label(s), justify="right", overflow="fold")
     for key, rows in per_duty.items():
         spec = rt.catalog.duties[key]
         counts = tally(rows)
-        table.add_row(f"{pick(spec.name, spec.name_en)}\n[dim]{key}[/]", spec.source.clause,
-                      *(str(counts[s] or "") for s in ("open", "submitted", "accepted", "overdue", "escalated", "waived")))
+        table.add_row(f"[bold]{key}[/]\n{pick(spec.name, spec.name_en)}（{spec.source.clause}）",
+                      *(str(counts[s] or "") for s in states))
     console.print(table)
 
 
@@ -237,11 +250,19 @@ def outbox(
     if as_json:
         console.print_json(json.dumps(items, ensure_ascii=False))
         return
-    table = Table(title=t("outbox.title", n=len(items)), show_lines=full)
-    for col in ("#", "状态 status", "收件人 to", "标题 title" if not full else "内容 message", "渠道 channel", "时间 at", "错误 error"):
-        table.add_column(col)
+    # Ids, codes and times are never cut (no_wrap; they fold onto a second line only if nothing else
+    # can give way); names, titles and errors wrap.
+    table = Table(title=t("outbox.title", n=len(items)), show_lines=full, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("#", no_wrap=True, overflow="fold")
+    table.add_column(t("outbox.col.status"), no_wrap=True, overflow="fold")
+    table.add_column(t("outbox.col.code"), no_wrap=True, overflow="fold")
+    table.add_column(t("outbox.col.name"), ratio=1)
+    table.add_column(t("outbox.col.message" if full else "outbox.col.title"), ratio=3)
+    table.add_column(t("outbox.col.channel"), overflow="fold", ratio=1)
+    table.add_column(t("outbox.col.at"), overflow="fold", min_width=10)
+    table.add_column(t("outbox.col.error"), ratio=1)
     for i in items:
-        table.add_row(str(i["id"]), i["status"], f"{i['name']} ({i['person']})", i["body"] if full else i["title"],
+        table.add_row(str(i["id"]), i["status"], i["person"], i["name"], i["body"] if full else i["title"],
                       i["channel"] or "", (i["sent_at"] or i["created_at"])[:16].replace("T", " "), i["error"] or "")
     console.print(table)
 
