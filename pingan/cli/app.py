@@ -51,8 +51,22 @@ def user_errors(func: Callable) -> Callable:
     return wrapper
 
 
+def say(zh: str, en: str) -> str:
+    """A message in the reader's language (PINGAN_LOCALE): one language per line."""
+    from pingan.cli.language import current_locale
+
+    return en if current_locale() == "en" else zh
+
+
+def error_label() -> str:
+    """``错误：`` or ``error:``, in the reader's language (PINGAN_LOCALE)."""
+    from pingan.cli.language import current_locale
+
+    return "error:" if current_locale() == "en" else "错误："
+
+
 def fail(message: str) -> NoReturn:
-    err_console.print(f"[bold red]错误/error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]{error_label()}[/] {message}", highlight=False, soft_wrap=True, markup=True)
     sys.exit(2)
 
 
@@ -85,7 +99,7 @@ def parse_day(option: str, value: str):
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise UserError(f"{option}：{value!r} 不是日期（如 2026-11-23）/ is not a date like 2026-11-23") from None
+        raise UserError(say(f"{option}：{value!r} 不是日期（如 2026-11-23）", f"{option}: {value!r} is not a date like 2026-11-23")) from None
 
 
 def runtime():

@@ -15,7 +15,7 @@ from rich.table import Table
 from models import Audit, Channel, Message, Occurrence, Person, Waiver
 from pingan.core.clock import now
 from pingan.duties.catalog import CatalogError
-from pingan.cli.app import UserError, command, console, parse_as_of, parse_day, runtime, send_released
+from pingan.cli.app import UserError, command, console, parse_as_of, parse_day, runtime, say, send_released
 from pingan.core.i18n import pick, register, t
 from pingan.core.clock import TZ
 
@@ -59,7 +59,8 @@ def _duty(rt, key: str):
         return rt.catalog.duty(key)
     except CatalogError:
         known = ", ".join(sorted(d.key for d in rt.catalog.planned)[:8])
-        raise UserError(f"没有职责 {key!r} / no duty {key!r} (e.g. {known}, …; see `pingan status`)") from None
+        raise UserError(say(f"没有职责 {key!r}（如 {known} 等；职责编号见 pingan status）",
+                            f"no duty {key!r} (e.g. {known}, …; see `pingan status`)")) from None
 
 
 @command("run")
@@ -180,7 +181,7 @@ def status(
     if unit:
         per_duty = {k: [r for r in rows if r.unit_code == unit] for k, rows in per_duty.items()}
         if not any(per_duty.values()):
-            raise UserError(f"单位 {unit!r} 当前没有任务 / unit {unit!r} has no current task (check the unit code)")
+            raise UserError(say(f"单位 {unit!r} 当前没有任务（请检查单位编码）", f"unit {unit!r} has no current task (check the unit code)"))
     if as_json:
         console.print_json(json.dumps({
             "as_of": moment.isoformat(),
@@ -228,7 +229,7 @@ def outbox(
     from pingan.core.db import session_scope
 
     if status_ and status_ not in ("pending", "sending", "sent", "failed"):
-        raise UserError(f"--status：{status_!r} 应为 pending/sending/sent/failed")
+        raise UserError(say(f"--status：{status_!r} 应为 pending/sending/sent/failed", f"--status: {status_!r} must be pending/sending/sent/failed"))
     M, P, C = Message.__table__, Person.__table__, Channel.__table__
     query = (
         sa.select(M.c.id, M.c.status, M.c.title, M.c.body, M.c.created_at, M.c.sent_at, M.c.attempts, M.c.error,
@@ -291,10 +292,10 @@ def waive(
             console.print(t("waive.revoked", task=task))
             return
         if not until or not reason or not reason.strip():
-            raise UserError("豁免需要 --until 和 --reason / a waiver needs --until and --reason")
+            raise UserError(say("豁免需要 --until 和 --reason", "a waiver needs --until and --reason"))
         end = parse_as_of(until) if "T" in until else dt.datetime.combine(parse_day("--until", until), dt.time(23, 59), tzinfo=TZ)
         if end <= stamp:
-            raise UserError("--until 已过去 / --until is in the past")
+            raise UserError(say("--until 已过去", "--until is in the past"))
         session.add(Waiver(occurrence_id=task, granted_by=by, reason=reason.strip(), until=end))
         session.add(Audit(actor=f"operator:{by}", action="waiver.granted", object_type="occurrence", object_id=str(task),
                           detail={"until": end.isoformat(), "reason": reason.strip()}))

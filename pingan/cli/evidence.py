@@ -42,7 +42,7 @@ def _when(value: dt.datetime | None) -> str:
 @evidence_app.command("list")
 @user_errors
 def list_(
-    status: str = typer.Option("submitted", "--status", help="submitted（待审核）| accepted | rejected | all"),
+    status: str = typer.Option("submitted", "--status", help="submitted（待审核）、accepted、rejected 或 all / submitted (awaiting review), accepted, rejected or all"),
     duty: Optional[str] = typer.Option(None, "--duty", help="只看一项职责 / one duty"),
     all_versions: bool = typer.Option(False, "--all-versions", help="包括被取代的旧版本 / include superseded versions"),
     limit: int = typer.Option(200, "--limit", min=1, max=100_000),

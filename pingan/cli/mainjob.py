@@ -186,7 +186,7 @@ def write(path: Path = typer.Option(None, help="默认仓库根目录的 prefect
 
 @dep_app.command("check")
 @user_errors
-def check(path: Path = typer.Option(None, help="默认仓库根目录的 prefect.yaml")) -> None:
+def check(path: Path = typer.Option(None, help="默认仓库根目录的 prefect.yaml / default: prefect.yaml in the checkout")) -> None:
     """检查 prefect.yaml 与职责目录一致 / fail when prefect.yaml differs from the catalog."""
     path = path or _yaml_path()
     text, n = _rendered()
