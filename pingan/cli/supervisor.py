@@ -27,6 +27,16 @@ from pingan.core.i18n import register, t
 from pingan.core.settings import REPO_ROOT, Settings, record_in_home
 
 register({
+    "up.say.upgrade": {"zh-CN": "Prefect：升级数据库 …", "en": "Prefect: database upgrade …"},
+    "up.say.server": {"zh-CN": "Prefect 服务器启动中：{url} …", "en": "Prefect server starting on {url} …"},
+    "up.say.registering": {"zh-CN": "注册 {n} 个部署，等待 API 显示全部就绪（READY）…",
+                           "en": "registering {n} deployments, waiting until the API shows them READY …"},
+    "up.what.prefect": {"zh-CN": "Prefect", "en": "Prefect"},
+    "up.what.web": {"zh-CN": "证据页面", "en": "evidence page"},
+    "up.port_in_use": {"zh-CN": "{at}（{what}）已被占用：请停止占用它的程序，或换一个端口（--port / --web-port）",
+                       "en": "{at} ({what}) is already in use: stop what runs there or choose another port (--port / --web-port)"},
+    "up.child_died": {"zh-CN": "{name} 已退出（代码 {code}）；{log} 的最后几行：", "en": "{name} exited with code {code}; last lines of {log}:"},
+    "up.upgrade_failed": {"zh-CN": "Prefect 数据库升级失败：", "en": "prefect server database upgrade failed:"},
     "up.locked": {"zh-CN": "此数据目录 {home} 已有主程序在运行（进程 {pid}，Prefect 端口 {port}，证据页面端口 {web_port}）：先停止它，或换一个 PINGAN_HOME",
                   "en": "a main job already runs on {home} (pid {pid}, Prefect port {port}, evidence page port {web_port}): stop it first, or use another PINGAN_HOME"},
 })
@@ -234,7 +244,7 @@ class MainJob:
         for child in self.children:
             code = child.exited()
             if code is not None:
-                raise MainJobError(f"{child.name} exited with code {code}; last lines of {child.log}:\n{child.tail()}")
+                raise MainJobError(t("up.child_died", name=child.name, code=code, log=child.log) + f"\n{child.tail()}")
 
     def _deployments_ready(self, env: dict[str, str], expected: int, since: dt.datetime) -> Callable[[], bool]:
         """True once ``expected`` deployments are READY in the API, polled by this job's runner.
@@ -267,11 +277,10 @@ class MainJob:
 
     def start(self, expected_deployments: int) -> dict[str, str]:
         """Start every part and return when the deployments are registered and served."""
-        for port, what in ((self.port, "Prefect"), (self.web_port, "evidence page")):
-            if self.web or what == "Prefect":
+        for port, what in ((self.port, "up.what.prefect"), (self.web_port, "up.what.web")):
+            if self.web or what == "up.what.prefect":
                 if port_in_use(self.host, port):
-                    raise MainJobError(f"{self.host}:{port} ({what}) is already in use: stop what runs there "
-                                       f"or choose another port (--port / --web-port)")
+                    raise MainJobError(t("up.port_in_use", at=f"{self.host}:{port}", what=t(what)))
         env = prefect_env(self.settings, self.host, self.port)
         if self.web:
             # Links in messages point at the page this job serves, whichever process composes
@@ -281,17 +290,17 @@ class MainJob:
         Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
         prefect = [sys.executable, "-m", "prefect"]
 
-        self.say("Prefect: database upgrade …")
+        self.say(t("up.say.upgrade"))
         upgrade = subprocess.run([*prefect, "server", "database", "upgrade", "-y"], env=env, cwd=REPO_ROOT,
                                  stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if upgrade.returncode != 0:
-            raise MainJobError(f"prefect server database upgrade failed:\n{upgrade.stderr[-2000:]}")
+            raise MainJobError(t("up.upgrade_failed") + f"\n{upgrade.stderr[-2000:]}")
 
         server = self._child("prefect-server", *prefect, "server", "start", "--host", self.host,
                              "--port", str(self.port))
         self.children.append(server)
         server.start(env)
-        self.say(f"Prefect server starting on {self.ui_url} …")
+        self.say(t("up.say.server", url=self.ui_url))
         wait_until(lambda: http_ok(f"{env['PREFECT_API_URL']}/health"), 180, "Prefect server", self._check_children)
 
         since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
@@ -303,7 +312,7 @@ class MainJob:
                               "--port", str(self.web_port))
             self.children.append(web)
             web.start(env)
-        self.say(f"registering {expected_deployments} deployments, waiting until the API shows them READY …")
+        self.say(t("up.say.registering", n=expected_deployments))
         wait_until(self._deployments_ready(env, expected_deployments, since), 300, "deployments", self._check_children)
         if self.web:  # /healthz answers 200 only when the page reaches the database and can store files
             last: list[str | None] = [None]

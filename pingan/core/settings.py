@@ -78,20 +78,24 @@ def key_bytes(text: str) -> bytes | None:
     return None
 
 
-def key_problem(text: str) -> str | None:
-    """Why ``text`` is not a signing key for a real installation (one line, never the key), or None."""
+def key_problem(text: str, locale: str = "zh-CN") -> str | None:
+    """Why ``text`` is not a signing key for a real installation (one line in ``locale``, never the key), or None."""
+    def say(zh: str, en: str) -> str:
+        return en if locale == "en" else zh
+
     if text in PLACEHOLDER_SECRETS:
-        return "是占位符 / is a placeholder"
+        return say("是占位符", "is a placeholder")
     if text.startswith(DEMO_KEY_PREFIX):
-        return "是演示密钥 / is a demo key"
+        return say("是演示密钥", "is a demo key")
     raw = key_bytes(text)
     if raw is None:
-        return "不是十六进制或 base64 编码的随机字节 / is not random bytes written as hex or base64"
+        return say("不是十六进制或 base64 编码的随机字节", "is not random bytes written as hex or base64")
     if len(raw) < MIN_KEY_BYTES:
-        return f"只有 {len(raw)} 字节，至少需要 {MIN_KEY_BYTES} 个随机字节 / has {len(raw)} bytes, at least {MIN_KEY_BYTES} random bytes are needed"
+        return say(f"只有 {len(raw)} 字节，至少需要 {MIN_KEY_BYTES} 个随机字节",
+                   f"has {len(raw)} bytes, at least {MIN_KEY_BYTES} random bytes are needed")
     # 32 random bytes show about 30 different values; fewer than 20 is a pattern, not a key.
     if len(set(raw)) < 20:
-        return "不是随机的（重复的字节过多）/ is not random (too many repeated bytes)"
+        return say("不是随机的（重复的字节过多）", "is not random (too many repeated bytes)")
     return None
 
 
@@ -255,15 +259,20 @@ class Settings(BaseSettings):
         never its value. In demo mode without a key, this home's random demo key is used.
         """
         texts = split_keys(self.secret_key)
+        en = self.locale == "en"
         if not self.demo:
             if not texts:
-                raise ValueError(f"PINGAN_SECRET_KEY 未设置 / is unset: set at least {MIN_KEY_BYTES} random bytes, "
-                                 f"e.g. from {KEY_HINT} (or PINGAN_DEMO=1)")
+                raise ValueError(
+                    f"PINGAN_SECRET_KEY is unset: set at least {MIN_KEY_BYTES} random bytes, e.g. from {KEY_HINT} "
+                    "(or make a demo home: pingan init --demo)" if en else
+                    f"PINGAN_SECRET_KEY 未设置：请设置至少 {MIN_KEY_BYTES} 个随机字节，可用 {KEY_HINT} 生成"
+                    "（演示请用 pingan init --demo）")
             for n, text in enumerate(texts, start=1):
-                problem = key_problem(text)
+                problem = key_problem(text, self.locale)
                 if problem:
-                    which = f"（第 {n} 个 / key {n} of {len(texts)}）" if len(texts) > 1 else ""
-                    raise ValueError(f"PINGAN_SECRET_KEY{which} {problem}; e.g. {KEY_HINT}")
+                    which = "" if len(texts) == 1 else (f" (key {n} of {len(texts)})" if en else f"（第 {n} 个，共 {len(texts)} 个）")
+                    raise ValueError(f"PINGAN_SECRET_KEY{which} {problem}; e.g. {KEY_HINT}" if en else
+                                     f"PINGAN_SECRET_KEY{which} {problem}；可用 {KEY_HINT} 生成")
         texts = [t for t in texts if t not in PLACEHOLDER_SECRETS] or [demo_key(self.home)]
         return tuple(text.encode() for text in texts)
 
