@@ -56,7 +56,7 @@ class Job:
             if self.proc.poll() is not None:
                 raise AssertionError(f"pingan up exited {self.proc.returncode}:\n{self.output()}")
             return "pingan 已启动" in self.output()
-        poll(ready, 300, "pingan up")
+        poll(ready, 420, "pingan up")  # a loaded machine registers the deployments slowly
 
     def pingan_db(self) -> sa.Engine:
         return sa.create_engine(f"sqlite:///{self.home / 'pingan.db'}")

@@ -253,14 +253,18 @@ class MainJob:
         deployment an earlier job left READY counts only once polled after ``since``.
         """
 
+        def post(path: str, body: dict):
+            request = urllib.request.Request(f"{env['PREFECT_API_URL']}{path}", data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"}, method="POST")
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read())
+
         def ready_count() -> int:
+            if post("/deployments/count", {}) < expected:  # cheap, while the runner still registers them
+                return 0
             count, offset, page = 0, 0, 200
             while True:
-                body = json.dumps({"limit": page, "offset": offset}).encode()
-                request = urllib.request.Request(f"{env['PREFECT_API_URL']}/deployments/filter", data=body,
-                                                 headers={"Content-Type": "application/json"}, method="POST")
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    rows = json.loads(response.read())
+                rows = post("/deployments/filter", {"limit": page, "offset": offset})
                 count += sum(1 for d in rows if d.get("status") == "READY" and d.get("last_polled")
                              and dt.datetime.fromisoformat(d["last_polled"]) >= since)
                 if len(rows) < page:
@@ -313,7 +317,7 @@ class MainJob:
             self.children.append(web)
             web.start(env)
         self.say(t("up.say.registering", n=expected_deployments))
-        wait_until(self._deployments_ready(env, expected_deployments, since), 300, "deployments", self._check_children)
+        wait_until(self._deployments_ready(env, expected_deployments, since), 600, "deployments", self._check_children)
         if self.web:  # /healthz answers 200 only when the page reaches the database and can store files
             last: list[str | None] = [None]
 
