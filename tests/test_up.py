@@ -33,7 +33,7 @@ def test_a_second_holder_is_refused_with_the_first_ones_pid_and_ports(pingan_hom
 
 
 def test_the_lock_of_a_dead_job_is_taken_over(pingan_home):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
     (pingan_home / LOCK_FILE).write_text(json.dumps({"pid": int(dead.stdout), "port": 4200, "web_port": 8400}))
     lock = HomeLock(pingan_home)
     lock.acquire(port=4300, web_port=8500)
