@@ -126,11 +126,11 @@ def _cli(*args: str, locale: str) -> tuple[int, str]:
     import sys
     import tempfile
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "PREFECT_"))}
-    env.update(PINGAN_LOCALE=locale, COLUMNS="100", NO_COLOR="1", PINGAN_DEMO="1",
-               PINGAN_HOME=tempfile.mkdtemp(prefix="pingan-cli-"))
-    done = subprocess.run([sys.executable, "-m", "pingan", *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    with tempfile.TemporaryDirectory(prefix="pingan-cli-") as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "PREFECT_"))}
+        env.update(PINGAN_LOCALE=locale, COLUMNS="100", NO_COLOR="1", PINGAN_DEMO="1", PINGAN_HOME=home)
+        done = subprocess.run([sys.executable, "-m", "pingan", *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
     return done.returncode, done.stdout + done.stderr
 
 
