@@ -4,10 +4,12 @@ beside it: the outbox, key sensitive periods, and the operator alert with its tr
 from __future__ import annotations
 
 from deployments.specs import Schedule, Spec, Trigger
+from models.org import SCHOOL_KINDS, UnitKind
 from tasks.names import DISPATCH_DEPLOYMENT_NAME
 from pingan.duties.catalog import Catalog, DutySpec
 
 DUTY_ENTRYPOINT = "flows/duty_cycle.py:duty_cycle"
+DUTY_FLOW = "duty-cycle"  # the flow's name (flows/duty_cycle.py)
 ALERT_DEPLOYMENT = "运行失败告警"
 AUTOMATION_NAME = "pingan：职责流程失败告警 / duty run failed"
 # Flows whose failure the operator must hear about: every flow tagged ``pingan`` (the alert is not).
@@ -48,8 +50,30 @@ def describe(catalog: Catalog, duty: DutySpec) -> str:
 
 
 def deployment_name(duty: DutySpec) -> str:
-    # Prefect refuses / % & > < in names; the catalog's Chinese names never need them.
-    return "".join("／" if ch == "/" else ch for ch in duty.name if ch not in "%&<>")
+    """The duty's short name (the UI's list cuts long names); Prefect refuses / % & > < in names."""
+    return "".join("／" if ch == "/" else ch for ch in duty.label if ch not in "%&<>")
+
+
+# Tags the operator filters the deployments on in the UI: who carries the duty, and its domain.
+BUREAU_TAG, SCHOOL_TAG, HAZARD_TAG, INCIDENT_TAG, WATCH_TAG, REPORT_TAG = "局", "校", "隐患", "事故", "值守", "报告"
+
+
+def operator_tags(duty: DutySpec) -> tuple[str, ...]:
+    """局 when the bureau or its sections carry the duty, 校 when schools or kindergartens do, 隐患 for hazard checks."""
+    kinds = set(duty.carrier.unit_kinds)
+    tags = []
+    if kinds & {UnitKind.bureau, UnitKind.department}:
+        tags.append(BUREAU_TAG)
+    if kinds & SCHOOL_KINDS:
+        tags.append(SCHOOL_TAG)
+    if "hazard" in duty.tags:
+        tags.append(HAZARD_TAG)
+    return tuple(tags)
+
+
+def duty_deployment(catalog: Catalog, key: str) -> str:
+    """``<flow>/<deployment>`` of a duty's deployment, for ``run_deployment`` (``pingan run``)."""
+    return f"{DUTY_FLOW}/{deployment_name(catalog.duty(key))}"
 
 
 def specs(catalog: Catalog) -> list[Spec]:
@@ -61,7 +85,7 @@ def specs(catalog: Catalog) -> list[Spec]:
             description=describe(catalog, duty),
             parameters={"duty": duty.key},
             schedules=duty_schedules(i),
-            tags=("pingan", f"duty:{duty.key}", f"cadence:{duty.cadence.every}", *duty.tags),
+            tags=("pingan", *operator_tags(duty), f"duty:{duty.key}", f"cadence:{duty.cadence.every}", *duty.tags),
         )
         for i, duty in enumerate(duties)
     ]
@@ -83,7 +107,7 @@ def specs(catalog: Catalog) -> list[Spec]:
             entrypoint="flows/sensitive_period.py:sensitive_period",
             description="重点敏感时期：在指定日期和范围内加密选定职责的频次（在“自定义运行”中填写参数）/ "
                         "key sensitive period: tighten chosen duties for a date range and scope (use Custom Run)",
-            tags=("pingan", "sensitive-period"),
+            tags=("pingan", BUREAU_TAG, SCHOOL_TAG, "sensitive-period"),
         ),
         Spec(
             name=ALERT_DEPLOYMENT,

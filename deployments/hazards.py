@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from deployments.duties import HAZARD_TAG, SCHOOL_TAG
 from deployments.specs import Schedule, Spec
 
 HAZARD_ENTRYPOINT = "flows/hazards.py:hazard_watch"
@@ -21,6 +22,6 @@ def specs() -> list[Spec]:
                 "daily hazard watch: the closed loop found → rectified → verified → closed and the risk-point checks"
             ),
             schedules=(Schedule("5 9 * * *", "daily"),),
-            tags=("pingan", "hazard", "dual-prevention"),
+            tags=("pingan", HAZARD_TAG, SCHOOL_TAG, "hazard", "dual-prevention"),
         ),
     ]

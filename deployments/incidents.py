@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from deployments.duties import INCIDENT_TAG, WATCH_TAG
 from deployments.specs import Schedule, Spec
 from tasks.names import INCIDENT_CLOCK_DEPLOYMENT_NAME
 from pingan.duties.catalog import Catalog, DutySpec, load_catalog
@@ -54,7 +55,7 @@ def specs(catalog_dir: Path | None = None) -> list[Spec]:
                         "incident clock: the phone and the written report each have a deadline (per jurisdiction), "
                         "escalated at once when missed; registering an incident schedules these runs\n"
                         + _source(catalog, incident_duty),
-            tags=("pingan", "incident"),
+            tags=("pingan", INCIDENT_TAG, "incident"),
         ),
         Spec(
             name="事故报告巡检",
@@ -62,7 +63,7 @@ def specs(catalog_dir: Path | None = None) -> list[Spec]:
             description="每 5 分钟检查全部未结事故的报告时限（补上未能安排的运行）/ "
                         "every 5 minutes: evaluates the clock of every open incident (covers runs that could not be scheduled)",
             schedules=(Schedule(SWEEP_CRON, "every-5-minutes"),),
-            tags=("pingan", "incident"),
+            tags=("pingan", INCIDENT_TAG, "incident"),
         ),
         Spec(
             name="节假日值班与零报告",
@@ -71,6 +72,6 @@ def specs(catalog_dir: Path | None = None) -> list[Spec]:
                         "holiday watch: duty rosters before each holiday, a zero report every day of it, reminders and "
                         "escalation of what is missing\n" + watch_source,
             schedules=(Schedule(watch_cron(watch_rules.send_hours), "watch-hours"),),
-            tags=("pingan", "holiday-watch"),
+            tags=("pingan", WATCH_TAG, "holiday-watch"),
         ),
     ]

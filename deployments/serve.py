@@ -13,19 +13,23 @@ not silently stop the reminders.
 from __future__ import annotations
 
 import argparse
-import logging
+import asyncio
 from collections.abc import Iterable
 
-from prefect import serve
-from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.client.schemas.objects import (
+    ConcurrencyLimitConfig,
+    ConcurrencyLimitStrategy,
+)
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+from prefect.logging import get_logger
+from prefect.runner import Runner
 from prefect.schedules import Cron
 
 from deployments.build import all_specs
 from deployments.specs import Spec
 from pingan.duties.runtime import get_runtime
 
-log = logging.getLogger("pingan.serve")
+log = get_logger("pingan.serve")  # under "prefect.": printed to the runner's log like its own lines
 
 
 def runner_deployments(specs: Iterable[Spec]) -> list:
@@ -61,16 +65,74 @@ def retire_unowned_alerts() -> int:
     return len(stale)
 
 
+class ServeRunner(Runner):
+    """Prefect's runner, stopped cleanly by SIGTERM.
+
+    Prefect's own SIGTERM handler calls ``Runner.stop()`` from inside the running event loop,
+    where it returns the ``astop()`` coroutine instead of running it ("coroutine 'Runner.astop'
+    was never awaited") and then exits mid-loop. Here SIGTERM schedules ``astop()`` on the loop:
+    the polling stops, runs in flight are cancelled as before, and ``start()`` returns normally.
+    """
+
+    def handle_sigterm(self, *args, **kwargs) -> None:
+        log.info("SIGTERM received, shutting down")
+        loop = asyncio.get_running_loop()
+        self._stopping_task: asyncio.Future | None = None
+
+        def stop() -> None:
+            if self.started:
+                self._stopping_task = asyncio.ensure_future(self.astop())
+
+        loop.call_soon_threadsafe(stop)
+
+
+def serve(deployments: list, *, limit: int) -> None:
+    """``prefect.serve`` with a runner that SIGTERM stops cleanly; schedules stay active on shutdown."""
+    runner = ServeRunner(pause_on_shutdown=False, limit=limit)
+    for deployment in deployments:
+        runner.add_deployment(deployment)
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        log.info("interrupted, shutting down")
+
+
+def retire_renamed_deployments(specs: Iterable[Spec]) -> list[str]:
+    """Delete the deployments of pingan's flows that no spec names any more (a duty renamed or
+    switched off): nobody serves them, and their schedules would pile up late runs in the UI."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    wanted: dict[str, set[str]] = {}
+    for spec in specs:
+        wanted.setdefault(spec.flow_name, set()).add(spec.name)
+    flow_filter = FlowFilter(name=FlowFilterName(any_=sorted(wanted)))
+    with get_client(sync_client=True) as client:
+        flows = {f.id: f.name for f in client.read_flows(flow_filter=flow_filter)}
+        found, offset = [], 0
+        while page := client.read_deployments(flow_filter=flow_filter, limit=200, offset=offset):
+            found += page
+            offset += len(page)
+        stale = [d for d in found if d.name not in wanted.get(flows.get(d.flow_id, ""), {d.name})]
+        for deployment in stale:
+            client.delete_deployment(deployment.id)
+    return [d.name for d in stale]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deployments.serve", description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=4, help="runs executed at once (default 4)")
     args = parser.parse_args(argv)
 
-    deployments = runner_deployments(all_specs(get_runtime().catalog))
+    specs = all_specs(get_runtime().catalog)
+    deployments = runner_deployments(specs)
+    retired = retire_renamed_deployments(specs)
+    if retired:
+        log.info("removed %d deployment(s) no longer in the catalog: %s", len(retired), ", ".join(retired))
     if retire_unowned_alerts():
         log.info("removed the failure automation an earlier version created by hand")
     log.info("serving %d deployments", len(deployments))
-    serve(*deployments, pause_on_shutdown=False, limit=args.limit, print_starting_message=False)
+    serve(deployments, limit=args.limit)
 
 
 if __name__ == "__main__":

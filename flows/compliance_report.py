@@ -16,8 +16,8 @@ from prefect import flow
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
-from pingan.core.clock import now
-from pingan.core.clock import local
+from flows.params import as_of_param, ui
+from pingan.core.clock import local, now
 from pingan.reports.rules import parse_period
 from tasks.report import compute_report, publish_report, write_files
 
@@ -35,7 +35,10 @@ def run_name() -> str:
 
 
 @flow(name="compliance-report", flow_run_name=run_name, log_prints=True, retries=0, timeout_seconds=1800)
-def compliance_report(period: str | None = None, as_of: dt.datetime | None = None) -> dict:
+def compliance_report(
+    period: str | None = ui(None, "报告期", "如 2026-Q4（季度）、2026-H2（半年）、2026-11（月）、2026（年）、previous-year（上一年）；留空＝刚结束的季度"),
+    as_of: dt.datetime | None = as_of_param("数据截至此时刻（北京时间）；留空＝现在"),
+) -> dict:
     """Report ``period`` (``2026-Q4``, ``2026``, ``previous-year``; default the quarter just ended) at ``as_of``."""
     as_of = local(as_of) if as_of else now()
     key = parse_period(period, as_of).key  # a bad period fails here, before any task runs

@@ -13,8 +13,8 @@ import datetime as dt
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from pingan.core.clock import now
-from pingan.core.clock import local
+from flows.params import as_of_param
+from pingan.core.clock import local, now
 from pingan.reports.workflow import DAILY, WEEKLY
 from tasks.delivery import dispatch_released
 from tasks.steps import run_steps
@@ -42,7 +42,7 @@ def daily_name() -> str:
 
 
 @flow(name="weekly-digest", flow_run_name=weekly_name, log_prints=True, retries=0, timeout_seconds=1800)
-def weekly_digest(as_of: dt.datetime | None = None) -> dict:
+def weekly_digest(as_of: dt.datetime | None = as_of_param("按此时刻编写并发送每周简报（北京时间）；留空＝现在")) -> dict:
     """Queue this week's digest to every leader with something to report, and start the dispatcher."""
     as_of = local(as_of) if as_of else now()
     queued = run_steps(WEEKLY, as_of=as_of)["queue-weekly-digests"]
@@ -52,7 +52,7 @@ def weekly_digest(as_of: dt.datetime | None = None) -> dict:
 
 
 @flow(name="daily-summary", flow_run_name=daily_name, log_prints=True, retries=0, timeout_seconds=1800)
-def daily_summary(as_of: dt.datetime | None = None) -> dict:
+def daily_summary(as_of: dt.datetime | None = as_of_param("按此时刻编写并发送当日小结（北京时间）；留空＝现在")) -> dict:
     """Queue today's summary to the safety section (skipped on days off), and start the dispatcher."""
     as_of = local(as_of) if as_of else now()
     queued = run_steps(DAILY, as_of=as_of)["queue-daily-summary"]

@@ -14,9 +14,8 @@ import datetime as dt
 from prefect import flow
 from prefect.runtime import flow_run
 
-from pingan.core.clock import now
+from pingan.core.clock import local, now
 from pingan.core.periods import period_at
-from pingan.core.clock import local
 from pingan.duties.runtime import get_runtime
 from pingan.duties.workflow import CYCLE
 from tasks.duty import publish

@@ -17,6 +17,7 @@ import datetime as dt
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.params import as_of_param
 from pingan.core.clock import local, now
 from pingan.hazards.workflow import WATCH
 from tasks.delivery import dispatch_released
@@ -32,7 +33,7 @@ def run_name() -> str:
 
 
 @flow(name="hazard-watch", flow_run_name=run_name, log_prints=True, retries=0, timeout_seconds=1800)
-def hazard_watch(as_of: dt.datetime | None = None) -> dict:
+def hazard_watch(as_of: dt.datetime | None = as_of_param("按此时刻检查隐患期限与风险点巡查（北京时间）；留空＝现在")) -> dict:
     """Advance deadlines, remind, escalate and publish the hazard loop at ``as_of`` (default: now)."""
     as_of = local(as_of) if as_of else now()
     steps = run_steps(WATCH, as_of=as_of)

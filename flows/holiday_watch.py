@@ -15,6 +15,7 @@ import datetime as dt
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from flows.params import as_of_param
 from pingan.core.clock import local, now
 from pingan.watch.workflow import WATCH
 from tasks.delivery import dispatch_released
@@ -28,7 +29,7 @@ def run_name() -> str:
 
 
 @flow(name="holiday-watch", flow_run_name=run_name, log_prints=True, timeout_seconds=1800)
-def holiday_watch(as_of: dt.datetime | None = None) -> dict:
+def holiday_watch(as_of: dt.datetime | None = as_of_param("按此时刻安排、提醒、督办值班表和零报告（北京时间）；留空＝现在")) -> dict:
     """Plan, remind and escalate the holiday watch at ``as_of`` (default: now) — its notices go out at
     once through the dispatcher, a holiday has no digest morning — and publish who has reported."""
     as_of = local(as_of) if as_of else now()

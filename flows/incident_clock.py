@@ -11,11 +11,13 @@ of ``pingan.incidents.workflow.CLOCK`` as a task run.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from pydantic import Field
 
-from tasks.names import INCIDENT_CLOCK_FLOW
+from flows.params import as_of_param, ui
 from pingan.core.clock import local, now
 from pingan.core.db import get_engine, session_scope
 from pingan.duties.runtime import get_runtime
@@ -23,6 +25,7 @@ from pingan.incidents import service as incidents
 from pingan.incidents.workflow import CLOCK
 from tasks.delivery import dispatch_released
 from tasks.incident import publish_open, publish_timeline
+from tasks.names import INCIDENT_CLOCK_FLOW
 from tasks.steps import run_steps
 
 
@@ -41,7 +44,10 @@ def log_escalated(escalated: list[int]) -> None:
 
 
 @flow(name=INCIDENT_CLOCK_FLOW, flow_run_name=clock_run_name, log_prints=True, timeout_seconds=300)
-def incident_clock(incident_id: int, as_of: dt.datetime | None = None) -> dict:
+def incident_clock(
+    incident_id: Annotated[int, Field(ge=1)] = ui(..., "事故编号", "pingan incident list 中的编号"),
+    as_of: dt.datetime | None = as_of_param("按此时刻检查报告时限（北京时间）；留空＝现在"),
+) -> dict:
     """Escalate the missing reports of incident ``incident_id`` (and any other that is due), start
     the dispatcher for them at once, and publish its timeline."""
     as_of = local(as_of) if as_of else now()
@@ -58,7 +64,7 @@ def incident_clock(incident_id: int, as_of: dt.datetime | None = None) -> dict:
 
 
 @flow(name="incident-sweep", flow_run_name=sweep_run_name, log_prints=True, timeout_seconds=240)
-def incident_sweep(as_of: dt.datetime | None = None) -> dict:
+def incident_sweep(as_of: dt.datetime | None = as_of_param("按此时刻检查全部未结事故（北京时间）；留空＝现在")) -> dict:
     """Evaluate every open incident: escalate what is due (the dispatcher sends it at once), publish
     the open incidents and the timelines of those escalated now."""
     as_of = local(as_of) if as_of else now()

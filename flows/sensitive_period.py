@@ -8,33 +8,50 @@ it to the responsible persons and sends. Daily duty runs keep planning its tasks
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from pydantic import Field
 
-from pingan.core.clock import now
-from pingan.duties import service
+from flows.params import (
+    as_of_param,
+    choice,
+    duty_choices,
+    frequency_choices,
+    scope_help,
+    ui,
+)
+from pingan.core.clock import local, now
 from pingan.core.db import session_scope
-from pingan.core.clock import local
-from pingan.org.snapshot import load_org
+from pingan.duties import service
 from pingan.duties.runtime import get_runtime
-from tasks.delivery import dispatch_released
 from pingan.duties.sensitive import Request, parse_scope
+from pingan.org.snapshot import load_org
+from tasks.delivery import dispatch_released
+
+DUTIES = duty_choices()  # label shown in the form → duty key
+FREQUENCY = frequency_choices()  # 每日 / 每周 / … → daily / weekly / …
+DutyChoice = choice(DUTIES)
+FrequencyChoice = choice(FREQUENCY)
 
 
 @flow(name="sensitive-period", flow_run_name="重点敏感时期 {name}", log_prints=True, timeout_seconds=900)
 def sensitive_period(
-    name: str,
-    start: dt.date,
-    end: dt.date,
-    scope: str = "all",
-    duties: list[str] | None = None,
-    frequency: str | None = None,
-    as_of: dt.datetime | None = None,
+    name: Annotated[str, Field(min_length=1, max_length=100)] = ui(..., "名称", "如“岁末年初”“高考期间”“国庆节前后”"),
+    start: dt.date = ui(..., "开始日期", "重点敏感时期的第一天"),
+    end: dt.date = ui(..., "结束日期", "最后一天（含当天）；不超过一年"),
+    scope: str = ui("all", "范围", scope_help()),
+    duties: list[DutyChoice] | None = ui(None, "加密的职责", "留空＝清单规定可在重点敏感时期加密的全部职责"),
+    frequency: FrequencyChoice | None = ui(None, "加密后的频次", "留空＝按清单对每项职责的规定（如局领导检查改为每周）"),
+    as_of: dt.datetime | None = as_of_param("视为在此时刻开始（北京时间）；留空＝现在"),
 ) -> dict:
     """Tighten ``duties`` (default: every duty the catalog says tightens) for units in ``scope``
     (``all``, or unit kinds and unit codes separated by commas) from ``start`` to ``end``, at
-    ``frequency`` (daily / weekly / half_monthly / monthly; default: each duty's own)."""
+    ``frequency`` (default: each duty's own). The form offers duties by their short names and
+    frequencies in Chinese; they are turned into keys and codes here."""
+    duties = [DUTIES.get(d, d) for d in duties or ()]
+    frequency = FREQUENCY.get(frequency, frequency) if frequency else None
     rt = get_runtime()
     with session_scope() as session:
         kinds, units = parse_scope(scope, load_org(session))

@@ -40,7 +40,7 @@ def cli(*args: str, password: str | None = None):
 def one_line(result) -> str:
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("错误/error:") and "Traceback" not in result.output, result.output
+    assert len(lines) == 1 and lines[0].startswith(("错误：", "error:")) and "Traceback" not in result.output, result.output
     return lines[0]
 
 

@@ -54,7 +54,8 @@ def test_one_deployment_per_planned_duty_named_and_described_from_its_source(cat
     assert set(duty_specs) == {d.key for d in catalog.planned}
     for duty in catalog.planned:
         spec = duty_specs[duty.key]
-        assert spec.name.startswith(duty.name[:10])
+        assert spec.name == (duty.short or duty.name)
+        assert duty.name in spec.description  # the full name, with the clause and document
         assert duty.source.clause in spec.description and duty.source.document in spec.description
         assert f"duty:{duty.key}" in spec.tags and f"cadence:{duty.cadence.every}" in spec.tags
     assert len({s.name for s in specs}) == len(specs), "deployment names must be unique"
@@ -146,3 +147,107 @@ def test_cli_check_fails_on_a_stale_file_and_write_repairs_it(tmp_path):
     assert stale.exit_code == 2 and "pingan deployments write" in stale.output
     assert runner.invoke(app, ["deployments", "write", "--path", str(target)]).exit_code == 0
     assert runner.invoke(app, ["deployments", "check", "--path", str(target)]).exit_code == 0
+
+
+# The Prefect UI's deployment list cuts names after about ten characters.
+SHOWN = 10
+
+
+def test_deployment_names_are_short_and_tell_apart_in_the_ui_list(specs):
+    names = [s.name for s in specs]
+    assert all(len(name) <= 12 for name in names), [n for n in names if len(n) > 12]
+    assert len({name[:SHOWN] for name in names}) == len(names), "two deployments look alike in the list"
+
+
+# Who carries a duty decides its 局 / 校 tag: units of these kinds are the bureau and its sections.
+BUREAU_KINDS = {"bureau", "department"}
+
+
+def test_the_operator_filters_deployments_by_chinese_tags(catalog, specs):
+    for duty in catalog.planned:
+        spec = next(s for s in specs if s.parameters.get("duty") == duty.key)
+        kinds = {k.value for k in duty.carrier.unit_kinds}
+        assert ("局" in spec.tags) == bool(kinds & BUREAU_KINDS), duty.key
+        assert ("校" in spec.tags) == bool(kinds - BUREAU_KINDS), duty.key
+        assert ("隐患" in spec.tags) == ("hazard" in duty.tags), duty.key
+    by_flow = {}
+    for spec in specs:
+        by_flow.setdefault(spec.flow_name, set()).update(spec.tags)
+    assert "事故" in by_flow["incident-clock"] and "事故" in by_flow["incident-sweep"]
+    assert "值守" in by_flow["holiday-watch"] and "隐患" in by_flow["hazard-watch"]
+    assert {"报告"} <= by_flow["compliance-report"] & by_flow["weekly-digest"] & by_flow["daily-summary"]
+    parsed = yaml.safe_load(render(specs))
+    assert {tuple(d["tags"]) for d in parsed["deployments"]} == {tuple(s.tags) for s in specs}
+
+
+def _form(spec) -> dict:
+    """The custom-run form of a deployment: the parameter schema Prefect builds from its flow."""
+    from prefect.utilities.callables import parameter_schema
+
+    return parameter_schema(spec.load_flow().fn).model_dump()["properties"]
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_the_custom_run_forms_speak_chinese(specs):
+    forms = {s.flow_name: _form(s) for s in specs if s.flow_name in {
+        "sensitive-period", "incident-clock", "incident-sweep", "holiday-watch", "hazard-watch",
+        "compliance-report", "weekly-digest", "daily-summary"}}
+    assert len(forms) == 8
+    for flow, fields in forms.items():
+        for name, field in fields.items():
+            assert field["title"] != name and _has_cjk(field["title"]), (flow, name, field["title"])
+            assert _has_cjk(field.get("description", "")), (flow, name)
+
+
+def _enum(field: dict) -> list:
+    for option in field.get("anyOf", [field]):
+        found = option.get("enum") or option.get("items", {}).get("enum")
+        if found:
+            return found
+    return []
+
+
+def test_the_sensitive_period_form_offers_the_catalog_s_duties_and_chinese_frequencies(catalog, specs):
+    from pingan.duties.sensitive import FREQUENCIES
+
+    form = _form(next(s for s in specs if s.flow_name == "sensitive-period"))
+    assert sorted(_enum(form["duties"])) == sorted(d.short or d.name for d in catalog.planned)
+    assert len(_enum(form["frequency"])) == len(FREQUENCIES) and all(_has_cjk(f) for f in _enum(form["frequency"]))
+    assert form["start"]["format"] == "date" and form["end"]["format"] == "date"
+    assert {"name", "start", "end"} <= set(form) and form["scope"]["default"] == "all"
+    assert "kindergarten" in form["scope"]["description"]
+
+
+def test_a_run_from_the_form_is_turned_into_keys_and_codes(monkeypatch):
+    """What the form sends (short names, 每周) reaches the service as duty keys and frequency codes."""
+    import flows.sensitive_period as sp
+    from pingan.duties import service
+
+    got = {}
+    monkeypatch.setattr(service, "start_sensitive_period",
+                        lambda rt, req, moment, actor: got.update(req=req) or {"id": 1, "planned": {}, "announced": 0})
+    monkeypatch.setattr(sp, "dispatch_released", lambda moment, reason: {"dispatch_run": None})
+    monkeypatch.setattr(sp, "load_org", lambda session: None)
+    monkeypatch.setattr(sp, "session_scope", _nothing)
+    monkeypatch.setattr(sp, "create_markdown_artifact", lambda *a, **k: None)
+    monkeypatch.setattr(sp, "get_run_logger", lambda: _Quiet())
+    catalog = sp.get_runtime().catalog
+    duty = catalog.duty("bureau-principal-quarterly-inspection")
+    sp.sensitive_period.fn(name="岁末年初", start=__import__("datetime").date(2026, 12, 14),
+                           end=__import__("datetime").date(2026, 12, 31), scope="all",
+                           duties=[duty.short], frequency="每周", as_of=None)
+    assert got["req"].duties == ("bureau-principal-quarterly-inspection",) and got["req"].frequency == "weekly"
+
+
+class _Quiet:
+    def info(self, *args, **kwargs):
+        pass
+
+
+def _nothing():
+    import contextlib
+
+    return contextlib.nullcontext()

@@ -56,7 +56,7 @@ class Job:
             if self.proc.poll() is not None:
                 raise AssertionError(f"pingan up exited {self.proc.returncode}:\n{self.output()}")
             return "pingan 已启动" in self.output()
-        poll(ready, 300, "pingan up")
+        poll(ready, 420, "pingan up")  # a loaded machine registers the deployments slowly
 
     def pingan_db(self) -> sa.Engine:
         return sa.create_engine(f"sqlite:///{self.home / 'pingan.db'}")
@@ -101,6 +101,27 @@ def test_every_duty_is_a_deployment_with_shanghai_schedules(job, specs):
     assert automations[0].actions[0].deployment_id == alert.id
 
 
+def test_it_says_it_is_up_only_when_the_api_shows_every_deployment_ready(job, specs):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        statuses = {d.name: str(getattr(d.status, "value", d.status)) for d in client.read_deployments(limit=200)}
+    assert len(statuses) == len(specs) and set(statuses.values()) == {"READY"}, statuses
+
+
+def test_a_second_main_job_on_the_same_home_is_refused(job):
+    other, other_web = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "PREFECT_"))}
+    env.update(PINGAN_HOME=str(job.home), NO_COLOR="1", COLUMNS="200")
+    second = subprocess.run([sys.executable, "-m", "pingan", "up", "--demo", "--port", str(other), "--web-port", str(other_web)],
+                            env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    lines = [line for line in (second.stdout + second.stderr).splitlines() if line.strip()]
+    assert second.returncode == 2 and len(lines) == 1, lines
+    assert f"进程 {job.proc.pid}" in lines[0] and f"Prefect 端口 {job.port}" in lines[0] and str(job.web_port) in lines[0]
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", other)) != 0, "the second job started a Prefect server"
+
+
 def test_a_duty_run_is_four_task_runs_with_its_artifacts(job, specs):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId
@@ -122,6 +143,26 @@ def test_a_duty_run_is_four_task_runs_with_its_artifacts(job, specs):
         queued = conn.execute(sa.text("select count(*) from notice where duty_key = :d and message_id is null"),
                               {"d": DUTY}).scalar()
     assert created > 0 and queued > 0  # the duty run sends nothing: its notices wait for the digest
+
+
+def test_pingan_run_with_the_api_is_a_run_of_the_duty_s_deployment(job, specs):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    duty = "bureau-principal-quarterly-inspection"
+    spec = next(s for s in specs if s.entrypoint == DUTY_ENTRYPOINT and s.parameters["duty"] == duty)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PINGAN_", "PREFECT_"))}
+    env.update(PINGAN_HOME=str(job.home), PREFECT_API_URL=job.api, NO_COLOR="1", COLUMNS="200")  # no PINGAN_DEMO: the home says so
+    done = subprocess.run([sys.executable, "-m", "pingan", "run", duty, "--as-of", AS_OF], env=env, capture_output=True,
+                          text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"duty-cycle/{spec.name}")
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])))
+    by_cli = [r for r in runs if "cli" in r.tags]
+    printed = "".join(done.stdout.split())  # Rich wraps lines
+    assert len(by_cli) == 1 and by_cli[0].state.is_completed() and "".join(by_cli[0].name.split()) in printed
+    assert "本次运行/thisrun" in printed  # the run's summary artifact
 
 
 def test_a_failed_duty_run_reaches_the_safety_section(job, specs):
@@ -172,3 +213,7 @@ def test_sigterm_stops_everything_and_leaves_the_schedules_active(job):
     scheduled = db.execute("select count(*) from flow_run where state_type = 'SCHEDULED'").fetchone()[0]
     assert (paused, inactive) == (0, 0)
     assert scheduled > 0, "serve deleted the scheduled runs on shutdown"
+    serve_log = (job.home / "logs" / "serve.log").read_text(errors="replace")
+    assert "SIGTERM received" in serve_log
+    at = serve_log.find("Runner.astop' was never awaited")  # what Prefect's own SIGTERM handler left behind
+    assert at < 0, serve_log[max(0, at - 1500):at + 300]

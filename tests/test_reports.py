@@ -604,19 +604,19 @@ def test_the_daily_summary_goes_to_the_safety_section_on_working_days_only(q4):
 # =========================================================================== deployments and flows
 
 def test_the_deployments_are_scheduled_in_shanghai_and_tagged():
-    from deployments.reports import specs
+    from deployments.reports import ANNUAL_REPORT, QUARTERLY_REPORT, specs
 
     found = {s.name: s for s in specs()}
-    assert set(found) == {"安全工作履职考核报告（季度）", "安全工作履职考核报告（年度）", "每周安全工作简报", "每日安全工作小结"}
+    assert set(found) == {QUARTERLY_REPORT, ANNUAL_REPORT, "每周安全工作简报", "每日安全工作小结"}
     crons = {name: [(x.cron, x.timezone, x.slug) for x in s.schedules] for name, s in found.items()}
-    assert crons["安全工作履职考核报告（季度）"] == [("0 7 3 1,4,7,10 *", "Asia/Shanghai", "after-each-quarter")]
+    assert crons[QUARTERLY_REPORT] == [("0 7 3 1,4,7,10 *", "Asia/Shanghai", "after-each-quarter")]
     assert crons["每周安全工作简报"] == [("0 8 * * 1", "Asia/Shanghai", "monday-morning")]
     assert crons["每日安全工作小结"][0][0] == "0 18 * * *"
-    assert found["安全工作履职考核报告（年度）"].parameters == {"period": "previous-year"}
+    assert found[ANNUAL_REPORT].parameters == {"period": "previous-year"}
     for spec in found.values():
-        assert "pingan" in spec.tags and spec.description
+        assert {"pingan", "报告"} <= set(spec.tags) and spec.description
         assert spec.flow_name in {"compliance-report", "weekly-digest", "daily-summary"}
-    assert "一（八）" in found["安全工作履职考核报告（季度）"].description
+    assert "一（八）" in found[QUARTERLY_REPORT].description
 
 
 def test_the_flows_publish_artifacts_and_files(q4, monkeypatch, prefect_harness):

@@ -38,7 +38,8 @@ def user_errors(func: Callable) -> Callable:
         except (UserError, CatalogError) as exc:
             fail(str(exc))
         except pydantic.ValidationError as exc:  # only settings are validated outside a command's own checks
-            problems = "; ".join(f"PINGAN_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+            problems = "; ".join((f"PINGAN_{'_'.join(map(str, e['loc'])).upper()}: " if e["loc"] else "")
+                                 + e["msg"].removeprefix("Value error, ") for e in exc.errors())
             fail(f"设置有误 / bad setting: {problems}")
         except sa.exc.OperationalError as exc:
             from pingan.core.migrate import safe_url
@@ -50,8 +51,22 @@ def user_errors(func: Callable) -> Callable:
     return wrapper
 
 
+def say(zh: str, en: str) -> str:
+    """A message in the reader's language (PINGAN_LOCALE): one language per line."""
+    from pingan.cli.language import current_locale
+
+    return en if current_locale() == "en" else zh
+
+
+def error_label() -> str:
+    """``错误：`` or ``error:``, in the reader's language (PINGAN_LOCALE)."""
+    from pingan.cli.language import current_locale
+
+    return "error:" if current_locale() == "en" else "错误："
+
+
 def fail(message: str) -> NoReturn:
-    err_console.print(f"[bold red]错误/error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]{error_label()}[/] {message}", highlight=False, soft_wrap=True, markup=True)
     sys.exit(2)
 
 
@@ -84,7 +99,7 @@ def parse_day(option: str, value: str):
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise UserError(f"{option}：{value!r} 不是日期（如 2026-11-23）/ is not a date like 2026-11-23") from None
+        raise UserError(say(f"{option}：{value!r} 不是日期（如 2026-11-23）", f"{option}: {value!r} is not a date like 2026-11-23")) from None
 
 
 def runtime():
@@ -105,6 +120,18 @@ def runtime():
         raise
     except ValueError as exc:
         raise UserError(str(exc)) from None
+
+
+def enter_demo_mode() -> None:
+    """``--demo``: this process runs in demo mode; the command records it in the home once its checks pass."""
+    import os
+
+    from pingan.core.settings import reset_settings
+    from pingan.duties.runtime import reset_runtime
+
+    os.environ["PINGAN_DEMO"] = "1"
+    reset_settings()
+    reset_runtime()
 
 
 def send_released(rt, as_of) -> int:

@@ -12,7 +12,7 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("upgrade")
 @user_errors
-def upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
+def upgrade(revision: str = typer.Argument("head", help="目标版本（默认最新）/ target revision (default: the latest)")) -> None:
     """把数据库升级到最新结构 / migrate the database to the latest schema."""
     from pingan.core.migrate import upgrade as run_upgrade
 

@@ -7,12 +7,17 @@ import json
 from typing import Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from pingan.cli.app import UserError, app, command, console, parse_as_of, runtime, send_released, user_errors
 from pingan.core.i18n import register, t
 
 register({
+    "evc.col.duty": {"zh-CN": "职责", "en": "duty"}, "evc.col.unit": {"zh-CN": "单位", "en": "unit"},
+    "evc.col.period": {"zh-CN": "周期", "en": "period"}, "evc.col.version": {"zh-CN": "版本", "en": "v"},
+    "evc.col.by": {"zh-CN": "提交人", "en": "by"}, "evc.col.at": {"zh-CN": "提交时间", "en": "at"},
+    "evc.col.files": {"zh-CN": "文件", "en": "files"}, "evc.col.status": {"zh-CN": "状态", "en": "status"},
     "evc.list.title": {"zh-CN": "材料（{status}，{n} 份）", "en": "Evidence ({status}, {n})"},
     "evc.accepted": {"zh-CN": "材料 #{id} 已通过：任务 {task} 已完成，不再提醒和督办",
                      "en": "evidence #{id} accepted: task {task} is closed, no more reminders or escalations"},
@@ -37,7 +42,7 @@ def _when(value: dt.datetime | None) -> str:
 @evidence_app.command("list")
 @user_errors
 def list_(
-    status: str = typer.Option("submitted", "--status", help="submitted（待审核）| accepted | rejected | all"),
+    status: str = typer.Option("submitted", "--status", help="submitted（待审核）、accepted、rejected 或 all / submitted (awaiting review), accepted, rejected or all"),
     duty: Optional[str] = typer.Option(None, "--duty", help="只看一项职责 / one duty"),
     all_versions: bool = typer.Option(False, "--all-versions", help="包括被取代的旧版本 / include superseded versions"),
     limit: int = typer.Option(200, "--limit", min=1, max=100_000),
@@ -56,9 +61,17 @@ def list_(
     if as_json:
         console.print_json(json.dumps([r.as_dict() for r in rows], ensure_ascii=False))
         return
-    table = Table(title=t("evc.list.title", status=status, n=len(rows)))
-    for col in ("#", "职责 duty", "单位 unit", "周期 period", "版本 v", "提交人 by", "提交时间 at", "文件 files", "状态 status"):
-        table.add_column(col)
+    # The id (what show/accept/reject take), period and status are never cut; names wrap.
+    table = Table(title=t("evc.list.title", status=status, n=len(rows)), box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("#", no_wrap=True, overflow="fold")
+    table.add_column(t("evc.col.duty"), ratio=2)
+    table.add_column(t("evc.col.unit"), ratio=1)
+    table.add_column(t("evc.col.period"), no_wrap=True, overflow="fold")
+    table.add_column(t("evc.col.version"), no_wrap=True, justify="right")
+    table.add_column(t("evc.col.by"), ratio=1)
+    table.add_column(t("evc.col.at"), overflow="fold", min_width=10)
+    table.add_column(t("evc.col.files"), no_wrap=True, justify="right")
+    table.add_column(t("evc.col.status"), no_wrap=True, overflow="fold")
     for r in rows:
         table.add_row(str(r.id), r.duty, r.unit, r.period, str(r.version), r.person or "", _when(r.submitted_at),
                       str(r.files), r.status)

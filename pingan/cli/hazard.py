@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 
 from pingan.core.clock import now
-from pingan.cli.app import UserError, app, console, parse_as_of, runtime, send_released, user_errors
+from pingan.cli.app import UserError, app, console, parse_as_of, runtime, say, send_released, user_errors
 from pingan.core.i18n import register, t
 
 register({
@@ -83,7 +83,8 @@ def _instant(option: str, value: Optional[str]) -> dt.datetime | None:
             return dt.datetime.combine(dt.date.fromisoformat(value.strip()), dt.time(17, 30), tzinfo=TZ)
         return parse_instant(value)
     except ValueError:
-        raise UserError(f"{option}：{value!r} 不是日期或时间（如 2026-10-13 或 2026-10-13T17:30）/ is not a date or datetime") from None
+        raise UserError(say(f"{option}：{value!r} 不是日期或时间（如 2026-10-13 或 2026-10-13T17:30）",
+                            f"{option}: {value!r} is not a date or datetime (like 2026-10-13 or 2026-10-13T17:30)")) from None
 
 
 def _person(org, option: str, code: str) -> int:
@@ -145,7 +146,7 @@ def report_(
     unit: str = typer.Option(..., "--unit", help="单位编码 / unit code"),
     place: str = typer.Option(..., "--place", help="隐患部位 / where"),
     description: str = typer.Option(..., "--description", help="隐患描述 / what"),
-    level: str = typer.Option(..., "--level", help="一般 | 重大（general | major）"),
+    level: str = typer.Option(..., "--level", help="一般 或 重大 / general (一般) or major (重大)"),
     rectifier: str = typer.Option(..., "--rectifier", help="整改责任人编码 / rectifier's person code"),
     by: str = typer.Option(..., "--by", help="报告人编码 / reporter's person code"),
     source: str = typer.Option("ad_hoc", "--source", help="half_monthly | patrol | inspection | risk_check | ad_hoc"),
@@ -206,7 +207,7 @@ def list_(
     rt = runtime()
     moment = parse_as_of(as_of)
     if state and state not in STATES:
-        raise UserError(f"--state：{state!r} 应为 {' / '.join(STATES)}")
+        raise UserError(say(f"--state：{state!r} 应为 {' / '.join(STATES)}", f"--state: {state!r} must be {' / '.join(STATES)}"))
     lvl = hazard_config(rt).parse_hazard_level(level).value if level else None
     with session_scope() as session:
         rows = hazard_rows(session, moment, unit_code=unit, state=state, level=lvl, open_only=not all_ and not state)
@@ -304,7 +305,7 @@ def rectify(
 def verify(
     hazard_id: int = typer.Argument(...),
     by: str = typer.Option(..., "--by", help="核验人编码（不能是整改人）/ verifier (not the rectifier)"),
-    passed: Optional[bool] = typer.Option(None, "--pass/--fail", help="通过 / 不通过（不通过则重新整改）"),
+    passed: Optional[bool] = typer.Option(None, "--pass/--fail", help="通过或不通过（不通过则重新整改）/ passed or failed (a failed one is rectified again)"),
     note: Optional[str] = typer.Option(None, "--note", help="核验意见（不通过时必填）/ note (needed to fail)"),
     file: Optional[list[Path]] = typer.Option(None, "--file", help="核验照片 / photos"),
     as_of: Optional[str] = typer.Option(None, "--as-of"),
@@ -358,7 +359,7 @@ def upload(
     try:
         day = dt.date.fromisoformat(date) if date else moment.date()
     except ValueError:
-        raise UserError(f"--date：{date!r} 不是日期（如 2026-09-15）/ is not a date") from None
+        raise UserError(say(f"--date：{date!r} 不是日期（如 2026-09-15）", f"--date: {date!r} is not a date like 2026-09-15")) from None
     changed = _act(rt, moment, lambda s, org: hazards.record_upload(
         s, rt, occurrence_id=task, reference=ref, uploaded_on=day, actor=f"operator:{by}", as_of=moment))
     _say(t("hzc.upload" if changed else "hzc.upload.same", task=task, ref=ref.strip(), day=day.isoformat()))
@@ -469,7 +470,7 @@ def list_points(
     if level:
         found = cfg.parse_risk_level(level)
         if found is None:
-            raise UserError(f"--level：{level!r} 应为 重大 / 较大 / 一般 / 低")
+            raise UserError(say(f"--level：{level!r} 应为 重大、较大、一般或低", f"--level: {level!r} must be 重大, 较大, 一般 or 低"))
         lvl = found.value
     with session_scope() as session:
         rows = point_rows(session, unit_code=unit, level=lvl, include_inactive=all_)
@@ -493,10 +494,10 @@ def list_points(
 def check(
     point: str = typer.Argument(..., help="风险点编号或 单位/编号 / risk point id or UNIT/CODE"),
     by: str = typer.Option(..., "--by", help="检查人编码 / checker's person code"),
-    result: str = typer.Option("ok", "--result", help="ok（正常）| hazard（发现隐患）"),
+    result: str = typer.Option("ok", "--result", help="ok（正常）或 hazard（发现隐患）/ ok, or hazard (a hazard was found)"),
     note: Optional[str] = typer.Option(None, "--note"),
     description: Optional[str] = typer.Option(None, "--description", help="发现的隐患 / the hazard found"),
-    level: Optional[str] = typer.Option(None, "--level", help="隐患等级 一般 | 重大"),
+    level: Optional[str] = typer.Option(None, "--level", help="隐患等级：一般 或 重大 / the hazard's level: general (一般) or major (重大)"),
     rectifier: Optional[str] = typer.Option(None, "--rectifier", help="整改责任人编码 / rectifier"),
     photo: Optional[list[Path]] = typer.Option(None, "--photo"),
     as_of: Optional[str] = typer.Option(None, "--as-of"),

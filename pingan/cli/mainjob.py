@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -10,7 +9,14 @@ import sqlalchemy as sa
 import typer
 from rich.table import Table
 
-from pingan.cli.app import UserError, app, command, console, user_errors
+from pingan.cli.app import (
+    UserError,
+    app,
+    command,
+    console,
+    enter_demo_mode,
+    user_errors,
+)
 from pingan.core.i18n import register, t
 
 register({
@@ -40,11 +46,11 @@ def _prepare(demo: bool) -> tuple[int, int]:
     from models import Person, Unit
     from pingan.core.db import get_engine, session_scope
     from pingan.core.migrate import safe_url, upgrade
-    from pingan.org.demo import demo_organisation
-    from pingan.org.service import store_org
+    from pingan.core.settings import get_settings, record_in_home
     from pingan.duties.runtime import get_runtime
     from pingan.duties.service import ensure_catalog
-    from pingan.core.settings import get_settings
+    from pingan.org.demo import demo_organisation
+    from pingan.org.service import store_org
 
     settings = get_settings()
     try:
@@ -52,6 +58,8 @@ def _prepare(demo: bool) -> tuple[int, int]:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     settings.home.mkdir(parents=True, exist_ok=True)
+    if demo:  # a demo home stays one: every later command on it runs in demo mode without PINGAN_DEMO
+        record_in_home(settings.home, demo=True)
     upgrade()
     console.print(t("up.migrated", url=safe_url(settings.db_url)))
     ensure_catalog(get_runtime())
@@ -79,23 +87,41 @@ def _prepare(demo: bool) -> tuple[int, int]:
 @command("up")
 def up(
     port: int = typer.Option(4200, help="Prefect 服务器与界面端口 / Prefect server and UI port"),
-    web_port: int = typer.Option(8400, help="证据页面端口 / evidence page port"),
+    web_port: int | None = typer.Option(None, help="证据页面端口（默认 PINGAN_WEB_PORT，8400）；消息中的链接指向它 / evidence page port; links in messages point at it"),
     limit: int = typer.Option(4, min=1, help="同时执行的运行数 / runs executed at once"),
     demo: bool = typer.Option(False, "--demo", help="演示模式：空库时载入示例组织，使用演示密钥 / demo mode"),
     web: bool = typer.Option(True, "--web/--no-web", help="同时启动证据页面 / also start the evidence page"),
     check: bool = typer.Option(False, "--check", help="启动、确认全部就绪后即停止 / start, check everything is up, stop"),
 ) -> None:
     """启动 pingan：数据库、Prefect 服务器与界面、各职责部署、证据页面 / start the main job."""
+    from pingan.cli.supervisor import HomeLock, MainJobError
+    from pingan.core.settings import get_settings
+
+    if demo:
+        enter_demo_mode()
+    settings = get_settings()
+    try:
+        settings.check_secrets()  # a weak or demo key outside demo mode: one line, nothing written
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    web_port = web_port or settings.web_port
+    lock = HomeLock(settings.home)
+    try:  # one main job per home, before anything is written
+        lock.acquire(port=port, web_port=web_port if web else None)
+    except MainJobError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        _serve(settings, demo, port=port, web_port=web_port, limit=limit, web=web, check=check)
+    finally:
+        lock.release()
+
+
+def _serve(settings, demo: bool, *, port: int, web_port: int, limit: int, web: bool, check: bool) -> None:
     from deployments.build import all_specs
     from pingan.cli.supervisor import MainJob, MainJobError
     from pingan.duties.runtime import get_runtime
-    from pingan.core.settings import get_settings, reset_settings
 
-    if demo:
-        os.environ["PINGAN_DEMO"] = "1"
-        reset_settings()
     _prepare(demo)
-    settings = get_settings()
     specs = all_specs(get_runtime().catalog)
     job = MainJob(settings, port=port, web_port=web_port, limit=limit, web=web, say=lambda s: console.print(s, style="dim"))
 
@@ -166,7 +192,7 @@ def write(path: Path = typer.Option(None, help="默认仓库根目录的 prefect
 
 @dep_app.command("check")
 @user_errors
-def check(path: Path = typer.Option(None, help="默认仓库根目录的 prefect.yaml")) -> None:
+def check(path: Path = typer.Option(None, help="默认仓库根目录的 prefect.yaml / default: prefect.yaml in the checkout")) -> None:
     """检查 prefect.yaml 与职责目录一致 / fail when prefect.yaml differs from the catalog."""
     path = path or _yaml_path()
     text, n = _rendered()

@@ -13,11 +13,18 @@ from typing import Optional
 
 import sqlalchemy as sa
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from models import Channel, Duty, Person, Role, RoleKind, Unit, UnitKind
-from pingan.cli.app import command, console, runtime, UserError
+from pingan.cli.app import UserError, command, console, enter_demo_mode, runtime
 from pingan.core.i18n import register, t
 
 register({
@@ -161,10 +168,15 @@ def init(demo: bool = typer.Option(False, "--demo", help="载入德惠市教育�
     """建库、载入职责目录（可选示例组织）；可重复运行 / create or upgrade the database, load the catalog (and a demo organisation); safe to repeat."""
     from pingan.core.db import get_engine, session_scope
     from pingan.core.migrate import current, safe_url, upgrade
+    from pingan.core.settings import record_in_home
     from pingan.org.demo import demo_organisation
     from pingan.org.service import missing_from_db, store_org
 
+    if demo:
+        enter_demo_mode()
     rt = runtime()
+    if demo:  # checked: from now on every command on this home is in demo mode, no variable needed
+        record_in_home(rt.settings.home, demo=True)
     url = rt.settings.db_url
     try:
         before = current(url)

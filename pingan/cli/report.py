@@ -10,14 +10,14 @@ import typer
 from rich import box
 from rich.table import Table
 
-from pingan.cli.app import UserError, command, console, parse_as_of
+from pingan.cli.app import UserError, command, console, parse_as_of, runtime, say
 
 
 @command("report")
 def report(
     period: Optional[str] = typer.Option(
-        None, "--period", help="报告期 / period: 2026-Q4, 2026-H2, 2026-11, 2026, previous-year（默认上一季度 / default the quarter just ended）"),
-    out: Optional[Path] = typer.Option(None, "--out", help="工作簿 / workbook (.xlsx); 默认 <home>/reports/<period>/"),
+        None, "--period", help="报告期：2026-Q4、2026-H2、2026-11、2026 或 previous-year，默认上一季度 / period: 2026-Q4, 2026-H2, 2026-11, 2026 or previous-year; default the quarter just ended"),
+    out: Optional[Path] = typer.Option(None, "--out", help="工作簿（.xlsx），默认 <home>/reports/<period>/ 下 / workbook (.xlsx); default under <home>/reports/<period>/"),
     charts: Optional[Path] = typer.Option(None, "--charts", help="图表目录 / directory for the PNG charts"),
     as_json: bool = typer.Option(False, "--json", help="以 JSON 输出全部数字及其任务编号 / print every figure with its task ids"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="数据截至 / as of, e.g. 2027-01-04 (default now)"),
@@ -27,9 +27,8 @@ def report(
     from pingan.reports.xlsx import write_report
     from pingan.reports.compute import report_dir, report_for
     from pingan.reports.rules import ReportError, parse_period
-    from pingan.duties.runtime import get_runtime
 
-    rt = get_runtime()
+    rt = runtime()
     moment = parse_as_of(as_of)
     try:
         parsed = parse_period(period, moment)
@@ -37,16 +36,17 @@ def report(
         raise UserError(str(exc)) from None
     target = out or report_dir(rt, parsed) / f"compliance-{parsed.key}.xlsx"
     if target.suffix.lower() != ".xlsx":
-        raise UserError(f"--out：{str(target)!r} 应以 .xlsx 结尾 / must end in .xlsx")
+        raise UserError(say(f"--out：{str(target)!r} 应以 .xlsx 结尾", f"--out: {str(target)!r} must end in .xlsx"))
     if target.exists() and target.is_dir():
-        raise UserError(f"--out：{target} 是目录 / is a directory")
+        raise UserError(say(f"--out：{target} 是目录", f"--out: {target} is a directory"))
     if charts is not None and charts.exists() and not charts.is_dir():
-        raise UserError(f"--charts：{charts} 不是目录 / is not a directory")
+        raise UserError(say(f"--charts：{charts} 不是目录", f"--charts: {charts} is not a directory"))
     result = report_for(rt, parsed.key, moment)
     try:
         files = write_report(result, target, chart_dir=charts)
     except OSError as exc:
-        raise UserError(f"无法写入 / cannot write {exc.filename or target}: {exc.strerror or exc}") from None
+        raise UserError(say(f"无法写入 {exc.filename or target}：{exc.strerror or exc}",
+                            f"cannot write {exc.filename or target}: {exc.strerror or exc}")) from None
     if as_json:
         console.print_json(json.dumps({**result.as_dict(), "files": {k: str(v) for k, v in files.items()}},
                                       ensure_ascii=False))

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from pingan.core.clock import now
-from pingan.cli.app import UserError, app, console, parse_as_of, parse_day, send_released, user_errors
+from pingan.cli.app import UserError, app, console, parse_as_of, parse_day, runtime, say, send_released, user_errors
 
 sp_app = typer.Typer(help="重点敏感时期 / key sensitive periods", no_args_is_help=True)
 app.add_typer(sp_app, name="sensitive-period")
@@ -25,7 +25,7 @@ def start(
     start_: str = typer.Option(..., "--from", help="开始日期 / first day"),
     end: str = typer.Option(..., "--to", help="结束日期（含）/ last day (inclusive)"),
     scope: str = typer.Option("all", "--scope", help="all，或单位类型、单位编码，逗号分隔 / unit kinds and codes"),
-    duties: Optional[str] = typer.Option(None, "--duties", help="职责编号，逗号分隔（默认：清单规定可加密的全部）"),
+    duties: Optional[str] = typer.Option(None, "--duties", help="职责编号，逗号分隔（默认：清单规定可加密的全部）/ duty keys, comma separated (default: every duty the list tightens)"),
     frequency: Optional[str] = typer.Option(None, "--frequency", help="daily | weekly | half_monthly | monthly"),
     by: str = typer.Option("operator", "--by", help="决定人 / decided by"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="视为此时刻开始 / instant, default now"),
@@ -34,10 +34,9 @@ def start(
     from pingan.duties import service
     from pingan.core.db import session_scope
     from pingan.org.snapshot import load_org
-    from pingan.duties.runtime import get_runtime
     from pingan.duties.sensitive import Request, SensitivePeriodError, parse_scope
 
-    rt = get_runtime()
+    rt = runtime()
     moment = parse_as_of(as_of)
     try:
         with session_scope() as session:
@@ -94,5 +93,5 @@ def cancel(period: int = typer.Argument(..., help="编号 / id"), by: str = type
 
     with session_scope() as session:
         if not do_cancel(session, period, actor=f"operator:{by}"):
-            raise UserError(f"没有进行中的重点敏感时期 #{period} / no uncancelled period #{period}")
+            raise UserError(say(f"没有进行中的重点敏感时期 #{period}", f"no uncancelled period #{period}"))
     console.print(f"重点敏感时期 #{period} 已取消 / cancelled")

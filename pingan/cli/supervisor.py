@@ -8,6 +8,9 @@ a child that dies on its own stops the rest and the job exits non-zero with its 
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
+import json
 import os
 import signal
 import socket
@@ -20,7 +23,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pingan.core.settings import REPO_ROOT, Settings
+from pingan.core.i18n import register, t
+from pingan.core.settings import REPO_ROOT, Settings, record_in_home
+
+register({
+    "up.say.upgrade": {"zh-CN": "Prefect：升级数据库 …", "en": "Prefect: database upgrade …"},
+    "up.say.server": {"zh-CN": "Prefect 服务器启动中：{url} …", "en": "Prefect server starting on {url} …"},
+    "up.say.registering": {"zh-CN": "注册 {n} 个部署，等待 API 显示全部就绪（READY）…",
+                           "en": "registering {n} deployments, waiting until the API shows them READY …"},
+    "up.what.prefect": {"zh-CN": "Prefect", "en": "Prefect"},
+    "up.what.web": {"zh-CN": "证据页面", "en": "evidence page"},
+    "up.port_in_use": {"zh-CN": "{at}（{what}）已被占用：请停止占用它的程序，或换一个端口（--port / --web-port）",
+                       "en": "{at} ({what}) is already in use: stop what runs there or choose another port (--port / --web-port)"},
+    "up.child_died": {"zh-CN": "{name} 已退出（代码 {code}）；{log} 的最后几行：", "en": "{name} exited with code {code}; last lines of {log}:"},
+    "up.upgrade_failed": {"zh-CN": "Prefect 数据库升级失败：", "en": "prefect server database upgrade failed:"},
+    "up.locked": {"zh-CN": "此数据目录 {home} 已有主程序在运行（进程 {pid}，Prefect 端口 {port}，证据页面端口 {web_port}）：先停止它，或换一个 PINGAN_HOME",
+                  "en": "a main job already runs on {home} (pid {pid}, Prefect port {port}, evidence page port {web_port}): stop it first, or use another PINGAN_HOME"},
+})
+LOCK_FILE = "mainjob.lock"
 
 
 class MainJobError(RuntimeError):
@@ -106,6 +126,50 @@ def health(url: str) -> str | None:
         return str(getattr(exc, "reason", exc))
 
 
+class HomeLock:
+    """One main job per home: ``<home>/mainjob.lock`` holds the holder's pid and ports.
+
+    The file is locked with ``flock`` for as long as the holder lives: the kernel releases it
+    when the process dies however it dies, so a lock left by a dead pid is simply taken over,
+    and two jobs starting at once cannot both get it.
+    """
+
+    def __init__(self, home: Path):
+        self.path = Path(home) / LOCK_FILE
+        self.fd: int | None = None
+
+    def holder(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def acquire(self, *, port: int, web_port: int | None) -> None:
+        """Take the lock, or raise MainJobError naming the holder (its pid and ports)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            held = self.holder()
+            raise MainJobError(t("up.locked", home=self.path.parent.resolve(), pid=held.get("pid", "?"),
+                                 port=held.get("port", "?"), web_port=held.get("web_port") or "—")) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({"pid": os.getpid(), "port": port, "web_port": web_port,
+                                 "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}).encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        os.ftruncate(self.fd, 0)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+
 @dataclass
 class Child:
     name: str
@@ -166,6 +230,13 @@ class MainJob:
     def web_url(self) -> str:
         return f"http://{self.host}:{self.web_port}"
 
+    @property
+    def public_url(self) -> str:
+        """Where links in messages point: the operator's PINGAN_BASE_URL, else this job's evidence page."""
+        if "base_url" in self.settings.model_fields_set:  # set by a variable or .env, not recorded by a job
+            return self.settings.base_url
+        return self.web_url
+
     def _child(self, name: str, *argv: str) -> Child:
         return Child(name, list(argv), self.settings.home.resolve() / "logs" / f"{name}.log")
 
@@ -173,17 +244,36 @@ class MainJob:
         for child in self.children:
             code = child.exited()
             if code is not None:
-                raise MainJobError(f"{child.name} exited with code {code}; last lines of {child.log}:\n{child.tail()}")
+                raise MainJobError(t("up.child_died", name=child.name, code=code, log=child.log) + f"\n{child.tail()}")
 
-    def _deployments_registered(self, env: dict[str, str], expected: int) -> Callable[[], bool]:
-        import json
+    def _deployments_ready(self, env: dict[str, str], expected: int, since: dt.datetime) -> Callable[[], bool]:
+        """True once ``expected`` deployments are READY in the API, polled by this job's runner.
+
+        READY is what the UI shows; a deployment is READY when a runner polled it lately, so a
+        deployment an earlier job left READY counts only once polled after ``since``.
+        """
+
+        def post(path: str, body: dict):
+            request = urllib.request.Request(f"{env['PREFECT_API_URL']}{path}", data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"}, method="POST")
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read())
+
+        def ready_count() -> int:
+            if post("/deployments/count", {}) < expected:  # cheap, while the runner still registers them
+                return 0
+            count, offset, page = 0, 0, 200
+            while True:
+                rows = post("/deployments/filter", {"limit": page, "offset": offset})
+                count += sum(1 for d in rows if d.get("status") == "READY" and d.get("last_polled")
+                             and dt.datetime.fromisoformat(d["last_polled"]) >= since)
+                if len(rows) < page:
+                    return count
+                offset += page
 
         def check() -> bool:
-            request = urllib.request.Request(f"{env['PREFECT_API_URL']}/deployments/count", data=b"{}",
-                                             headers={"Content-Type": "application/json"}, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=2) as response:
-                    return json.loads(response.read()) >= expected
+                return ready_count() >= expected
             except (urllib.error.URLError, OSError, ValueError):
                 return False
 
@@ -191,30 +281,33 @@ class MainJob:
 
     def start(self, expected_deployments: int) -> dict[str, str]:
         """Start every part and return when the deployments are registered and served."""
-        for port, what in ((self.port, "Prefect"), (self.web_port, "evidence page")):
-            if self.web or what == "Prefect":
+        for port, what in ((self.port, "up.what.prefect"), (self.web_port, "up.what.web")):
+            if self.web or what == "up.what.prefect":
                 if port_in_use(self.host, port):
-                    raise MainJobError(f"{self.host}:{port} ({what}) is already in use: stop what runs there "
-                                       f"or choose another port (--port / --web-port)")
+                    raise MainJobError(t("up.port_in_use", at=f"{self.host}:{port}", what=t(what)))
         env = prefect_env(self.settings, self.host, self.port)
-        # Links in reminders point at the evidence page: here, unless the operator set a public URL.
-        env.setdefault("PINGAN_BASE_URL", self.web_url)
+        if self.web:
+            # Links in messages point at the page this job serves, whichever process composes
+            # them (a served flow, the CLI, a replay): the home records the address for all.
+            record_in_home(self.settings.home, base_url=self.public_url)
+            env["PINGAN_BASE_URL"] = self.public_url
         Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
         prefect = [sys.executable, "-m", "prefect"]
 
-        self.say("Prefect: database upgrade …")
+        self.say(t("up.say.upgrade"))
         upgrade = subprocess.run([*prefect, "server", "database", "upgrade", "-y"], env=env, cwd=REPO_ROOT,
                                  stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if upgrade.returncode != 0:
-            raise MainJobError(f"prefect server database upgrade failed:\n{upgrade.stderr[-2000:]}")
+            raise MainJobError(t("up.upgrade_failed") + f"\n{upgrade.stderr[-2000:]}")
 
         server = self._child("prefect-server", *prefect, "server", "start", "--host", self.host,
                              "--port", str(self.port))
         self.children.append(server)
         server.start(env)
-        self.say(f"Prefect server starting on {self.ui_url} …")
+        self.say(t("up.say.server", url=self.ui_url))
         wait_until(lambda: http_ok(f"{env['PREFECT_API_URL']}/health"), 180, "Prefect server", self._check_children)
 
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         runner = self._child("serve", sys.executable, "-m", "deployments.serve", "--limit", str(self.limit))
         self.children.append(runner)
         runner.start(env)
@@ -223,8 +316,8 @@ class MainJob:
                               "--port", str(self.web_port))
             self.children.append(web)
             web.start(env)
-        self.say(f"registering {expected_deployments} deployments …")
-        wait_until(self._deployments_registered(env, expected_deployments), 300, "deployments", self._check_children)
+        self.say(t("up.say.registering", n=expected_deployments))
+        wait_until(self._deployments_ready(env, expected_deployments, since), 600, "deployments", self._check_children)
         if self.web:  # /healthz answers 200 only when the page reaches the database and can store files
             last: list[str | None] = [None]
 

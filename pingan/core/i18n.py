@@ -29,6 +29,11 @@ def t(key: str, /, **values: object) -> str:
     return pair.get(locale(), pair["zh-CN"]).format(**values)
 
 
+def say(zh: str, en: str) -> str:
+    """A one-off text (an error line) in the reader's language: one language per line."""
+    return en if locale() == "en" else zh
+
+
 def both(key: str, /, **values: object) -> tuple[str, str]:
     """The text in both languages: for what is stored and read later in either (announcements)."""
     pair = MESSAGES[key]

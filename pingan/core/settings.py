@@ -10,6 +10,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import json
 import os
 import re
 import secrets
@@ -28,6 +29,41 @@ KEY_HINT = 'python -c "import secrets; print(secrets.token_hex(32))"'
 # outside demo mode a key that does is refused, so a demo key never verifies a link there.
 DEMO_KEY_PREFIX = "demo-"
 DEMO_KEY_FILE = "demo-secret.key"
+# What a home remembers about itself, for every process that opens it (CLI, main job, web page,
+# served flows): that it is a demo home (``pingan init --demo`` / ``pingan up --demo``) and the
+# public address of the evidence page that serves its links (``pingan up`` records it). A
+# ``PINGAN_*`` variable (or ``.env``) always wins over what the home recorded.
+HOME_FILE = "home.json"
+HOME_KEYS = ("demo", "base_url")
+
+
+def home_record(home: Path) -> dict:
+    """What ``home`` recorded about itself (``<home>/home.json``): {} when nothing was."""
+    path = Path(home) / HOME_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}：无法读取 / cannot be read ({exc.__class__.__name__}); "
+                         f"fix or delete it") from None
+    if not isinstance(data, dict):
+        # ValueError, not TypeError: the settings' validator turns it into a one-line setting error
+        raise ValueError(f"{path}：应为 JSON 对象 / must be a JSON object; fix or delete it")  # noqa: TRY004
+    return {key: data[key] for key in HOME_KEYS if key in data}
+
+
+def record_in_home(home: Path, **values: object) -> None:
+    """Merge ``values`` into ``<home>/home.json`` (written whole, then renamed: never half a file)."""
+    unknown = set(values) - set(HOME_KEYS)
+    if unknown:
+        raise KeyError(f"not recorded in a home: {sorted(unknown)}")
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    data = home_record(home) | values
+    tmp = home / f".{HOME_FILE}.{secrets.token_hex(4)}"
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, home / HOME_FILE)
 
 
 def key_bytes(text: str) -> bytes | None:
@@ -42,20 +78,24 @@ def key_bytes(text: str) -> bytes | None:
     return None
 
 
-def key_problem(text: str) -> str | None:
-    """Why ``text`` is not a signing key for a real installation (one line, never the key), or None."""
+def key_problem(text: str, locale: str = "zh-CN") -> str | None:
+    """Why ``text`` is not a signing key for a real installation (one line in ``locale``, never the key), or None."""
+    def say(zh: str, en: str) -> str:
+        return en if locale == "en" else zh
+
     if text in PLACEHOLDER_SECRETS:
-        return "是占位符 / is a placeholder"
+        return say("是占位符", "is a placeholder")
     if text.startswith(DEMO_KEY_PREFIX):
-        return "是演示密钥 / is a demo key"
+        return say("是演示密钥", "is a demo key")
     raw = key_bytes(text)
     if raw is None:
-        return "不是十六进制或 base64 编码的随机字节 / is not random bytes written as hex or base64"
+        return say("不是十六进制或 base64 编码的随机字节", "is not random bytes written as hex or base64")
     if len(raw) < MIN_KEY_BYTES:
-        return f"只有 {len(raw)} 字节，至少需要 {MIN_KEY_BYTES} 个随机字节 / has {len(raw)} bytes, at least {MIN_KEY_BYTES} random bytes are needed"
+        return say(f"只有 {len(raw)} 字节，至少需要 {MIN_KEY_BYTES} 个随机字节",
+                   f"has {len(raw)} bytes, at least {MIN_KEY_BYTES} random bytes are needed")
     # 32 random bytes show about 30 different values; fewer than 20 is a pattern, not a key.
     if len(set(raw)) < 20:
-        return "不是随机的（重复的字节过多）/ is not random (too many repeated bytes)"
+        return say("不是随机的（重复的字节过多）", "is not random (too many repeated bytes)")
     return None
 
 
@@ -167,6 +207,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _defaults(self) -> Settings:
+        # What the home recorded fills in what no variable set (model_fields_set holds every
+        # value given by a variable, .env or a keyword).
+        # Written to __dict__: an attribute assignment would count them as set explicitly.
+        recorded = home_record(self.home)
+        if "demo" not in self.model_fields_set and recorded.get("demo") is True:
+            self.__dict__["demo"] = True
+        if "base_url" not in self.model_fields_set and isinstance(recorded.get("base_url"), str):
+            self.__dict__["base_url"] = recorded["base_url"]
         if self.work_end <= self.work_start:
             raise ValueError("PINGAN_WORK_END must be after PINGAN_WORK_START")
         return self
@@ -211,15 +259,20 @@ class Settings(BaseSettings):
         never its value. In demo mode without a key, this home's random demo key is used.
         """
         texts = split_keys(self.secret_key)
+        en = self.locale == "en"
         if not self.demo:
             if not texts:
-                raise ValueError(f"PINGAN_SECRET_KEY 未设置 / is unset: set at least {MIN_KEY_BYTES} random bytes, "
-                                 f"e.g. from {KEY_HINT} (or PINGAN_DEMO=1)")
+                raise ValueError(
+                    f"PINGAN_SECRET_KEY is unset: set at least {MIN_KEY_BYTES} random bytes, e.g. from {KEY_HINT} "
+                    "(or make a demo home: pingan init --demo)" if en else
+                    f"PINGAN_SECRET_KEY 未设置：请设置至少 {MIN_KEY_BYTES} 个随机字节，可用 {KEY_HINT} 生成"
+                    "（演示请用 pingan init --demo）")
             for n, text in enumerate(texts, start=1):
-                problem = key_problem(text)
+                problem = key_problem(text, self.locale)
                 if problem:
-                    which = f"（第 {n} 个 / key {n} of {len(texts)}）" if len(texts) > 1 else ""
-                    raise ValueError(f"PINGAN_SECRET_KEY{which} {problem}; e.g. {KEY_HINT}")
+                    which = "" if len(texts) == 1 else (f" (key {n} of {len(texts)})" if en else f"（第 {n} 个，共 {len(texts)} 个）")
+                    raise ValueError(f"PINGAN_SECRET_KEY{which} {problem}; e.g. {KEY_HINT}" if en else
+                                     f"PINGAN_SECRET_KEY{which} {problem}；可用 {KEY_HINT} 生成")
         texts = [t for t in texts if t not in PLACEHOLDER_SECRETS] or [demo_key(self.home)]
         return tuple(text.encode() for text in texts)
 

@@ -141,6 +141,9 @@ class DutySpec(_Spec):
     key: str = Field(pattern=KEY_PATTERN)
     name: str = Field(min_length=2, max_length=200)
     name_en: str = Field(min_length=2, max_length=200)
+    # The deployment's name in the Prefect UI's list, which cuts names after about ten characters:
+    # short and distinct (the full name and clause are in its description). Default: ``name``.
+    short: str | None = Field(default=None, min_length=2, max_length=12)
     source: Source
     text: str = Field(min_length=4, description="the original wording of the clause")
     carrier: Carrier
@@ -167,6 +170,11 @@ class DutySpec(_Spec):
         if self.cadence.every in ("holiday", "event") and self.flow == "cycle":
             raise ValueError(f"cadence {self.cadence.every} is run by a special flow: set flow")
         return self
+
+    @property
+    def label(self) -> str:
+        """What lists show of the duty: its short name, else its name (the UI's deployment list, choices)."""
+        return self.short or self.name
 
     @property
     def planned(self) -> bool:
@@ -389,6 +397,10 @@ def load_catalog(directory: Path | None = None, *, seeds: Path | None = None) ->
                 raise CatalogError(f"{where}: field cadence.key_dates: unknown key date {name!r}")
         if duty.source.document not in documents:
             raise CatalogError(f"{where}: field source.document: unknown document {duty.source.document!r}")
+        shown = duty.label
+        same = next((other.key for other in duties.values() if other.label == shown), None)
+        if same:
+            raise CatalogError(f"{where}: field short: {shown!r} is already the name of duty {same!r}")
         duties[key] = duty
 
     if seeds is not None:

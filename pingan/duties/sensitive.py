@@ -22,7 +22,7 @@ from pingan.core.clock import now
 from pingan.core.cadence import CADENCE_DAYS
 from pingan.duties.catalog import Catalog, DutySpec
 from pingan.core.db import insert_ignore
-from pingan.core.i18n import both, register
+from pingan.core.i18n import both, register, say
 from pingan.delivery import notices
 from pingan.core.calendar import WorkCalendar
 from pingan.core.periods import Period, period_at
@@ -73,27 +73,30 @@ def parse_scope(text: str | None, org: Org) -> tuple[tuple[str, ...], tuple[str,
         elif token in known_codes:
             codes.append(token)
         else:
-            raise SensitivePeriodError(f"--scope：{token!r} 既不是单位类型也不是单位编码 / is neither a unit kind nor a unit code")
+            raise SensitivePeriodError(say(f"--scope：{token!r} 既不是单位类型也不是单位编码",
+                                             f"--scope: {token!r} is neither a unit kind nor a unit code"))
     return tuple(kinds), tuple(codes)
 
 
 def validate(req: Request, catalog: Catalog) -> tuple[str, ...]:
     """Check a request; return the duty keys it tightens."""
     if not req.name.strip():
-        raise SensitivePeriodError("--name 不能为空 / --name is empty")
+        raise SensitivePeriodError(say("--name 不能为空", "--name is empty"))
     if req.ends_on < req.starts_on:
-        raise SensitivePeriodError("--to 早于 --from / --to is before --from")
+        raise SensitivePeriodError(say("--to 早于 --from", "--to is before --from"))
     if (req.ends_on - req.starts_on).days > 366:
-        raise SensitivePeriodError("重点敏感时期不超过一年 / a sensitive period lasts a year at most")
+        raise SensitivePeriodError(say("--to：重点敏感时期不超过一年", "--to: a sensitive period lasts a year at most"))
     if req.frequency is not None and req.frequency not in FREQUENCIES:
-        raise SensitivePeriodError(f"--frequency：{req.frequency!r} 应为 {'/'.join(FREQUENCIES)}")
+        raise SensitivePeriodError(say(f"--frequency：{req.frequency!r} 应为 {'/'.join(FREQUENCIES)}",
+                                          f"--frequency: {req.frequency!r} must be {'/'.join(FREQUENCIES)}"))
     keys = req.duties or tuple(d.key for d in catalog.planned if d.sensitive)
     for key in keys:
         duty = catalog.duties.get(key)
         if duty is None or not duty.planned:
-            raise SensitivePeriodError(f"--duties：没有可加密的职责 {key!r} / no planned duty {key!r}")
+            raise SensitivePeriodError(say(f"--duties：没有可加密的职责 {key!r}", f"--duties: no planned duty {key!r}"))
         if req.frequency is None and duty.sensitive is None:
-            raise SensitivePeriodError(f"--duties：{key!r} 未规定加密频次，请给出 --frequency / has no tightened cadence: give --frequency")
+            raise SensitivePeriodError(say(f"--duties：{key!r} 未规定加密频次，请给出 --frequency",
+                                          f"--duties: {key!r} has no tightened cadence: give --frequency"))
     return keys
 
 

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from pingan.core.clock import TZ, local
+from pingan.core.i18n import say
 
 
 class ReportError(ValueError):
@@ -65,9 +66,8 @@ def parse_period(text: str | None, as_of: dt.datetime) -> ReportPeriod:
         return ReportPeriod(str(year), dt.date(year, 1, 1), dt.date(year, 12, 31))
     m = re.fullmatch(r"(\d{4})(?:-(Q[1-4]|H[12]|\d{2}))?", value.upper())
     if m is None or not 2000 <= int(m.group(1)) <= 2100:
-        raise ReportError(
-            f"--period：{value!r} 不是报告期（如 2026、2026-H2、2026-Q4、2026-11）/ "
-            f"is not a period like 2026, 2026-H2, 2026-Q4 or 2026-11")
+        raise ReportError(say(f"--period：{value!r} 不是报告期（如 2026、2026-H2、2026-Q4、2026-11）",
+                              f"--period: {value!r} is not a period like 2026, 2026-H2, 2026-Q4 or 2026-11"))
     year, part = int(m.group(1)), m.group(2)
     if part is None:
         return ReportPeriod(str(year), dt.date(year, 1, 1), dt.date(year, 12, 31))
@@ -78,5 +78,5 @@ def parse_period(text: str | None, as_of: dt.datetime) -> ReportPeriod:
         return ReportPeriod(f"{year}-{part}", dt.date(year, first, 1), _month_end(year, first + 5))
     month = int(part)
     if not 1 <= month <= 12:
-        raise ReportError(f"--period：{value!r} 的月份不在 01–12 / month out of range")
+        raise ReportError(say(f"--period：{value!r} 的月份不在 01–12", f"--period: {value!r}: the month is not 01–12"))
     return ReportPeriod(f"{year}-{month:02d}", dt.date(year, month, 1), _month_end(year, month))
