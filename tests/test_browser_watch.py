@@ -46,7 +46,8 @@ def db_url(sqlite_url) -> str:
     return sqlite_url
 
 
-def test_a_principal_files_the_zero_report_from_the_reminder_on_a_phone(migrated_db, monkeypatch):
+def _world(monkeypatch) -> tuple[list, int, object, dict[str, int]]:
+    """Sends recorded, links to a free port where the page will be served, the runtime, the organisation."""
     sent: list = []
     monkeypatch.setattr(transports, "deliver", lambda url, title, body, *, timeout: sent.append((url, body)) or Outcome(ok=True))
     port = free_port()
@@ -56,6 +57,11 @@ def test_a_principal_files_the_zero_report_from_the_reminder_on_a_phone(migrated
     rt = build_runtime(Settings(catalog_dir=CATALOG, send_backoff=0), load_catalog(CATALOG))
     with session_scope() as session:
         ids = make_org(session)
+    return sent, port, rt, ids
+
+
+def test_a_principal_files_the_zero_report_from_the_reminder_on_a_phone(migrated_db, monkeypatch):
+    sent, port, rt, ids = _world(monkeypatch)
     for moment in (at("2026-10-03", "09:00"), at("2026-10-03", "13:00")):
         WATCH.run(rt, as_of=moment)
         dispatch(rt, moment)
@@ -103,15 +109,7 @@ def test_a_hazard_is_rectified_and_verified_from_the_persons_page_and_the_feed_p
 
     from pingan.hazards import service as hazards
 
-    sent: list = []
-    monkeypatch.setattr(transports, "deliver", lambda url, title, body, *, timeout: sent.append((url, body)) or Outcome(ok=True))
-    port = free_port()
-    monkeypatch.setenv("PINGAN_BASE_URL", f"http://127.0.0.1:{port}")
-    reset_settings()
-    reset_runtime()
-    rt = build_runtime(Settings(catalog_dir=CATALOG, send_backoff=0), load_catalog(CATALOG))
-    with session_scope() as session:
-        ids = make_org(session)
+    sent, port, rt, ids = _world(monkeypatch)
     found = hazards.act(rt, lambda s, org: hazards.report(
         s, rt, org, unit_id=ids["S1"], place="操场东侧", description="围栏松动", level="general",
         rectifier_id=ids["s1-safe"], actor="person:s1-head", as_of=at("2026-11-02", "09:00")))
