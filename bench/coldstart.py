@@ -24,7 +24,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,18 +32,11 @@ import urllib.request
 from pathlib import Path
 
 from bench.report import machine, write_json
+from pingan.cli.supervisor import free_port, http_ok, stop_group
 from pingan.core.settings import REPO_ROOT
 
 OUT = Path(__file__).resolve().parent / "out"
 READY_LINE = ("pingan 已启动", "pingan is up")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get(url: str, body: dict | None = None):
@@ -66,18 +58,8 @@ def _env(home: Path, port: int) -> dict[str, str]:
     return env
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
 def start_once(home: Path, expected: int, timeout: float) -> dict:
-    port, web_port = _free_port(), _free_port()
+    port, web_port = free_port(), free_port()
     api = f"http://127.0.0.1:{port}/api"
     out = home.parent / f"up-{port}.out"
     t0 = time.perf_counter()
@@ -90,7 +72,7 @@ def start_once(home: Path, expected: int, timeout: float) -> dict:
             if proc.poll() is not None:
                 raise SystemExit(f"bench.coldstart: pingan up exited {proc.returncode}:\n{out.read_text(errors='replace')[-2000:]}")
             now = time.perf_counter() - t0
-            if "server" not in marks and _get(f"{api}/health") is not None:
+            if "server" not in marks and http_ok(f"{api}/health"):
                 marks["server"] = now
             if "server" in marks:
                 # the count first (cheap); the whole list, with each deployment's parameter schema,
@@ -111,14 +93,14 @@ def start_once(home: Path, expected: int, timeout: float) -> dict:
                 break
             time.sleep(1.0)
     finally:
-        _stop(proc)
+        stop_group(proc, 60)
     if "all_ready" not in marks:
         raise SystemExit(f"bench.coldstart: {marks.get('ready_count', 0)} of {expected} deployments READY after {timeout:.0f} s")
     return marks
 
 
 def server_floor(tmp: Path) -> float:
-    port = _free_port()
+    port = free_port()
     env = _env(tmp / "floor-home", port)
     env["PREFECT_HOME"] = str(tmp / "floor-prefect")
     t0 = time.perf_counter()
@@ -126,13 +108,13 @@ def server_floor(tmp: Path) -> float:
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             start_new_session=True)
     try:
-        while _get(f"http://127.0.0.1:{port}/api/health") is None:
+        while not http_ok(f"http://127.0.0.1:{port}/api/health"):
             if proc.poll() is not None or time.perf_counter() - t0 > 300:
                 raise SystemExit("bench.coldstart: the bare Prefect server did not start")
             time.sleep(1.0)
         return time.perf_counter() - t0
     finally:
-        _stop(proc)
+        stop_group(proc, 60)
 
 
 def main(argv: list[str] | None = None) -> int:

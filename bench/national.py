@@ -31,7 +31,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,20 +43,13 @@ import sqlalchemy as sa
 
 from bench.report import machine, write_json
 from bench.sink import Sink
+from pingan.cli.supervisor import free_port, http_ok, stop_group
 from pingan.core.migrate import normalise_url, safe_url
 from pingan.core.settings import REPO_ROOT
 
 OUT = Path(__file__).resolve().parent / "out"
 MORNING = dt.date(2026, 10, 8)
 DIGEST = dt.datetime(2026, 10, 8, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(what: str, check, timeout: float, every: float = 1.0):
@@ -68,16 +60,6 @@ def _wait(what: str, check, timeout: float, every: float = 1.0):
             return found
         time.sleep(every)
     raise SystemExit(f"bench.national: timed out waiting for {what}")
-
-
-def _healthy(api: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def _load_shard(url: str, units: int, prefix: str, sink: Sink) -> dict:
@@ -137,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             result["load_seconds"] = time.perf_counter() - t0
             print(f"  loaded {args.shards} provinces in {result['load_seconds']:.0f} s")
 
-            port = _free_port()
+            port = free_port()
             api = f"http://127.0.0.1:{port}/api"
             prefect_url = sa.make_url(server).set(drivername="postgresql+asyncpg", database=prefect_db).render_as_string(
                 hide_password=False)
@@ -166,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
             run(*prefect, "server", "database", "upgrade", "-y")
             start("server", *prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port))
-            _wait("the Prefect server", lambda: _healthy(api), 180)
+            _wait("the Prefect server", lambda: http_ok(f"{api}/health"), 180)
             run(*prefect, "work-pool", "create", "pingan", "--type", "process")
             run(*prefect, "--no-prompt", "deploy", "--all")
             for i in range(args.workers):
@@ -174,14 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                       "--name", f"worker-{i}")
             result.update(_morning(api, urls, sink))
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        for proc in reversed(procs):  # the workers, then the server
+            stop_group(proc, 30)
         if not args.keep:
             with admin.connect() as conn:
                 for name in [*names.values(), prefect_db]:

@@ -141,8 +141,10 @@ def at(day: str, hm: str = "10:00") -> dt.datetime:
     return dt.datetime.fromisoformat(f"{day}T{hm}").replace(tzinfo=TZ)
 
 
-def photo(seed: str = "", size: tuple[int, int] = (48, 32)) -> bytes:
-    """A real JPEG (the evidence checks open every picture); a different seed gives different bytes."""
+def image(fmt: str, *, seed: str = "", **options) -> bytes:
+    """A real picture in ``fmt`` (the evidence checks open every picture), 48×32 pixels of one
+    colour; a different seed gives a different colour, so different bytes. ``options`` go to
+    Pillow's ``save`` (quality, progressive, exif …)."""
     import hashlib
     import io
 
@@ -150,8 +152,13 @@ def photo(seed: str = "", size: tuple[int, int] = (48, 32)) -> bytes:
 
     red, green, blue = hashlib.sha256(seed.encode()).digest()[:3]
     buffer = io.BytesIO()
-    Image.new("RGB", size, (red, green, blue)).save(buffer, "JPEG", quality=85)
+    Image.new("RGB", (48, 32), (red, green, blue)).save(buffer, fmt, **options)
     return buffer.getvalue()
+
+
+def photo(seed: str = "") -> bytes:
+    """A phone's JPEG photo (see ``image``)."""
+    return image("JPEG", seed=seed, quality=85)
 
 
 def rows(session: Session, sql: str, **params) -> list:

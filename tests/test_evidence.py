@@ -15,7 +15,7 @@ import zipfile
 
 import pytest
 import sqlalchemy as sa
-from factories import at, make_org, make_runtime, rows
+from factories import at, image, make_org, make_runtime, rows
 from typer.testing import CliRunner
 
 from models import Occurrence
@@ -31,14 +31,6 @@ from pingan.core.settings import reset_settings
 from pingan.delivery.transports import Outcome
 
 # --------------------------------------------------------------------------- sample files
-
-def _image(fmt: str, **options) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.new("RGB", (48, 32), (200, 40, 40)).save(buffer, fmt, **options)
-    return buffer.getvalue()
-
 
 def _pdf(*, js: bool = False, password: str | None = None, pages: int = 1) -> bytes:
     from pypdf import PdfWriter
@@ -100,9 +92,9 @@ def _xlsx() -> bytes:
 
 
 # Real files of every accepted type, as a phone or an office program writes them.
-JPEG = _image("JPEG", quality=85)
-PNG = _image("PNG")
-WEBP = _image("WEBP")
+JPEG = image("JPEG", quality=85)
+PNG = image("PNG")
+WEBP = image("WEBP")
 PDF = _pdf()
 DOCX = _docx()
 XLSX = _xlsx()
@@ -194,13 +186,13 @@ def test_it_accepts_a_multi_page_pdf_a_progressive_jpeg_and_a_photo_with_exif(rt
     exif = Image.Exif()
     exif[0x010F] = "HUAWEI"  # Make
     exif[0x0110] = "ELS-AN00 <phone>"  # Model: angle brackets alone are no markup
-    files = {"long.pdf": _pdf(pages=30), "progressive.jpg": _image("JPEG", progressive=True, quality=90),
-             "exif.jpg": _image("JPEG", exif=exif)}
+    files = {"long.pdf": _pdf(pages=30), "progressive.jpg": image("JPEG", progressive=True, quality=90),
+             "exif.jpg": image("JPEG", exif=exif)}
     checked = check(rt, limits, list(files.items()))
     assert [f.content_type for f in checked.files] == ["application/pdf", "image/jpeg", "image/jpeg"]
     exif[0x0110] = '<script src="//evil.example/x.js"></script>'  # metadata is where polyglots hide markup
     with pytest.raises(evfiles.EvidenceError, match="夹带网页"):
-        check(rt, limits, [("exif-script.jpg", _image("JPEG", exif=exif))])
+        check(rt, limits, [("exif-script.jpg", image("JPEG", exif=exif))])
 
 
 @pytest.mark.parametrize("name", ["setup.exe", "notes.txt", "page.html", "README", "photo.gif", "photo.heic",

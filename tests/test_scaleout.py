@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from pingan.core.settings import REPO_ROOT
-from pingan.cli.supervisor import free_port, poll
+from pingan.cli.supervisor import free_port, poll, stop_group
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -146,12 +145,5 @@ def test_two_workers_run_the_same_duty_at_once_without_duplicates(pg_databases, 
         lines = [json.loads(line) for line in (home / "outbox.jsonl").read_text(encoding="utf-8").splitlines()]
         assert len(lines) == sent == people, "every message is written to the local outbox exactly once"
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        for proc in reversed(procs):  # the workers, then the server
+            stop_group(proc, 30)

@@ -90,6 +90,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def stop_group(proc: subprocess.Popen, grace: float = 20.0) -> None:
+    """Stop ``proc`` (started with ``start_new_session=True``) and its children: SIGTERM to its
+    process group, SIGKILL if it is still there after ``grace`` seconds."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def poll(check: Callable[[], object], timeout: float, what: str, error: type[Exception] = AssertionError):
     """Call ``check`` twice a second until it returns something truthy, and return that.
 
@@ -197,18 +214,8 @@ class Child:
         return "\n".join(text[-lines:])
 
     def stop(self, grace: float = 20.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(self.proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.proc.wait(wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        if self.proc is not None:
+            stop_group(self.proc, grace)
 
 
 @dataclass
