@@ -7,16 +7,21 @@
 ``http_floor``    the same message bodies POSTed to the same sink as Apprise's ``json://``
                   plugin would (same JSON payload, same headers), from a thread pool of the
                   same size; with ``keepalive`` each thread reuses one ``requests.Session``,
-                  without it every POST opens a new connection, as Apprise does.
+                  without it every POST opens a new connection, as Apprise does. With
+                  ``processes`` > 1 the payloads are split between that many processes, each
+                  with such a pool, as pingan's dispatcher does when it fans out
+                  (``send_processes``): the floor uses the cores pingan uses.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import resource
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
@@ -63,10 +68,24 @@ def apprise_json_payload(title: str, body: str) -> bytes:
 _HEADERS = {"User-Agent": "Apprise", "Content-Type": "application/json"}
 
 
-def http_floor(url: str, payloads: Sequence[bytes], concurrency: int, *, keepalive: bool, timeout: float = 10.0) -> Floor:
+def children_cpu() -> float:
+    """CPU seconds of this process's children that have ended (and been waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def http_floor(url: str, payloads: Sequence[bytes], concurrency: int, *, keepalive: bool, timeout: float = 10.0,
+               processes: int = 1) -> Floor:
     """POST every payload once; raises if any POST is not answered 2xx."""
     if not payloads:
         return Floor("http", 0, 0.0, 0.0)
+    if processes > 1:
+        t0, c0 = time.perf_counter(), time.process_time() + children_cpu()
+        parts = [list(payloads[i::processes]) for i in range(processes)]
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+            floors = list(pool.map(_floor_part, [(url, part, concurrency, keepalive, timeout) for part in parts]))
+        seconds, cpu = time.perf_counter() - t0, time.process_time() + children_cpu() - c0
+        return Floor(f"{floors[0].label} × {processes} processes", len(payloads), seconds, cpu)
     local, sessions, lock = threading.local(), [], threading.Lock()
 
     def post(payload: bytes) -> int:
@@ -92,3 +111,8 @@ def http_floor(url: str, payloads: Sequence[bytes], concurrency: int, *, keepali
         raise RuntimeError(f"the sink refused {len(bad)} of {len(payloads)} floor POSTs (e.g. HTTP {bad[0]})")
     label = "HTTP keep-alive" if keepalive else "HTTP new conn."
     return Floor(label, len(payloads), seconds, cpu)
+
+
+def _floor_part(args: tuple) -> Floor:
+    url, payloads, concurrency, keepalive, timeout = args
+    return http_floor(url, payloads, concurrency, keepalive=keepalive, timeout=timeout)

@@ -31,12 +31,13 @@ class NoticeKind(str, enum.Enum):
 class Notice(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("person_id", "dedupe_key", name="uq_notice_dedupe"),
-        # The dispatcher's question: which notices wait (no message yet) and are released by now?
-        sa.Index("ix_notice_waiting", "message_id", "release_at"),
+        # The dispatcher's question: which notices wait (no message yet), person by person, and
+        # are released by now? Also every lookup by message. (By person: ``uq_notice_dedupe``.)
+        sa.Index("ix_notice_waiting", "message_id", "person_id", "release_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
+    person_id: int = Field(foreign_key="person.id")
     dedupe_key: str = Field(max_length=160)
     kind: NoticeKind = Field(sa_type=sa.String(16))
     occurrence_id: int | None = Field(default=None, foreign_key="occurrence.id", index=True)
@@ -49,8 +50,8 @@ class Notice(SQLModel, table=True):
     # When it may be sent: the next digest slot for routine notices, at once for urgent ones.
     release_at: dt.datetime = Field(default_factory=now, sa_type=AwareDateTime)
     # Set by the dispatcher that claimed the notice, in the transaction that makes its message.
-    batch: str | None = Field(default=None, max_length=32, index=True)
-    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+    batch: str | None = Field(default=None, max_length=32)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
 
 
 class MessageStatus(str, enum.Enum):

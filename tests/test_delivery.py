@@ -20,16 +20,18 @@ from collections import Counter
 import pytest
 import requests
 import sqlalchemy as sa
+from sqlmodel import Session
 
 from factories import DUTIES, at, make_catalog_dir, make_org, make_runtime, rows
 from models import Channel, Message, NoticeKind, Person
 from pingan.cli.supervisor import poll
 from pingan.core.clock import TZ
-from pingan.core.db import session_scope
+from pingan.core.db import get_engine, session_scope
 from pingan.core.settings import REPO_ROOT
 from pingan.delivery import notices, release
 from pingan.delivery.limits import LIMITS
-from pingan.delivery.workflow import dispatch
+from pingan.delivery.outbox import send
+from pingan.delivery.workflow import compose_step, dispatch
 from pingan.duties.catalog import load_catalog
 from pingan.duties.runtime import build_runtime
 from pingan.core.settings import Settings
@@ -328,12 +330,9 @@ def test_a_message_too_big_for_wecom_gets_its_summary(world, monkeypatch):
     assert "5 条通知" in content
 
 
-def test_a_group_bot_shared_by_many_is_paced_not_dropped(world, monkeypatch):
-    """25 persons whose channel is one WeCom group bot (20 messages a minute): 20 go now, 5 wait
-    for their slot — neither failed nor dropped — and a run right after adds none."""
-    rt, ids = world
-    rt = tune(rt, send_backoff=0, send_retries=0, send_linger=0)
-    posted = wecom(monkeypatch, {"errcode": 0, "errmsg": "ok"})
+def on_one_bot(ids) -> list[int]:
+    """25 persons (the named ten and 15 teachers) whose one channel is the same WeCom group bot,
+    each with an announcement released now; their ids."""
     bot = "wecombot://b7c1f5e2-9d4a-4c3e-8f1a-2e6d0c9b7a55"
     with session_scope() as session:
         unit = session.scalar(sa.select(Person.unit_id).where(Person.id == ids["s1-head"]))
@@ -345,6 +344,16 @@ def test_a_group_bot_shared_by_many_is_paced_not_dropped(world, monkeypatch):
         people = [p.id for p in extra] + [ids[c] for c in PEOPLE]
         notices.queue(session, [notices.notice(pid, f"g:{pid}", NoticeKind.announcement, "t", {"text": "群通知"},
                                                at("2026-11-10")) for pid in people])
+    return people
+
+
+def test_a_group_bot_shared_by_many_is_paced_not_dropped(world, monkeypatch):
+    """25 persons whose channel is one WeCom group bot (20 messages a minute): 20 go now, 5 wait
+    for their slot — neither failed nor dropped — and a run right after adds none."""
+    rt, ids = world
+    rt = tune(rt, send_backoff=0, send_retries=0, send_linger=0)
+    posted = wecom(monkeypatch, {"errcode": 0, "errmsg": "ok"})
+    people = on_one_bot(ids)
     first = dispatch(rt, at("2026-11-10"))
     assert (first.sent, first.deferred, first.failed, len(posted)) == (20, 5, 0, 20)
     again = dispatch(rt, at("2026-11-10"))
@@ -352,6 +361,62 @@ def test_a_group_bot_shared_by_many_is_paced_not_dropped(world, monkeypatch):
     with session_scope() as session:
         waiting = rows(session, "select count(*) from message where status = 'pending' and next_attempt_at is not null")
     assert waiting[0][0] == 5
+
+
+def test_senders_in_two_processes_keep_together_to_a_shared_bots_rate(world, monkeypatch):
+    """The same 25 persons on one WeCom bot (20 a minute), sent by two lanes at once: each lane
+    keeps to half the rate, so the bot gets 20 — not 40 — and the rest wait for their slot."""
+    rt, ids = world
+    rt = tune(rt, send_backoff=0, send_retries=0, send_linger=0)
+    posted = wecom(monkeypatch, {"errcode": 0, "errmsg": "ok"})
+    people = on_one_bot(ids)
+    assert compose_step(rt, at("2026-11-10"))["composed"] == 25
+    engine, reports = get_engine(), {}
+
+    def lane(n: int) -> None:
+        reports[n] = send(lambda: Session(engine, expire_on_commit=False), rt.settings, at("2026-11-10"), lane=n, lanes=2)
+
+    threads = [threading.Thread(target=lane, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    evens = sum(1 for pid in people if pid % 2 == 0)
+    assert [reports[n].claimed for n in (0, 1)] == [evens, 25 - evens]  # each person in one lane
+    assert [reports[n].sent for n in (0, 1)] == [10, 10] and len(posted) == 20
+    assert sum(reports[n].deferred for n in (0, 1)) == 5 and not any(reports[n].failed for n in (0, 1))
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_limit_shares_add_up_to_no_more_than_the_limit(processes):
+    for scheme, limit in LIMITS.items():
+        share = limit.share(processes)
+        for name in ("per_minute", "per_second"):
+            whole, part = getattr(limit, name), getattr(share, name)
+            assert (part is None) == (whole is None), (scheme, name)
+            if whole is not None:
+                assert 1 <= part and part * processes <= whole, (scheme, name)
+    assert LIMITS["wecombot"].share(1) == LIMITS["wecombot"]
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_large_send_fans_out_to_processes_and_sends_each_message_once(world, sink):
+    rt, ids = world
+    rt = tune(rt, send_processes=2, send_fanout_at=len(PEOPLE))
+    announce(ids)
+    report = dispatch(rt, at("2026-11-10"))
+    assert (report.processes, report.claimed, report.sent) == (2, len(PEOPLE), len(PEOPLE))
+    assert Counter(r["path"] for r in sink.received) == Counter({f"/p/{code}": 1 for code in PEOPLE})
+    announce(ids, PEOPLE[:3], key="b")  # below the fan-out threshold: sent from this process
+    assert dispatch(rt, at("2026-11-10")).processes == 1
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_on_sqlite_a_large_send_stays_in_one_process(world, sink):
+    rt, ids = world
+    announce(ids)
+    report = dispatch(tune(rt, send_processes=2, send_fanout_at=1), at("2026-11-10"))
+    assert (report.processes, report.sent, len(sink.received)) == (1, len(PEOPLE), len(PEOPLE))
 
 
 def test_it_keeps_connections_alive(world, sink):

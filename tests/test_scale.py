@@ -195,8 +195,9 @@ def test_compose_never_splits_a_persons_notices_across_batches(rt, ids):
     assert all(all(f"第{i}条" in bodies[ids[code]] for i in range(3)) for code in people)
 
 
-def _burst(write: GroupCommit, keys: list[int]) -> tuple[dict, dict]:
-    """Each key inserted by a thread of its own; the first holds the writer until the others wait in its queue."""
+def _burst(write: GroupCommit, keys: list[int], grouped=None) -> tuple[dict, dict]:
+    """Each key inserted by a thread of its own; the first holds the writer until the others wait
+    in its queue. ``grouped``: the others hand their key to this handler (``write.many``)."""
     hold, results, errors = threading.Event(), {}, {}
 
     def insert(index: int, k: int) -> None:
@@ -206,7 +207,7 @@ def _burst(write: GroupCommit, keys: list[int]) -> tuple[dict, dict]:
             conn.exec_driver_sql(f"insert into gc_probe (k) values ({k})")
             return k
         try:
-            results[index] = write(work)
+            results[index] = write.many(grouped, k) if grouped and index else write(work)
         except sa.exc.IntegrityError as exc:
             errors[index] = exc
 
@@ -248,6 +249,31 @@ def test_group_commit_shares_commits_and_fails_only_the_faulty_statement(migrate
             assert sorted(conn.exec_driver_sql("select k from gc_probe").scalars()) == list(range(14))
     finally:
         sa.event.remove(engine, "commit", count)
+
+
+def test_group_commit_writes_the_items_of_a_batch_with_one_call_of_their_handler(migrated_db):
+    engine = get_engine()
+    with engine.begin() as conn:
+        conn.exec_driver_sql("create table gc_probe (k integer primary key)")
+    calls: list[list[int]] = []
+
+    def insert_all(conn, keys: list[int]) -> list[int]:
+        calls.append(sorted(keys))
+        conn.execute(sa.text("insert into gc_probe (k) values (:k)"), [{"k": k} for k in keys])
+        return [k * 10 for k in keys]
+
+    with GroupCommit(engine) as write:
+        results, errors = _burst(write, list(range(10)), grouped=insert_all)
+        # the nine queued behind the first went in with one call, each caller got its own answer
+        assert calls == [list(range(1, 10))] and not errors
+        assert results == {0: 0, **{i: i * 10 for i in range(1, 10)}}
+        calls.clear()
+        results, errors = _burst(write, [10, 11, 12, 13, 11], grouped=insert_all)
+        # the batch failed on the repeated key, then each item ran alone: only the clash failed
+        assert calls[0] == [11, 11, 12, 13] and sorted(calls[1:]) == [[11], [11], [12], [13]]
+        assert len(errors) == 1 and set(errors) <= {1, 4} and sorted(results.values()) == [10, 110, 120, 130]
+    with engine.connect() as conn:
+        assert sorted(conn.exec_driver_sql("select k from gc_probe").scalars()) == list(range(14))
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -133,8 +133,14 @@ class GroupCommit:
     together, up to ``max_batch`` in one commit (group commit), and each caller waits until its
     own statement is committed — durable before the caller goes on — and gets its result.
 
+    ``write(work)`` hands over a function of the connection. ``write.many(handler, item)`` hands
+    over one item of a kind many threads write: ``handler(conn, items) -> results`` runs once for
+    all the items of a batch that share it (one statement for sixteen calls' rows, not sixteen),
+    and returns one result per item, in order. The items of a batch come from callers each
+    waiting for its own result, so they never depend on each other's order.
+
     A statement that fails does not take the others of its batch down: the batch is rolled back
-    and its statements run again one transaction each, so only the faulty one raises, in its caller.
+    and its items run again one transaction each, so only the faulty one raises, in its caller.
     """
 
     _STOP = object()
@@ -146,8 +152,14 @@ class GroupCommit:
         self._thread.start()
 
     def __call__(self, work: Callable[[sa.Connection], T]) -> T:
+        return self._submit(work, None)
+
+    def many(self, handler: Callable[[sa.Connection, list], list[T]], item: object) -> T:
+        return self._submit(handler, item, grouped=True)
+
+    def _submit(self, work: Callable, item: object, *, grouped: bool = False) -> T:
         future: Future = Future()
-        self._queue.put((work, future))
+        self._queue.put((work, item, grouped, future))
         return future.result()
 
     def close(self) -> None:
@@ -178,17 +190,36 @@ class GroupCommit:
                 batch.append(item)
             self._write(batch)
 
-    def _write(self, batch: list[tuple[Callable, Future]]) -> None:
+    @staticmethod
+    def _apply(conn: sa.Connection, batch: list[tuple]) -> list:
+        """Run a batch in ``conn``: functions one by one, grouped items once per handler."""
+        results: list = [None] * len(batch)
+        groups: dict[Callable, list[int]] = {}
+        for index, (work, _item, grouped, _future) in enumerate(batch):
+            if grouped:
+                groups.setdefault(work, []).append(index)
+            else:
+                results[index] = work(conn)
+        for handler, indexes in groups.items():
+            answers = handler(conn, [batch[i][1] for i in indexes])
+            if len(answers) != len(indexes):
+                raise RuntimeError(f"{handler!r} answered {len(answers)} results for {len(indexes)} items")
+            for i, answer in zip(indexes, answers):
+                results[i] = answer
+        return results
+
+    def _write(self, batch: list[tuple]) -> None:
         try:
             with self.engine.begin() as conn:
-                results = [work(conn) for work, _ in batch]
+                results = self._apply(conn, batch)
         except Exception:  # noqa: BLE001 — isolate the faulty statement: one transaction each
-            for work, future in batch:
+            for entry in batch:
+                future = entry[3]
                 try:
                     with self.engine.begin() as conn:
-                        future.set_result(work(conn))
+                        future.set_result(self._apply(conn, [entry])[0])
                 except Exception as exc:  # noqa: BLE001 — handed to the caller that owns it
                     future.set_exception(exc)
             return
-        for (_, future), result in zip(batch, results):
-            future.set_result(result)
+        for entry, result in zip(batch, results):
+            entry[3].set_result(result)

@@ -159,6 +159,12 @@ class Settings(BaseSettings):
 
     # Sending
     send_concurrency: int = Field(default=16, ge=1, le=256)
+    # On PostgreSQL, a run with at least ``send_fanout_at`` messages due sends them from this many
+    # processes (one Python process sends from one core; SQLite takes one writer at a time). Each takes the persons of its lane (person id
+    # modulo the count) and an equal share of every paced destination's rate: at most 4, so the
+    # strictest rate (Feishu, 5 a second) still leaves each share one message.
+    send_processes: int = Field(default=2, ge=1, le=4)
+    send_fanout_at: int = Field(default=2000, ge=1)
     send_timeout: float = Field(default=10.0, gt=0)
     send_retries: int = Field(default=2, ge=0, le=10)
     send_backoff: float = Field(default=0.5, ge=0)

@@ -29,7 +29,7 @@ Numbers, with where they come from (read 2026-11):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,14 @@ class Limit:
     per_minute: int | None = None
     per_second: int | None = None
     summary_only: bool = False  # send the summary even when the body would fit (SMS)
+
+
+    def share(self, parts: int) -> Limit:
+        """This limit for one of ``parts`` senders that together must stay within it."""
+        if parts <= 1:
+            return self
+        return replace(self, per_minute=None if self.per_minute is None else max(1, self.per_minute // parts),
+                       per_second=None if self.per_second is None else max(1, self.per_second // parts))
 
 
 NONE = Limit()

@@ -12,14 +12,12 @@ import dataclasses
 import datetime as dt
 from typing import Protocol
 
-from sqlmodel import Session
-
 from pingan.core.clock import local
 from pingan.core.db import get_engine, session_scope
 from pingan.core.settings import Settings
 from pingan.core.workflow import Step, Workflow
 from pingan.delivery.messages import DutyText
-from pingan.delivery.outbox import SendReport, compose, next_release, send
+from pingan.delivery.outbox import SendReport, compose, next_release, send_all
 
 
 class Context(Protocol):
@@ -42,9 +40,7 @@ def compose_step(rt: Context, as_of: dt.datetime) -> dict:
 
 def send_step(rt: Context, as_of: dt.datetime) -> dict:
     """Send every message that is due; record the outcome of each."""
-    engine = get_engine(rt.settings.db_url)
-    report = send(lambda: Session(engine, expire_on_commit=False), rt.settings, local(as_of))
-    return dataclasses.asdict(report)
+    return dataclasses.asdict(send_all(rt.settings, local(as_of)))
 
 
 DISPATCH = Workflow("dispatch", (Step("compose", compose_step), Step("send", send_step)))
