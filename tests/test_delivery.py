@@ -365,7 +365,7 @@ def test_a_group_bot_shared_by_many_is_paced_not_dropped(world, monkeypatch):
 
 def test_senders_in_two_processes_keep_together_to_a_shared_bots_rate(world, monkeypatch):
     """The same 25 persons on one WeCom bot (20 a minute), sent by two lanes at once: each lane
-    keeps to half the rate, so the bot gets 20 — not 40 — and the rest wait for their slot."""
+    keeps to half the rate, so the bot gets at most 20 — not 40 — and the rest wait for their slot."""
     rt, ids = world
     rt = tune(rt, send_backoff=0, send_retries=0, send_linger=0)
     posted = wecom(monkeypatch, {"errcode": 0, "errmsg": "ok"})
@@ -383,8 +383,11 @@ def test_senders_in_two_processes_keep_together_to_a_shared_bots_rate(world, mon
         thread.join(60)
     evens = sum(1 for pid in people if pid % 2 == 0)
     assert [reports[n].claimed for n in (0, 1)] == [evens, 25 - evens]  # each person in one lane
-    assert [reports[n].sent for n in (0, 1)] == [10, 10] and len(posted) == 20
-    assert sum(reports[n].deferred for n in (0, 1)) == 5 and not any(reports[n].failed for n in (0, 1))
+    # Each lane keeps to 10; a lane that starts after the other has sent also counts those
+    # sends (its pacer is seeded from the delivery rows): never more than 20 together.
+    assert all(reports[n].sent <= 10 for n in (0, 1)) and len(posted) == sum(r.sent for r in reports.values())
+    assert len(posted) <= 20 and sum(r.sent + r.deferred for r in reports.values()) == 25
+    assert not any(r.failed or r.retrying for r in reports.values())
 
 
 @pytest.mark.parametrize("processes", [2, 3])
