@@ -148,25 +148,15 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
         members.append([n.id for n in notices])
     ids = [r.id for r in session.execute(sa.insert(M).returning(M.c.id, sort_by_parameter_order=True), rows)]
     # Each notice to its message by primary key: no statement here reads the history of messages.
-    _link(session, [(nid, mid) for mid, group in zip(ids, members) for nid in group])
+    # (An UPDATE … FROM (VALUES …) of 5,000 notices a statement was tried on PostgreSQL: building
+    # those statements cost more than the executemany, 49 s against 38 s at 20,000 schools.)
+    session.execute(
+        sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid"))
+        .execution_options(synchronize_session=False),
+        [{"nid": nid, "mid": mid} for mid, group in zip(ids, members) for nid in group],
+    )
     session.execute(sa.update(M).where(M.c.claim_token == token).values(claim_token=None))
     return len(ids)
-
-
-def _link(session: Session, links: list[tuple[int, int]]) -> None:
-    """Set ``message_id`` of each (notice id, message id). On PostgreSQL one UPDATE … FROM
-    (VALUES …) per 5,000 notices — each statement is work for the server, and a morning links
-    330,000 notices; SQLite (which has no column list for VALUES) runs an ``executemany`` in process."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(
-            sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid"))
-            .execution_options(synchronize_session=False), [{"nid": n, "mid": m} for n, m in links])
-        return
-    for start in range(0, len(links), 5_000):
-        pairs = sa.values(sa.column("nid", sa.Integer), sa.column("mid", sa.Integer), name="link").data(
-            links[start:start + 5_000])
-        session.execute(sa.update(N).where(N.c.id == pairs.c.nid).values(message_id=pairs.c.mid)
-                        .execution_options(synchronize_session=False))
 
 
 def one_per_task(notices: list) -> list:
