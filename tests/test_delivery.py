@@ -402,7 +402,6 @@ def test_limit_shares_add_up_to_no_more_than_the_limit(processes):
     assert LIMITS["wecombot"].share(1) == LIMITS["wecombot"]
 
 
-@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_a_large_send_fans_out_to_processes_and_sends_each_message_once(world, sink):
     rt, ids = world
     rt = tune(rt, send_processes=2, send_fanout_at=len(PEOPLE))
@@ -412,14 +411,6 @@ def test_a_large_send_fans_out_to_processes_and_sends_each_message_once(world, s
     assert Counter(r["path"] for r in sink.received) == Counter({f"/p/{code}": 1 for code in PEOPLE})
     announce(ids, PEOPLE[:3], key="b")  # below the fan-out threshold: sent from this process
     assert dispatch(rt, at("2026-11-10")).processes == 1
-
-
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_on_sqlite_a_large_send_stays_in_one_process(world, sink):
-    rt, ids = world
-    announce(ids)
-    report = dispatch(tune(rt, send_processes=2, send_fanout_at=1), at("2026-11-10"))
-    assert (report.processes, report.sent, len(sink.received)) == (1, len(PEOPLE), len(PEOPLE))
 
 
 def test_it_keeps_connections_alive(world, sink):

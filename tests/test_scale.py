@@ -16,6 +16,7 @@ calendar (no holiday in November or December; 1 January 2027 is New Year's Day).
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import threading
 
 import pytest
@@ -24,7 +25,7 @@ from factories import make_runtime, rows
 
 from models import Notice, Occurrence, Person, Role, Unit
 from pingan.core.clock import TZ
-from pingan.core.db import GroupCommit, get_engine, session_scope
+from pingan.core.db import GroupCommit, WriterTurn, get_engine, session_scope
 from pingan.core.periods import days
 from pingan.delivery import notices
 from pingan.delivery.outbox import compose
@@ -274,6 +275,27 @@ def test_group_commit_writes_the_items_of_a_batch_with_one_call_of_their_handler
         assert len(errors) == 1 and set(errors) <= {1, 4} and sorted(results.values()) == [10, 110, 120, 130]
     with engine.connect() as conn:
         assert sorted(conn.exec_driver_sql("select k from gc_probe").scalars()) == list(range(14))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_group_commit_writers_of_several_processes_take_turns_on_one_sqlite_file(migrated_db):
+    """While one writer is in its transaction, the lock file every other writer (of any process)
+    must take first is held: a second open of it cannot lock (what another process would see)."""
+    engine = get_engine()
+    turn = WriterTurn.of(engine)
+    assert turn.path == f"{engine.url.database}.writer-lock"
+    with GroupCommit(engine) as write:
+        def probe(conn) -> bool:
+            with open(turn.path) as other:
+                try:
+                    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return True
+                return False
+        assert write(probe) is True  # held during the writer's transaction
+    with open(turn.path) as other:  # and free once it committed
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    assert WriterTurn.of(sa.create_engine("sqlite://")).path is None
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

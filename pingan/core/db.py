@@ -8,6 +8,8 @@ because psycopg reports rowcount -1 for such statements.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -147,6 +149,7 @@ class GroupCommit:
 
     def __init__(self, engine: sa.Engine, *, max_batch: int = 256, name: str = "pingan-group-commit"):
         self.engine, self.max_batch = engine, max_batch
+        self._turn = WriterTurn.of(engine)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -165,6 +168,7 @@ class GroupCommit:
     def close(self) -> None:
         self._queue.put(self._STOP)
         self._thread.join()
+        self._turn.close()
 
     def __enter__(self) -> GroupCommit:
         return self
@@ -210,16 +214,50 @@ class GroupCommit:
 
     def _write(self, batch: list[tuple]) -> None:
         try:
-            with self.engine.begin() as conn:
+            with self._turn, self.engine.begin() as conn:
                 results = self._apply(conn, batch)
         except Exception:  # noqa: BLE001 — isolate the faulty statement: one transaction each
             for entry in batch:
                 future = entry[3]
                 try:
-                    with self.engine.begin() as conn:
+                    with self._turn, self.engine.begin() as conn:
                         future.set_result(self._apply(conn, [entry])[0])
                 except Exception as exc:  # noqa: BLE001 — handed to the caller that owns it
                     future.set_exception(exc)
             return
         for entry, result in zip(batch, results):
             entry[3].set_result(result)
+
+
+class WriterTurn:
+    """Group-commit writers of several processes on one SQLite file take turns through a lock
+    file (``flock``) before they begin: the kernel wakes the next writer as soon as the lock is
+    free, where SQLite's own busy handler polls with sleeps of up to 100 ms — which made two
+    sending processes slower than one. No-op on PostgreSQL and for in-memory SQLite."""
+
+    def __init__(self, path: str | None):
+        self.path, self._fd = path, None
+
+    @classmethod
+    def of(cls, engine: sa.Engine) -> WriterTurn:
+        url = engine.url
+        database = url.database if url.get_backend_name() == "sqlite" else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return cls(None)
+        return cls(f"{database}.writer-lock")
+
+    def __enter__(self) -> None:
+        if self.path is None:
+            return
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

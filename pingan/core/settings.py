@@ -159,8 +159,8 @@ class Settings(BaseSettings):
 
     # Sending
     send_concurrency: int = Field(default=16, ge=1, le=256)
-    # On PostgreSQL, a run with at least ``send_fanout_at`` messages due sends them from this many
-    # processes (one Python process sends from one core; SQLite takes one writer at a time). Each takes the persons of its lane (person id
+    # A run with at least ``send_fanout_at`` messages due sends them from this many processes
+    # (one Python process sends from one core, whatever its threads). Each takes the persons of its lane (person id
     # modulo the count) and an equal share of every paced destination's rate: at most 4, so the
     # strictest rate (Feishu, 5 a second) still leaves each share one message.
     send_processes: int = Field(default=2, ge=1, le=4)

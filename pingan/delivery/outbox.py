@@ -24,7 +24,7 @@ crash can reach a person twice.
 5. Each destination is paced at its documented rate (``pingan.delivery.limits``); a message
    beyond it waits for its slot — the run lingers for slots due within ``send_linger`` seconds,
    later ones go to the next run — it is never failed or dropped for it.
-6. ``send_all``: on PostgreSQL, when many messages are due, several processes send at once,
+6. ``send_all``: when many messages are due, several processes send at once,
    each the persons of its lane (person id modulo the count) at its share of every paced
    destination's rate (``Limit.share``): together they keep within each rate.
 
@@ -540,13 +540,13 @@ def send(
 
 
 def send_all(settings: Settings, as_of: dt.datetime) -> SendReport:
-    """Every due message, sent from this process — or, on PostgreSQL when ``send_fanout_at`` or
-    more are due, from ``send_processes`` processes at once, a lane each (``send``): one Python
-    process sends from one core, whatever its threads. Not on SQLite: it has one writer at a
-    time, and two processes recording their calls queue on its lock (20,000 schools: 60 s with
-    two processes against 52 s with one, docs/PERFORMANCE.md)."""
+    """Every due message, sent from this process — or, when ``send_fanout_at`` or more are due,
+    from ``send_processes`` processes at once, a lane each (``send``): one Python process sends
+    from one core, whatever its threads. On SQLite the lanes' writers take turns through a lock
+    file (``pingan.core.db.GroupCommit``): without it they queued on SQLite's busy handler and
+    two processes were slower than one (docs/PERFORMANCE.md)."""
     engine = get_engine(settings.db_url)
-    lanes = settings.send_processes if engine.dialect.name == "postgresql" else 1
+    lanes = settings.send_processes
     if lanes > 1:
         with engine.connect() as conn:
             due = conn.scalar(sa.select(sa.func.count()).select_from(
