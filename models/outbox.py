@@ -66,7 +66,7 @@ class Message(SQLModel, table=True):
         sa.Index("ix_message_status", "status", "next_attempt_at"),
         # A claim's messages (compose links its notices to them, the sender finds its batch):
         # without it each claim reads every message ever sent.
-        sa.Index("ix_message_claim", "claim_token"),
+        sa.Index("ix_message_claim", "claim_token", "person_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -6,7 +6,9 @@
   were read twenty times over); it also serves every lookup by ``message_id``;
 - ``ix_notice_message_id`` goes: the new ``ix_notice_waiting`` starts with it;
 - ``ix_notice_person_id`` goes: ``uq_notice_dedupe`` (person_id, dedupe_key) starts with it;
-- ``ix_notice_batch`` goes: no statement looks notices up by batch.
+- ``ix_notice_batch`` goes: no statement looks notices up by batch;
+- ``ix_message_claim`` becomes (claim_token, person_id): compose links a batch's notices to
+  their messages with one join on both, which must not walk each person's history of messages.
 
 Each notice a morning writes now maintains five indexes instead of eight.
 
@@ -35,9 +37,15 @@ def upgrade() -> None:
         batch_op.drop_index("ix_notice_person_id")
         batch_op.drop_index("ix_notice_batch")
         batch_op.create_index("ix_notice_waiting", ["message_id", "person_id", "release_at"], unique=False)
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.drop_index("ix_message_claim")
+        batch_op.create_index("ix_message_claim", ["claim_token", "person_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.drop_index("ix_message_claim")
+        batch_op.create_index("ix_message_claim", ["claim_token"], unique=False)
     with op.batch_alter_table("notice", schema=None) as batch_op:
         batch_op.drop_index("ix_notice_waiting")
         batch_op.create_index("ix_notice_batch", ["batch"], unique=False)
