@@ -277,6 +277,43 @@ def test_group_commit_writes_the_items_of_a_batch_with_one_call_of_their_handler
         assert sorted(conn.exec_driver_sql("select k from gc_probe").scalars()) == list(range(14))
 
 
+def test_notices_written_in_bulk_come_back_as_written_and_only_once(migrated_db):
+    """``insert_new`` (psycopg's own executemany on PostgreSQL, a plain executemany on SQLite):
+    time zones, JSON and booleans as written; a repeat inserts nothing; a new key is counted."""
+    from models import Notice, Person, Unit
+    from pingan.core.clock import TZ
+    from pingan.core.db import _psycopg_executemany
+    from pingan.delivery import notices
+
+    as_of = dt.datetime(2026, 10, 8, 8, 35, tzinfo=TZ)
+    with session_scope() as session:
+        unit = Unit(code="u1", name="一中", kind="primary")
+        session.add(unit)
+        session.flush()
+        people = [Person(code=f"p{i}", name=f"人{i}", unit_id=unit.id) for i in range(3)]
+        session.add_all(people)
+        session.flush()
+        rows = [notices.notice(p.id, f"k:{p.id}", "reminder", "open", {"duty": "d", "due": "2026-10-15T17:30:00+08:00",
+                                                                        "名称": "安全检查"}, as_of,
+                               urgent=i == 0, release_at=as_of + dt.timedelta(minutes=25)) for i, p in enumerate(people)]
+        if session.get_bind().dialect.name == "postgresql":  # the fast path is taken, not its fallback
+            stmt = sa.dialects.postgresql.insert(Notice.__table__).on_conflict_do_nothing(
+                index_elements=["person_id", "dedupe_key"]).returning(Notice.__table__.c.id)
+            assert _psycopg_executemany(session, stmt, rows[:1]) == 1
+            assert notices.queue(session, rows) == 2
+        else:
+            assert notices.queue(session, rows) == 3
+        assert notices.queue(session, rows) == 0
+        assert notices.queue(session, [{**rows[0], "dedupe_key": "k:new"}]) == 1
+    with session_scope() as session:
+        got = session.execute(sa.select(Notice.dedupe_key, Notice.payload, Notice.urgent, Notice.release_at)
+                              .order_by(Notice.id)).all()
+    assert [g.dedupe_key for g in got] == [r["dedupe_key"] for r in rows] + ["k:new"]
+    assert all(g.payload == rows[0]["payload"] for g in got)
+    assert [g.urgent for g in got] == [True, False, False, True]
+    assert all(g.release_at == as_of + dt.timedelta(minutes=25) and g.release_at.utcoffset() is not None for g in got)
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_group_commit_writers_of_several_processes_take_turns_on_one_sqlite_file(migrated_db):
     """While one writer is in its transaction, the lock file every other writer (of any process)

@@ -113,10 +113,67 @@ def insert_new(session: Session, table: sa.Table, rows: Sequence[dict], conflict
     """
     if not rows:
         return 0
-    if session.get_bind().dialect.name != "sqlite":
-        return len(insert_ignore(session, table, rows, conflict))
     stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(conflict))
-    return session.execute(stmt, list(rows)).rowcount
+    if session.get_bind().dialect.name == "sqlite":
+        return session.execute(stmt, list(rows)).rowcount
+    counted = _psycopg_executemany(session, stmt.returning(*table.primary_key.columns), rows)
+    return len(insert_ignore(session, table, rows, conflict)) if counted is None else counted
+
+
+class _DefaultContext:
+    """What a context-sensitive column default reads (``get_current_parameters``): its row."""
+
+    def __init__(self, row: dict):
+        self.current_parameters = row
+
+    def get_current_parameters(self, isolate_multiinsert_groups: bool = True) -> dict:
+        return self.current_parameters
+
+
+def _psycopg_executemany(session: Session, stmt: sa.Insert, rows: Sequence[dict]) -> int | None:
+    """Run ``stmt`` once per row with psycopg's own ``executemany`` (one short statement, parsed
+    once and pipelined); return the rows its RETURNING gave, or None when it cannot be used.
+
+    SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs whose SQL psycopg re-parses with
+    regular expressions for every page (it caches statements of up to 50 parameters only): at
+    20,000 schools that was most of a morning's plan on PostgreSQL (psycopg executemany: 0.12 s
+    for 10,000 rows against 0.67 s). The values go through SQLAlchemy's bind processors
+    (time zones, JSON) and the columns' Python-side defaults fill what the rows leave out, as in
+    a normal execution. Rows with different keys, or anything else the statement would need,
+    fall back (None).
+    """
+    keys = list(rows[0])
+    if any(len(row) != len(keys) or any(k not in row for k in keys) for row in rows):
+        return None
+    # The Python-side defaults of the columns the rows leave out, applied per row as SQLAlchemy does.
+    defaults = {c.key: c.default for c in stmt.table.columns
+                if c.key not in rows[0] and c.default is not None and (c.default.is_scalar or c.default.is_callable)}
+    conn = session.connection()
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=keys + list(defaults))
+    if set(compiled.bind_names.values()) != set(keys) | set(defaults):
+        return None
+    processors = compiled._bind_processors  # noqa: SLF001 — the dialect's own per-type conversion
+
+    def value(name: str, row: dict) -> object:
+        if name in row:
+            raw = row[name]
+        else:
+            default = defaults[name]
+            raw = default.arg(_DefaultContext(row)) if default.is_callable else default.arg
+        return processors[name](raw) if name in processors else raw
+
+    names = keys + list(defaults)
+    params = [{name: value(name, row) for name in names} for row in rows]
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(str(compiled), params, returning=True)
+        count = 0
+        while True:
+            count += len(cursor.fetchall())
+            if not cursor.nextset():
+                return count
+    finally:
+        cursor.close()
 
 
 def upsert(session: Session, table: sa.Table, rows: Sequence[dict], conflict: Sequence[str], update: Sequence[str]) -> None:
