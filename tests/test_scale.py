@@ -299,7 +299,7 @@ def test_notices_written_in_bulk_come_back_as_written_and_only_once(migrated_db)
         if session.get_bind().dialect.name == "postgresql":  # the fast path is taken, not its fallback
             stmt = sa.dialects.postgresql.insert(Notice.__table__).on_conflict_do_nothing(
                 index_elements=["person_id", "dedupe_key"]).returning(Notice.__table__.c.id)
-            assert _psycopg_executemany(session, stmt, rows[:1]) == 1
+            assert len(_psycopg_executemany(session, stmt, rows[:1])) == 1
             assert notices.queue(session, rows) == 2
         else:
             assert notices.queue(session, rows) == 3

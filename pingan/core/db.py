@@ -116,8 +116,20 @@ def insert_new(session: Session, table: sa.Table, rows: Sequence[dict], conflict
     stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(conflict))
     if session.get_bind().dialect.name == "sqlite":
         return session.execute(stmt, list(rows)).rowcount
-    counted = _psycopg_executemany(session, stmt.returning(*table.primary_key.columns), rows)
-    return len(insert_ignore(session, table, rows, conflict)) if counted is None else counted
+    inserted = _psycopg_executemany(session, stmt.returning(*table.primary_key.columns), rows)
+    return len(insert_ignore(session, table, rows, conflict)) if inserted is None else len(inserted)
+
+
+def insert_ids(session: Session, table: sa.Table, rows: Sequence[dict]) -> list[int]:
+    """Insert every row; return their new ids, in the order of ``rows``."""
+    if not rows:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        inserted = _psycopg_executemany(session, _insert(session, table).returning(table.c.id), rows)
+        if inserted is not None:
+            return [row[0] for row in inserted]
+    stmt = _insert(session, table).returning(table.c.id, sort_by_parameter_order=True)
+    return list(session.execute(stmt, list(rows)).scalars())
 
 
 class _DefaultContext:
@@ -130,9 +142,10 @@ class _DefaultContext:
         return self.current_parameters
 
 
-def _psycopg_executemany(session: Session, stmt: sa.Insert, rows: Sequence[dict]) -> int | None:
+def _psycopg_executemany(session: Session, stmt: sa.Insert, rows: Sequence[dict]) -> list[tuple] | None:
     """Run ``stmt`` once per row with psycopg's own ``executemany`` (one short statement, parsed
-    once and pipelined); return the rows its RETURNING gave, or None when it cannot be used.
+    once and pipelined); return the rows its RETURNING gave, in the order of ``rows`` (a row
+    an ON CONFLICT skipped gives none), or None when it cannot be used.
 
     SQLAlchemy's "insertmanyvalues" sends multi-row INSERTs whose SQL psycopg re-parses with
     regular expressions for every page (it caches statements of up to 50 parameters only): at
@@ -167,11 +180,11 @@ def _psycopg_executemany(session: Session, stmt: sa.Insert, rows: Sequence[dict]
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         cursor.executemany(str(compiled), params, returning=True)
-        count = 0
+        returned: list[tuple] = []
         while True:
-            count += len(cursor.fetchall())
+            returned.extend(cursor.fetchall())
             if not cursor.nextset():
-                return count
+                return returned
     finally:
         cursor.close()
 

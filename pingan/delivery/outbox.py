@@ -51,7 +51,7 @@ from sqlmodel import Session
 
 from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, Person, PersonLink
 from pingan.core.clock import now
-from pingan.core.db import GroupCommit, get_engine
+from pingan.core.db import GroupCommit, get_engine, insert_ids
 from pingan.core.links import hand_in_url, page_url
 from pingan.core.settings import Settings
 from pingan.delivery import transports
@@ -146,7 +146,7 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
             "created_at": as_of, "claim_token": token,
         })
         members.append([n.id for n in notices])
-    ids = [r.id for r in session.execute(sa.insert(M).returning(M.c.id, sort_by_parameter_order=True), rows)]
+    ids = insert_ids(session, M, rows)
     # Each notice to its message; no statement here reads the history of messages. A digest is
     # one message per person: one UPDATE finds the batch's notices by the person range of
     # ``ix_notice_waiting`` and each one's message by (claim, person) in ``ix_message_claim``
