@@ -1,8 +1,10 @@
-"""Engine, sessions, the two bulk primitives every writer uses, and group commit.
+"""Engine, sessions, the bulk primitives every writer uses, and group commit.
 
 ``insert_ignore`` is the idempotent bulk write (``INSERT … ON CONFLICT DO NOTHING``) on
 SQLite and PostgreSQL alike; it answers with the rows it really inserted via RETURNING,
-because psycopg reports rowcount -1 for such statements.
+because psycopg reports rowcount -1 for such statements. ``insert_new`` (how many were new)
+and ``insert_ids`` (the new ids, in order) are the large-volume forms: on PostgreSQL they go
+through psycopg's own ``executemany`` (see ``_psycopg_executemany``).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def insert_new(session: Session, table: sa.Table, rows: Sequence[dict], conflict
 
     On SQLite a plain ``executemany`` whose row count is exact (no RETURNING: SQLAlchemy then
     need not build a parameter set per row); on PostgreSQL, where psycopg reports -1 for
-    ``ON CONFLICT DO NOTHING``, the RETURNING of ``insert_ignore``.
+    ``ON CONFLICT DO NOTHING``, the rows RETURNING gives, from psycopg's ``executemany``.
     """
     if not rows:
         return 0
