@@ -16,7 +16,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -202,6 +202,15 @@ def upsert(session: Session, table: sa.Table, rows: Sequence[dict], conflict: Se
         session.execute(stmt)
 
 
+class _Entry(NamedTuple):
+    """One caller's write waiting in a ``GroupCommit`` queue."""
+
+    work: Callable  # a function of the connection, or the handler of grouped items
+    item: object  # the grouped item (None for a function)
+    grouped: bool
+    future: Future
+
+
 class GroupCommit:
     """One thread that writes for many: the small transactions other threads hand it are run
     together, up to ``max_batch`` in one commit (group commit), and each caller waits until its
@@ -234,7 +243,7 @@ class GroupCommit:
 
     def _submit(self, work: Callable, item: object, *, grouped: bool = False) -> T:
         future: Future = Future()
-        self._queue.put((work, item, grouped, future))
+        self._queue.put(_Entry(work, item, grouped, future))
         return future.result()
 
     def close(self) -> None:
@@ -267,38 +276,37 @@ class GroupCommit:
             self._write(batch)
 
     @staticmethod
-    def _apply(conn: sa.Connection, batch: list[tuple]) -> list:
+    def _apply(conn: sa.Connection, batch: list[_Entry]) -> list:
         """Run a batch in ``conn``: functions one by one, grouped items once per handler."""
         results: list = [None] * len(batch)
         groups: dict[Callable, list[int]] = {}
-        for index, (work, _item, grouped, _future) in enumerate(batch):
-            if grouped:
-                groups.setdefault(work, []).append(index)
+        for index, entry in enumerate(batch):
+            if entry.grouped:
+                groups.setdefault(entry.work, []).append(index)
             else:
-                results[index] = work(conn)
+                results[index] = entry.work(conn)
         for handler, indexes in groups.items():
-            answers = handler(conn, [batch[i][1] for i in indexes])
+            answers = handler(conn, [batch[i].item for i in indexes])
             if len(answers) != len(indexes):
                 raise RuntimeError(f"{handler!r} answered {len(answers)} results for {len(indexes)} items")
             for i, answer in zip(indexes, answers):
                 results[i] = answer
         return results
 
-    def _write(self, batch: list[tuple]) -> None:
+    def _write(self, batch: list[_Entry]) -> None:
         try:
             with self._turn, self.engine.begin() as conn:
                 results = self._apply(conn, batch)
         except Exception:  # noqa: BLE001 — isolate the faulty statement: one transaction each
             for entry in batch:
-                future = entry[3]
                 try:
                     with self._turn, self.engine.begin() as conn:
-                        future.set_result(self._apply(conn, [entry])[0])
+                        entry.future.set_result(self._apply(conn, [entry])[0])
                 except Exception as exc:  # noqa: BLE001 — handed to the caller that owns it
-                    future.set_exception(exc)
+                    entry.future.set_exception(exc)
             return
         for entry, result in zip(batch, results):
-            entry[3].set_result(result)
+            entry.future.set_result(result)
 
 
 class WriterTurn:

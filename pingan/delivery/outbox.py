@@ -118,7 +118,7 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
     for notice in sorted(claimed, key=lambda n: n.id):
         groups[(notice.person_id,) if settings.digest else (notice.person_id, notice.id)].append(notice)
 
-    rows, members = [], []
+    rows = []
     for group, notices in groups.items():
         person_id, name = group[0], people.get(group[0], "")
         items = []
@@ -145,7 +145,6 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
             "status": MessageStatus.pending.value, "urgent": any(n.urgent for n in notices), "attempts": 0,
             "created_at": as_of, "claim_token": token,
         })
-        members.append([n.id for n in notices])
     ids = insert_ids(session, M, rows)
     # Each notice to its message; no statement here reads the history of messages. A digest is
     # one message per person: one UPDATE finds the batch's notices by the person range of
@@ -163,7 +162,7 @@ def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describ
         session.execute(
             sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid"))
             .execution_options(synchronize_session=False),
-            [{"nid": nid, "mid": mid} for mid, group in zip(ids, members) for nid in group],
+            [{"nid": n.id, "mid": mid} for mid, notices in zip(ids, groups.values()) for n in notices],
         )
     session.execute(sa.update(M).where(M.c.claim_token == token).values(claim_token=None))
     return len(ids)
