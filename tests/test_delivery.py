@@ -413,6 +413,18 @@ def test_a_large_send_fans_out_to_processes_and_sends_each_message_once(world, s
     assert dispatch(rt, at("2026-11-10")).processes == 1
 
 
+def test_without_the_digest_each_notice_is_a_message_of_its_own(world, sink):
+    rt, ids = world
+    announce(ids, key="a")
+    announce(ids, key="b")
+    report = dispatch(tune(rt, digest=False), at("2026-11-10"))
+    assert report.sent == 2 * len(PEOPLE) == len(sink.received)
+    with session_scope() as session:
+        links = rows(session, "select n.person_id, n.message_id, m.person_id from notice n join message m on m.id = n.message_id")
+    assert len(links) == 2 * len(PEOPLE) and len({mid for _, mid, _ in links}) == 2 * len(PEOPLE)
+    assert all(owner == person for person, _, owner in links)
+
+
 def test_it_keeps_connections_alive(world, sink):
     rt, ids = world
     for n in range(3):
