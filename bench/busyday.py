@@ -8,7 +8,7 @@ A day is the morning run of every duty deployment (``deployments.build``: one pe
 duty, staggered 08:31–08:59), one after the other, each making the calls of the duty-cycle
 flow's steps (``pingan.duties.workflow.CYCLE``) at its own ``as_of``: ``plan``, ``remind``,
 ``escalate``, then the dispatcher (``pingan.delivery.workflow.dispatch``). Each kind of call is
-timed over the whole morning (wall and CPU; compose = dispatch − send); the rows each kind
+timed over the whole morning (wall and CPU; dispatch composes and sends at once); the rows each kind
 wrote are then written again by the floors (``bench.floors``). Then the same morning runs
 again and must insert nothing and send nothing.
 
@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from unittest import mock
 
 import sqlalchemy as sa
 
@@ -316,7 +315,7 @@ class Bench:
         runs = self.schedule(day)
         if not all(duty_workflow.in_working_time(rt, at) for at, _ in runs):
             raise BenchError(f"the morning runs of {DAYS[day]} are not all in working time: nothing would be sent")
-        clock = {name: [0.0, 0.0] for name in ("plan", "remind", "escalate", "dispatch", "send")}
+        clock = {name: [0.0, 0.0] for name in ("plan", "remind", "escalate", "dispatch")}
         counts: Counter[str] = Counter()
         spans: dict[str, list[tuple[dict, dict]]] = defaultdict(list)  # phase → (max ids before, after)
         # One profiler per kind of call (send runs inside dispatch: its profile is dispatch's).
@@ -342,15 +341,6 @@ class Bench:
                 spans[name].append((mark, after))
                 mark = after
 
-        def timed_send(*args, **kwargs):  # the dispatcher's send step calls it after compose's commit
-            t0, c0 = time.perf_counter(), _cpu()
-            try:
-                return real_send(*args, **kwargs)
-            finally:
-                clock["send"][0] += time.perf_counter() - t0
-                clock["send"][1] += _cpu() - c0
-
-        real_send = delivery.send_all
         sink_before, sink_cpu_before = self.sink.stats(), _sink_cpu(self.sink)
         processes: list[int] = []
 
@@ -359,20 +349,19 @@ class Bench:
             if report.failed or report.retrying or report.deferred:
                 raise BenchError(f"{at}: {report.failed} message(s) failed, {report.retrying} wait for a retry, "
                                  f"{report.deferred} for a pacing slot: {report.failures[:3]}")
-            counts.update(send=report.sent)
+            counts.update(send=report.sent, composed=report.composed)
             processes.append(report.processes)
 
-        with mock.patch.object(delivery, "send_all", timed_send):
-            for at, key in runs:  # what flows/duty_cycle.py does for each duty
-                created = step("plan", duty_workflow.plan, rt, key, at)["created"]
-                reminded = step("remind", duty_workflow.remind, rt, key, at)
-                queued, nobody = reminded["queued"], reminded["unreachable"]
-                fired = step("escalate", duty_workflow.escalate, rt, key, at)["fired"]
-                counts.update(plan=created, remind=queued, unreachable=len(nobody), escalate=fired)
-                if self.per_run:
-                    dispatch(at)
-            if not self.per_run:  # what flows/dispatch.py does at the morning digest slot
-                dispatch(dt.datetime.combine(DAYS[day], DIGEST, tzinfo=TZ))
+        for at, key in runs:  # what flows/duty_cycle.py does for each duty
+            created = step("plan", duty_workflow.plan, rt, key, at)["created"]
+            reminded = step("remind", duty_workflow.remind, rt, key, at)
+            queued, nobody = reminded["queued"], reminded["unreachable"]
+            fired = step("escalate", duty_workflow.escalate, rt, key, at)["fired"]
+            counts.update(plan=created, remind=queued, unreachable=len(nobody), escalate=fired)
+            if self.per_run:
+                dispatch(at)
+        if not self.per_run:  # what flows/dispatch.py does at the morning digest slot
+            dispatch(dt.datetime.combine(DAYS[day], DIGEST, tzinfo=TZ))
         if self.run.morning_rss_mb is None:
             self.run.morning_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         sink_after, sink_cpu_after = self.sink.stats(), _sink_cpu(self.sink)
@@ -383,16 +372,15 @@ class Bench:
         def added(name: str, table: str) -> int:
             return sum(b[table] - a[table] for a, b in spans[name])
 
-        compose_sec = clock["dispatch"][0] - clock["send"][0]
-        compose_cpu = clock["dispatch"][1] - clock["send"][1]
         phases = [
             Phase(day, "plan", counts["plan"], "tasks", *clock["plan"], extra={"flow_runs": len(runs)}),
             Phase(day, "remind", counts["remind"], "notices", *clock["remind"], extra={"unreachable": counts["unreachable"]}),
             Phase(day, "escalate", counts["escalate"], "events", *clock["escalate"],
                   extra={"notices": added("escalate", "notice")}),
-            Phase(day, "compose", added("dispatch", "message"), "messages", compose_sec, compose_cpu,
-                  extra={"notices": added("remind", "notice") + added("escalate", "notice")}),
-            Phase(day, "send", counts["send"], "messages", *clock["send"], extra={
+            # Compose and send run at once (each lane composes while its senders send): one phase.
+            Phase(day, "dispatch", counts["send"], "messages", *clock["dispatch"], extra={
+                "composed": counts["composed"], "messages_made": added("dispatch", "message"),
+                "notices": added("remind", "notice") + added("escalate", "notice"),
                 "processes": max(processes) if processes else 1,
                 "connections": sink_after["connections"] - sink_before["connections"],
                 "bytes": sink_after["bytes"] - sink_before["bytes"],
@@ -441,27 +429,30 @@ class Bench:
 
     def _floors(self, by_name: dict[str, Phase], spans: dict[str, list[tuple[dict, dict]]]) -> None:
         """Floors for the phases just run, over exactly the rows each phase wrote."""
-        # The tables each phase writes; dispatch: its messages only (send's deliveries and
-        # audit rows, and compose's update of the notices, are in no floor).
-        written = {"plan": ("plan", [O, A]), "remind": ("remind", [N, A]), "escalate": ("escalate", [E, N, A]),
-                   "compose": ("dispatch", [M])}
+        # The tables each phase writes. Dispatch's floor: its messages inserted, then posted
+        # (its deliveries and audit rows, and the update of the notices, are in no floor).
+        written = {"plan": ("plan", [O, A]), "remind": ("remind", [N, A]), "escalate": ("escalate", [E, N, A])}
         for name, (span, tables) in written.items():
             rows = [(t, [r for a, b in spans[span] for r in self._rows_since(t, a[t.name], b[t.name])]) for t in tables]
             if any(r for _, r in rows):
                 by_name[name].floor = insert_floor(self.engine, rows, "Core INSERT")
-        send = by_name["send"]
-        if send.count:
-            messages = [m for a, b in spans["dispatch"] for m in self._rows_since(M, a["message"], b["message"])]
-            payloads = [apprise_json_payload(m["title"], m["body"]) for m in messages if m["status"] == "sent"]
-            url, concurrency = f"{self.sink.base}/sink/floor", self.rt.settings.send_concurrency
-            # as many processes as pingan's send used (it fans out from send_fanout_at due messages)
-            processes = send.extra["processes"]
-            send.floor = http_floor(url, payloads, concurrency, keepalive=True, processes=processes)
-            # Apprise's way (a connection per POST) on a sample: it only explains the gap.
-            sample = payloads[:: max(1, len(payloads) // NEW_CONNECTION_SAMPLE)][:NEW_CONNECTION_SAMPLE]
-            send.extra["floor_new_connection"] = asdict(http_floor(url, sample, concurrency, keepalive=False))
-            if self.profile_dir:
-                self._profile_deliver(send.day, [m for m in messages if m["status"] == "sent"])
+        dispatch = by_name["dispatch"]
+        messages = [m for a, b in spans["dispatch"] for m in self._rows_since(M, a["message"], b["message"])]
+        if not dispatch.count or not messages:
+            return
+        made = insert_floor(self.engine, [(M, messages)], "Core INSERT")
+        payloads = [apprise_json_payload(m["title"], m["body"]) for m in messages if m["status"] == "sent"]
+        url, concurrency = f"{self.sink.base}/sink/floor", self.rt.settings.send_concurrency
+        # as many processes as pingan's dispatch used (it fans out from send_fanout_at persons)
+        posted = http_floor(url, payloads, concurrency, keepalive=True, processes=dispatch.extra["processes"])
+        dispatch.floor = Floor(f"Core INSERT + {posted.label}", posted.count, made.seconds + posted.seconds,
+                               made.cpu + posted.cpu)
+        dispatch.extra["floor_parts"] = {"insert": asdict(made), "post": asdict(posted)}
+        # Apprise's way (a connection per POST) on a sample: it only explains the gap.
+        sample = payloads[:: max(1, len(payloads) // NEW_CONNECTION_SAMPLE)][:NEW_CONNECTION_SAMPLE]
+        dispatch.extra["floor_new_connection"] = asdict(http_floor(url, sample, concurrency, keepalive=False))
+        if self.profile_dir:
+            self._profile_deliver(dispatch.day, [m for m in messages if m["status"] == "sent"])
 
     def _profile_deliver(self, day: str, messages: list[dict], n: int = 2000) -> None:
         """cProfile sees only the main thread, so profile ``transports.deliver`` serially on a sample."""

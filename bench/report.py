@@ -95,7 +95,7 @@ def run_table(run: Run) -> Table:
     return table
 
 
-_SCALED = ("plan", "remind", "escalate", "compose", "send")
+_SCALED = ("plan", "remind", "escalate", "dispatch")
 
 
 def _phase(run: Run, day: str, name: str):
@@ -153,7 +153,7 @@ def print_runs(console: Console, runs: list[Run], *, scale: bool) -> None:
         console.print(line)
     for run in runs:
         for p in run.phases:
-            if p.name == "send" and p.count and p.extra.get("sink_cpu") is not None:
+            if p.name == "dispatch" and p.count and p.extra.get("sink_cpu") is not None:
                 console.print(f"{run.backend}, {p.day}: the sink used {p.extra['sink_cpu']:.2f} s CPU for "
                               f"{p.count:,} messages over {p.extra['connections']:,} connections; message bodies: "
                               f"median {p.extra['body_bytes_median']:,} B, largest {p.extra['body_bytes_max']:,} B, "

@@ -24,16 +24,15 @@ log = logging.getLogger("pingan.dispatch")
 
 
 def dispatch(as_of: dt.datetime, province: str | None = None) -> dict:
-    """Inside the dispatch flow: compose and send what is released (two task runs); the send summary."""
-    steps = run_steps(DISPATCH, province=province, as_of=as_of)
-    sent = steps["send"]
+    """Inside the dispatch flow: compose and send what is released (one task run); its summary."""
+    sent = run_steps(DISPATCH, province=province, as_of=as_of)["deliver"]
     logger = get_run_logger()
     logger.info("composed %s message(s); sent %s, deferred %s, retrying %s, failed %s (recovered %s, possible repeats %s)",
-                steps["compose"]["composed"], sent["sent"], sent["deferred"], sent["retrying"], sent["failed"],
+                sent["composed"], sent["sent"], sent["deferred"], sent["retrying"], sent["failed"],
                 sent["recovered"], sent["possible_repeats"])
     if sent["failed"]:
         logger.warning("%s message(s) failed permanently: see the failures table", sent["failed"])
-    return {**sent, "composed": steps["compose"]["composed"], "failures": sent["failures"][:50]}
+    return {**sent, "failures": sent["failures"][:50]}
 
 
 @task(name="start-dispatch", timeout_seconds=60, **RETRY)

@@ -23,15 +23,15 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from factories import DUTIES, at, make_catalog_dir, make_org, make_runtime, rows
-from models import Channel, Message, NoticeKind, Person
+from models import Channel, Message, Notice, NoticeKind, Person
 from pingan.cli.supervisor import poll
 from pingan.core.clock import TZ
 from pingan.core.db import get_engine, session_scope
 from pingan.core.settings import REPO_ROOT
-from pingan.delivery import notices, release
+from pingan.delivery import notices, outbox, release
 from pingan.delivery.limits import LIMITS
-from pingan.delivery.outbox import send
-from pingan.delivery.workflow import compose_step, dispatch
+from pingan.delivery.outbox import compose, send
+from pingan.delivery.workflow import dispatch
 from pingan.duties.catalog import load_catalog
 from pingan.duties.runtime import build_runtime
 from pingan.core.settings import Settings
@@ -370,7 +370,10 @@ def test_senders_in_two_processes_keep_together_to_a_shared_bots_rate(world, mon
     rt = tune(rt, send_backoff=0, send_retries=0, send_linger=0)
     posted = wecom(monkeypatch, {"errcode": 0, "errmsg": "ok"})
     people = on_one_bot(ids)
-    assert compose_step(rt, at("2026-11-10"))["composed"] == 25
+    made = 0
+    while batch := compose(get_engine(), rt.settings, at("2026-11-10"), describe=rt.describe):
+        made += batch
+    assert made == 25
     engine, reports = get_engine(), {}
 
     def lane(n: int) -> None:
@@ -411,6 +414,114 @@ def test_a_large_send_fans_out_to_processes_and_sends_each_message_once(world, s
     assert Counter(r["path"] for r in sink.received) == Counter({f"/p/{code}": 1 for code in PEOPLE})
     announce(ids, PEOPLE[:3], key="b")  # below the fan-out threshold: sent from this process
     assert dispatch(rt, at("2026-11-10")).processes == 1
+
+
+def test_each_composed_batch_is_sent_while_the_next_one_is_composed(world, sink, monkeypatch):
+    """The composer holds its second batch until a message of its first has been delivered: the
+    dispatcher sends each batch once it is committed, not after composing them all (it would
+    wait forever here and the guard's timeout would fail the test)."""
+    rt, ids = world
+    announce(ids)
+    monkeypatch.setattr(outbox._Composer, "persons", 3)
+    delivered, waited, real_deliver, real_compose = threading.Event(), [], outbox.transports.deliver, outbox.compose
+
+    def deliver(*args, **kwargs):
+        outcome = real_deliver(*args, **kwargs)
+        delivered.set()
+        return outcome
+
+    calls = []
+
+    def compose_holding(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second batch waits for the first one's delivery
+            waited.append(delivered.wait(30))
+        return real_compose(*args, **kwargs)
+
+    monkeypatch.setattr(outbox.transports, "deliver", deliver)
+    monkeypatch.setattr(outbox, "compose", compose_holding)
+    report = dispatch(rt, at("2026-11-10"))
+    assert waited == [True]
+    assert (report.composed, report.sent) == (len(PEOPLE), len(PEOPLE))
+    assert sink.paths() == Counter({f"/p/{code}": 1 for code in PEOPLE})
+
+
+def _late(ids, code: str, text: str) -> None:
+    """Another run queues a notice released now for ``code`` (its own transaction)."""
+    with session_scope() as session:
+        notices.queue(session, [notices.notice(ids[code], f"late:{text}", NoticeKind.announcement, "t",
+                                               {"text": text}, at("2026-11-10"))])
+
+
+def _composed(session) -> tuple[int, dict[int, str]]:
+    unlinked = session.scalar(sa.select(sa.func.count()).select_from(Notice).where(Notice.message_id.is_(None)))
+    return unlinked, dict(rows(session, "select person_id, body from message"))
+
+
+def test_a_notice_queued_while_a_batch_renders_sends_the_batch_again_with_it(world, monkeypatch):
+    """A batch is rendered outside its write: a notice queued for one of its persons meanwhile
+    makes the claim differ from what was read, so the batch is rolled back and read again —
+    the person's one message carries the new notice too, and none is left unlinked."""
+    rt, ids = world
+    announce(ids)
+    renders, real = [], outbox._Batch.render
+
+    def render(self, found):
+        renders.append(len(found.notices))
+        if len(renders) == 1:
+            _late(ids, "chief", "迟到的通知")
+        return real(self, found)
+
+    monkeypatch.setattr(outbox._Batch, "render", render)
+    assert compose(get_engine(), rt.settings, at("2026-11-10"), describe=rt.describe) == len(PEOPLE)
+    assert renders == [len(PEOPLE), len(PEOPLE) + 1]
+    with session_scope() as session:
+        unlinked, bodies = _composed(session)
+    assert unlinked == 0 and len(bodies) == len(PEOPLE)
+    assert "迟到的通知" in bodies[ids["chief"]] and "通知 chief" in bodies[ids["chief"]]
+
+
+def test_a_batch_that_keeps_changing_is_composed_under_its_claim(world, monkeypatch):
+    """After as many changed batches as it tries, compose claims first and renders inside its
+    transaction: it always ends, and with every notice in the message."""
+    rt, ids = world
+    announce(ids)
+    renders, real = [], outbox._Batch.render
+
+    def render(self, found):
+        renders.append(len(found.notices))
+        if len(renders) <= outbox._OPTIMISTIC_TRIES:  # a new notice each time, until the claimed try
+            _late(ids, "chief", f"第{len(renders)}条迟到的通知")
+        return real(self, found)
+
+    monkeypatch.setattr(outbox._Batch, "render", render)
+    assert compose(get_engine(), rt.settings, at("2026-11-10"), describe=rt.describe) == len(PEOPLE)
+    tries = outbox._OPTIMISTIC_TRIES
+    assert renders == [len(PEOPLE) + n for n in range(tries + 1)]
+    with session_scope() as session:
+        unlinked, bodies = _composed(session)
+    assert unlinked == 0 and all(f"第{n}条迟到的通知" in bodies[ids["chief"]] for n in range(1, tries + 1))
+
+
+def test_a_composer_that_fails_fails_the_run_after_sending_what_it_committed(world, sink, monkeypatch):
+    rt, ids = world
+    announce(ids)
+    monkeypatch.setattr(outbox._Composer, "persons", 3)
+    real, calls = outbox.compose, []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise sa.exc.OperationalError("insert", {}, Exception("disk I/O error"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "compose", failing)
+    with pytest.raises(sa.exc.OperationalError):
+        dispatch(rt, at("2026-11-10"))
+    assert len(sink.received) == 3  # the first batch: committed, then sent
+    monkeypatch.setattr(outbox, "compose", real)
+    assert dispatch(rt, at("2026-11-10")).sent == len(PEOPLE) - 3  # the task's retry: the rest, once
+    assert sink.paths() == Counter({f"/p/{code}": 1 for code in PEOPLE})
 
 
 def test_without_the_digest_each_notice_is_a_message_of_its_own(world, sink):

@@ -182,8 +182,7 @@ def test_compose_never_splits_a_persons_notices_across_batches(rt, ids):
                                 for code in people for i in range(3)])
     made = []
     while True:
-        with session_scope() as session:
-            n = compose(session, rt.settings, stamp, describe=rt.describe, persons=2)
+        n = compose(get_engine(), rt.settings, stamp, describe=rt.describe, persons=2)
         if not n:
             break
         made.append(n)

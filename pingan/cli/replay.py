@@ -107,8 +107,8 @@ FLOWS: dict[str, Flow] = {
         ("replay.did.escalations", ("escalate.fired",)))),
     "flows/dispatch.py:outbox_dispatch": Flow("outbox-dispatch", _with("pingan.delivery.workflow.DISPATCH"),
                                               next_work=_dispatch_next, did=(
-        ("replay.did.composed", ("compose.composed",)), ("replay.did.sent", ("send.sent",)),
-        ("replay.did.failed", ("send.failed",)))),
+        ("replay.did.composed", ("deliver.composed",)), ("replay.did.sent", ("deliver.sent",)),
+        ("replay.did.failed", ("deliver.failed",)))),
     "flows/hazards.py:hazard_watch": Flow("hazard-watch", _with("pingan.hazards.workflow.WATCH"), starts_dispatch=True, did=(
         ("replay.did.checks", ("advance.checks_planned",)),
         ("replay.did.reminders", ("remind.hazard_reminders", "remind.check_reminders", "remind.upload_reminders")),

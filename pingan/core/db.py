@@ -75,8 +75,17 @@ def session_scope(engine: sa.Engine | None = None) -> Iterator[Session]:
             raise
 
 
-def _insert(session: Session, table: sa.Table):
-    dialect = session.get_bind().dialect.name
+# The bulk helpers below take a session or a plain connection (``Connection.execute`` and
+# ``Session.execute`` take the same statements and parameter lists).
+Executor = Session | sa.Connection
+
+
+def _dialect(session: Executor) -> str:
+    return (session.dialect if isinstance(session, sa.Connection) else session.get_bind().dialect).name
+
+
+def _insert(session: Executor, table: sa.Table):
+    dialect = _dialect(session)
     if dialect == "postgresql":
         return postgresql.insert(table)
     if dialect == "sqlite":
@@ -122,11 +131,11 @@ def insert_new(session: Session, table: sa.Table, rows: Sequence[dict], conflict
     return len(insert_ignore(session, table, rows, conflict)) if inserted is None else len(inserted)
 
 
-def insert_ids(session: Session, table: sa.Table, rows: Sequence[dict]) -> list[int]:
+def insert_ids(session: Executor, table: sa.Table, rows: Sequence[dict]) -> list[int]:
     """Insert every row; return their new ids, in the order of ``rows``."""
     if not rows:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         inserted = _psycopg_executemany(session, _insert(session, table).returning(table.c.id), rows)
         if inserted is not None:
             return [row[0] for row in inserted]
@@ -144,7 +153,7 @@ class _DefaultContext:
         return self.current_parameters
 
 
-def _psycopg_executemany(session: Session, stmt: sa.Insert, rows: Sequence[dict]) -> list[tuple] | None:
+def _psycopg_executemany(session: Executor, stmt: sa.Insert, rows: Sequence[dict]) -> list[tuple] | None:
     """Run ``stmt`` once per row with psycopg's own ``executemany`` (one short statement, parsed
     once and pipelined); return the rows its RETURNING gave, in the order of ``rows`` (a row
     an ON CONFLICT skipped gives none), or None when it cannot be used.
@@ -163,7 +172,7 @@ def _psycopg_executemany(session: Session, stmt: sa.Insert, rows: Sequence[dict]
     # The Python-side defaults of the columns the rows leave out, applied per row as SQLAlchemy does.
     defaults = {c.key: c.default for c in stmt.table.columns
                 if c.key not in rows[0] and c.default is not None and (c.default.is_scalar or c.default.is_callable)}
-    conn = session.connection()
+    conn = session if isinstance(session, sa.Connection) else session.connection()
     compiled = stmt.compile(dialect=conn.dialect, column_keys=keys + list(defaults))
     if set(compiled.bind_names.values()) != set(keys) | set(defaults):
         return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ class LinkGrant:
 
 
 def _mac(key: bytes, payload: str) -> str:
-    digest = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+    digest = hmac.digest(key, payload.encode(), "sha256")  # OpenSSL's one-shot HMAC
     return base64.urlsafe_b64encode(digest[:20]).decode().rstrip("=")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,7 +38,9 @@ def _reason(reason: str) -> str:
     return t(f"msg.reason.{reason}") if f"msg.reason.{reason}" in MESSAGES else reason
 
 
+@functools.lru_cache(maxsize=4096)
 def _due(iso: str) -> str:
+    # A morning's thousands of notices share a few dozen deadlines: each is formatted once.
     return dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M")
 
 
@@ -56,9 +59,14 @@ def due_label(due: dt.datetime, as_of: dt.datetime) -> str:
 
 def _label(payload: dict, as_of: dt.datetime | None) -> str:
     """A reminder's note after its deadline: the date label, and a step that is a sentence (not a key)."""
-    step = payload.get("step") or ""
+    return _label_of(payload["due"], payload.get("step") or "", as_of, locale())
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_of(due: str, step: str, as_of: dt.datetime | None, language: str) -> str:
+    # Cached per (deadline, step, moment, language): the same few dozen labels a morning.
     sentence = step if (not step.isascii() or " " in step) else ""
-    parts = [due_label(dt.datetime.fromisoformat(payload["due"]), as_of) if as_of is not None else "", sentence]
+    parts = [due_label(dt.datetime.fromisoformat(due), as_of) if as_of is not None else "", sentence]
     return "；".join(p for p in parts if p)
 
 

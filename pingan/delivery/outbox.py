@@ -5,9 +5,10 @@ After healthchecks' ``sendalerts``, with one difference: a message a crash left 
 again rather than dropped (a reminder must not be lost), and only what was in flight at the
 crash can reach a person twice.
 
-1. ``compose`` claims the notices released by now with a conditional update (``batch IS
-   NULL``) and writes one message per person in the same transaction: two dispatchers never
-   take the same notice.
+1. ``compose`` reads a batch of persons' released notices and renders their messages outside
+   any write, then claims exactly those notices with a conditional update (``batch IS NULL``)
+   and writes one message per person in the same transaction: two dispatchers never take the
+   same notice, and a batch that changed meanwhile is read again.
 2. ``send`` claims due messages (``UPDATE … WHERE status = 'pending' RETURNING``) and commits
    before anything leaves. While it runs, a heartbeat renews the claim (``claimed_at``) every
    few seconds; ``recover`` takes back only claims nobody renewed for ``send_lease_seconds``
@@ -24,9 +25,10 @@ crash can reach a person twice.
 5. Each destination is paced at its documented rate (``pingan.delivery.limits``); a message
    beyond it waits for its slot — the run lingers for slots due within ``send_linger`` seconds,
    later ones go to the next run — it is never failed or dropped for it.
-6. ``send_all``: when many messages are due, several processes send at once,
-   each the persons of its lane (person id modulo the count) at its share of every paced
-   destination's rate (``Limit.share``): together they keep within each rate.
+6. ``deliver`` composes in one thread while the senders send each batch as it is committed.
+   ``deliver_all``: when many persons have something waiting, several processes do so at
+   once, each the persons of its lane (person id modulo the count) at its share of every
+   paced destination's rate (``Limit.share``): together they keep within each rate.
 
 Why this module is long: it is the one place where sending, its durability and its pacing
 meet, and each of those steps only makes sense beside the others.
@@ -51,7 +53,7 @@ from sqlmodel import Session
 
 from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, Person, PersonLink
 from pingan.core.clock import now
-from pingan.core.db import GroupCommit, get_engine, insert_ids
+from pingan.core.db import GroupCommit, WriterTurn, get_engine, insert_ids
 from pingan.core.links import hand_in_url, page_url
 from pingan.core.settings import Settings
 from pingan.delivery import transports
@@ -77,95 +79,176 @@ class SendReport:
     possible_repeats: int = 0
     fallbacks: int = 0  # messages delivered by a channel other than the first
     failures: list[dict] = field(default_factory=list)  # secret-free, for artifacts
-    processes: int = 1  # the processes that sent (``send_all``'s lanes)
+    processes: int = 1  # the processes that composed and sent (``deliver_all``'s lanes)
+    composed: int = 0  # messages made from the notices released
 
 
 # --------------------------------------------------------------------------- compose
 
-def compose(session: Session, settings: Settings, as_of: dt.datetime, *, describe: Describe,
-            persons: int = 2_000) -> int:
+class _Changed(Exception):
+    """The notices of a batch changed between its read and its claim: the claim is rolled back."""
+
+
+# Optimistic batches tried before one is composed inside its write transaction (``compose``).
+_OPTIMISTIC_TRIES = 3
+
+
+def compose(engine: sa.Engine, settings: Settings, as_of: dt.datetime, *, describe: Describe,
+            persons: int = 2_000, lane: int = 0, lanes: int = 1) -> int:
     """One message per person for the notices released by ``as_of``, for up to ``persons``
     persons (all their waiting notices: a person's notices are never split across two messages
-    by a batch boundary); return messages made. Call again until it returns 0."""
-    token = uuid.uuid4().hex
-    released = sa.and_(N.c.message_id.is_(None), N.c.release_at <= as_of)
-    # Read from ``ix_notice_waiting`` alone, in person order: a batch reads its own persons'
-    # notices, never the whole queue (``batch`` is set with ``message_id``, in one transaction).
-    who = session.scalars(
-        sa.select(N.c.person_id).where(released).group_by(N.c.person_id).order_by(N.c.person_id).limit(persons)).all()
-    if not who:
-        return 0
-    # The batch is the waiting notices of the persons from the first to the last of ``who``: being
-    # the first persons in id order with a waiting notice, no other person between them has one.
-    # A range, not a subquery or a list: right after a morning's inserts PostgreSQL's statistics
-    # still say the table is empty, and it ran the subquery once per notice (minutes at 20,000
-    # schools) or matched every notice against the whole list. A notice another dispatcher
-    # claimed meanwhile fails the conditions here.
-    claimed = session.execute(
-        sa.update(N).where(N.c.person_id.between(who[0], who[-1]), released, N.c.batch.is_(None)).values(batch=token)
-        .returning(N.c.id, N.c.person_id, N.c.kind, N.c.occurrence_id, N.c.payload, N.c.urgent)
-    ).all()
-    if not claimed:
-        return 0
-    people = dict(session.execute(
-        sa.select(Person.id, Person.name).where(Person.id.in_({c.person_id for c in claimed}))).all())
-    versions = dict(session.execute(  # each person's link version: their page link in every message
-        sa.select(PersonLink.person_id, PersonLink.version).where(
-            PersonLink.person_id.in_({c.person_id for c in claimed}))).all())
-    key = settings.signing_key
-    texts: dict[str, DutyText | None] = {}  # describe() once per duty, not once per notice
-    groups: dict[tuple, list] = defaultdict(list)
-    for notice in sorted(claimed, key=lambda n: n.id):
-        groups[(notice.person_id,) if settings.digest else (notice.person_id, notice.id)].append(notice)
+    by a batch boundary) of ``lane`` (person id modulo ``lanes``); return messages made. Call
+    again until it returns 0.
 
-    rows = []
-    for group, notices in groups.items():
-        person_id, name = group[0], people.get(group[0], "")
-        items = []
-        for i, n in enumerate(one_per_task(notices)):
-            if i >= settings.digest_max_items:
-                # Beyond the items the message lists only the count is used: a leader escalated
-                # for thousands of schools costs a dozen paragraphs, not thousands.
-                items.append((n.kind, ""))
+    The batch is read and rendered outside any write, so the dispatcher's other writers (its
+    senders, another lane's composer) are not held up while Python renders: the write claims
+    the notices read (``batch IS NULL``) and goes on only if it claimed exactly those — a notice
+    released meanwhile or taken by another dispatcher rolls it back, and the batch is read
+    again. After ``_OPTIMISTIC_TRIES`` such rollbacks the batch is claimed first and rendered
+    inside its transaction, as two dispatchers never take the same notice either way.
+    """
+    batch = _Batch(settings, as_of, describe, persons, lane, lanes)
+    turn = WriterTurn.of(engine)
+    try:
+        for _ in range(_OPTIMISTIC_TRIES):
+            with engine.connect() as conn:
+                found = batch.read(conn)
+            if found is None:
+                return 0
+            rows = batch.render(found)
+            try:
+                with turn, engine.begin() as conn:
+                    batch.claim(conn, found)
+                    return batch.write(conn, found, rows)
+            except _Changed:
                 continue
-            link = None
-            if n.occurrence_id is not None:
-                expires = dt.datetime.fromisoformat(n.payload["due"]) + dt.timedelta(days=settings.link_ttl_days)
-                link = hand_in_url(settings.base_url, n.occurrence_id, person_id, expires, key)
-            duty = n.payload.get("duty", "")
-            if duty not in texts:
-                texts[duty] = describe(duty)
-            items.append((n.kind, render_item(n.kind, n.payload, texts[duty], link, as_of=as_of)))
-        page = page_url(settings.base_url, person_id, versions.get(person_id, 0), key)
-        lead = f"{page}/lead" if any(n.kind == "escalation" for n in notices) else None
-        title, body = render_message(name, items, max_items=settings.digest_max_items, page=page, lead=lead)
-        rows.append({
-            "person_id": person_id, "title": title[:300], "body": body,
-            "summary": render_summary(name, items, page),
-            "status": MessageStatus.pending.value, "urgent": any(n.urgent for n in notices), "attempts": 0,
-            "created_at": as_of, "claim_token": token,
-        })
-    ids = insert_ids(session, M, rows)
-    # Each notice to its message; no statement here reads the history of messages. A digest is
-    # one message per person: one UPDATE finds the batch's notices by the person range of
-    # ``ix_notice_waiting`` and each one's message by (claim, person) in ``ix_message_claim``
-    # (a correlated subquery: as a join, SQLite walked the claim's messages by the person range
-    # for every notice). Without the digest, each notice by primary key. (An UPDATE … FROM
-    # (VALUES …) of 5,000 notices a statement was tried on PostgreSQL: slower than the
-    # executemany, 49 s against 38 s.)
-    if settings.digest:
-        message = sa.select(M.c.id).where(M.c.claim_token == token, M.c.person_id == N.c.person_id).scalar_subquery()
-        session.execute(
-            sa.update(N).where(N.c.message_id.is_(None), N.c.person_id.between(who[0], who[-1]), N.c.batch == token)
-            .values(message_id=message).execution_options(synchronize_session=False))
-    else:
-        session.execute(
-            sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid"))
-            .execution_options(synchronize_session=False),
-            [{"nid": n.id, "mid": mid} for mid, notices in zip(ids, groups.values()) for n in notices],
-        )
-    session.execute(sa.update(M).where(M.c.claim_token == token).values(claim_token=None))
-    return len(ids)
+        with turn, engine.begin() as conn:  # claimed first: nobody can change it while it renders
+            found = batch.read(conn, claim=True)
+            return 0 if found is None else batch.write(conn, found, batch.render(found))
+    finally:
+        turn.close()
+
+
+@dataclass
+class _Found:
+    """A batch as read: its persons' range, their waiting notices, names and link versions."""
+
+    first: int
+    last: int
+    notices: list
+    people: dict[int, str]
+    versions: dict[int, int]
+
+
+@dataclass
+class _Batch:
+    settings: Settings
+    as_of: dt.datetime
+    describe: Describe
+    persons: int
+    lane: int
+    lanes: int
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    texts: dict[str, DutyText | None] = field(default_factory=dict)  # describe() once per duty
+
+    def _waiting(self) -> sa.ColumnElement[bool]:
+        released = sa.and_(N.c.message_id.is_(None), N.c.release_at <= self.as_of)
+        return sa.and_(released, N.c.person_id % self.lanes == self.lane) if self.lanes > 1 else released
+
+    def read(self, conn: sa.Connection, *, claim: bool = False) -> _Found | None:
+        waiting = self._waiting()
+        # Read from ``ix_notice_waiting`` alone, in person order: a batch reads its own persons'
+        # notices, never the whole queue (``batch`` is set with ``message_id``, in one transaction).
+        who = conn.scalars(sa.select(N.c.person_id).where(waiting).group_by(N.c.person_id)
+                           .order_by(N.c.person_id).limit(self.persons)).all()
+        if not who:
+            return None
+        # The batch is the waiting notices of the persons from the first to the last of ``who``:
+        # being the first persons in id order with a waiting notice, no other person between
+        # them has one. A range, not a subquery or a list: right after a morning's inserts
+        # PostgreSQL's statistics still say the table is empty, and it ran the subquery once per
+        # notice (minutes at 20,000 schools) or matched every notice against the whole list.
+        mine = sa.and_(N.c.person_id.between(who[0], who[-1]), waiting, N.c.batch.is_(None))
+        columns = (N.c.id, N.c.person_id, N.c.kind, N.c.occurrence_id, N.c.payload, N.c.urgent)
+        if claim:
+            notices = conn.execute(sa.update(N).where(mine).values(batch=self.token).returning(*columns)).all()
+        else:
+            notices = conn.execute(sa.select(*columns).where(mine)).all()
+        if not notices:
+            return None
+        ids = {n.person_id for n in notices}
+        people = dict(conn.execute(sa.select(Person.id, Person.name).where(Person.id.in_(ids))).tuples().all())
+        versions = dict(conn.execute(  # each person's link version: their page link in every message
+            sa.select(PersonLink.person_id, PersonLink.version).where(PersonLink.person_id.in_(ids))).tuples().all())
+        return _Found(who[0], who[-1], notices, people, versions)
+
+    def claim(self, conn: sa.Connection, found: _Found) -> None:
+        """Claim the notices read, or raise ``_Changed`` (the caller's transaction rolls back)."""
+        claimed = conn.execute(
+            sa.update(N).where(N.c.person_id.between(found.first, found.last), self._waiting(), N.c.batch.is_(None))
+            .values(batch=self.token).returning(N.c.id)).scalars().all()
+        if len(claimed) != len(found.notices) or set(claimed) != {n.id for n in found.notices}:
+            raise _Changed
+
+    def render(self, found: _Found) -> list[tuple[list, dict]]:
+        """Each message of the batch with the notices it carries: [(notices, message row)]."""
+        settings, as_of, key = self.settings, self.as_of, self.settings.signing_key
+        groups: dict[tuple, list] = defaultdict(list)
+        for notice in sorted(found.notices, key=lambda n: n.id):
+            groups[(notice.person_id,) if settings.digest else (notice.person_id, notice.id)].append(notice)
+        out, expiry = [], {}  # a link expires link_ttl_days after its deadline; a few dozen deadlines a batch
+        for group, notices in groups.items():
+            person_id, name = group[0], found.people.get(group[0], "")
+            items = []
+            for i, n in enumerate(one_per_task(notices)):
+                if i >= settings.digest_max_items:
+                    # Beyond the items the message lists only the count is used: a leader
+                    # escalated for thousands of schools costs a dozen paragraphs, not thousands.
+                    items.append((n.kind, ""))
+                    continue
+                link = None
+                if n.occurrence_id is not None:
+                    due = n.payload["due"]
+                    if due not in expiry:
+                        expiry[due] = dt.datetime.fromisoformat(due) + dt.timedelta(days=settings.link_ttl_days)
+                    link = hand_in_url(settings.base_url, n.occurrence_id, person_id, expiry[due], key)
+                duty = n.payload.get("duty", "")
+                if duty not in self.texts:
+                    self.texts[duty] = self.describe(duty)
+                items.append((n.kind, render_item(n.kind, n.payload, self.texts[duty], link, as_of=as_of)))
+            page = page_url(settings.base_url, person_id, found.versions.get(person_id, 0), key)
+            lead = f"{page}/lead" if any(n.kind == "escalation" for n in notices) else None
+            title, body = render_message(name, items, max_items=settings.digest_max_items, page=page, lead=lead)
+            out.append((notices, {
+                "person_id": person_id, "title": title[:300], "body": body,
+                "summary": render_summary(name, items, page),
+                "status": MessageStatus.pending.value, "urgent": any(n.urgent for n in notices), "attempts": 0,
+                "created_at": as_of, "claim_token": self.token,
+            }))
+        return out
+
+    def write(self, conn: sa.Connection, found: _Found, rendered: list[tuple[list, dict]]) -> int:
+        """Insert the messages of the claimed batch and link each notice to its message."""
+        token = self.token
+        ids = insert_ids(conn, M, [row for _, row in rendered])
+        # Each notice to its message; no statement here reads the history of messages. A digest
+        # is one message per person: one UPDATE finds the batch's notices by the person range of
+        # ``ix_notice_waiting`` and each one's message by (claim, person) in ``ix_message_claim``
+        # (a correlated subquery: as a join, SQLite walked the claim's messages by the person
+        # range for every notice). Without the digest, each notice by primary key. (An UPDATE …
+        # FROM (VALUES …) of 5,000 notices a statement was tried on PostgreSQL: slower than the
+        # executemany, 49 s against 38 s.)
+        if self.settings.digest:
+            message = sa.select(M.c.id).where(M.c.claim_token == token, M.c.person_id == N.c.person_id).scalar_subquery()
+            conn.execute(
+                sa.update(N).where(N.c.message_id.is_(None), N.c.person_id.between(found.first, found.last),
+                                   N.c.batch == token).values(message_id=message))
+        else:
+            conn.execute(
+                sa.update(N).where(N.c.id == sa.bindparam("nid")).values(message_id=sa.bindparam("mid")),
+                [{"nid": n.id, "mid": mid} for mid, (notices, _) in zip(ids, rendered) for n in notices])
+        conn.execute(sa.update(M).where(M.c.claim_token == token).values(claim_token=None))
+        return len(ids)
 
 
 def one_per_task(notices: list) -> list:
@@ -505,12 +588,13 @@ def _seed(pacer: Pacer, session: Session, jobs: list[_Job], wall: dt.datetime, c
 def send(
     session_factory: Callable[[], Session], settings: Settings, as_of: dt.datetime, *,
     limit: int = 50_000, chunk: int = 2_000, progress: Callable[[int, int], None] | None = None,
-    lane: int = 0, lanes: int = 1,
+    lane: int = 0, lanes: int = 1, composer: _Composer | None = None,
 ) -> SendReport:
     """Recover dead claims, then claim and send due messages chunk by chunk until none is due
     (lingering for paced slots due within ``send_linger``); return what happened. With
     ``lanes`` > 1, only the persons of ``lane`` (person id modulo ``lanes``), at ``1/lanes`` of
-    each paced destination's rate: the other lanes are sent by other processes."""
+    each paced destination's rate: the other lanes are sent by other processes. With a
+    ``composer`` running beside it, each batch it commits is sent as it comes, until it is done."""
     report = SendReport()
     pacer, clock = Pacer(), time.monotonic
     with session_factory() as session:
@@ -522,12 +606,15 @@ def send(
     pool = _pool(settings.send_concurrency)
     while report.claimed < limit:
         token, wall = uuid.uuid4().hex, now()
+        composed = composer.batches if composer else 0  # read before the claim: a later batch wakes us
         with session_factory() as session:
             jobs = _claim(session, token, wall, min(chunk, limit - report.claimed), lane, lanes)
             _seed(pacer, session, [j for j in jobs if j.message_id not in seen], wall, clock)
             session.commit()  # the claim is durable before anything leaves
             engine = engine or session.get_bind()
         if not jobs:
+            if composer is not None and composer.wait_after(composed):
+                continue  # a batch was composed since the claim looked
             break
         seen.update(j.message_id for j in jobs)
         report.claimed += len(jobs)
@@ -543,37 +630,126 @@ def send(
                         slots.append(clock() + outcome.wait)
                     if progress and (done % 200 == 0 or done == len(jobs)):
                         progress(done, len(jobs))
-        if len(jobs) < chunk and not _linger(slots, settings.send_linger, clock):
+        # Composing goes on while its batches are sent: the run ends once it has finished and
+        # nothing it committed since this claim is left (``finished`` is set after the last batch).
+        done = composer is None or (composer.finished and composer.batches == composed)
+        if len(jobs) < chunk and done and not _linger(slots, settings.send_linger, clock):
             break
     return report
 
 
-def send_all(settings: Settings, as_of: dt.datetime) -> SendReport:
-    """Every due message, sent from this process — or, when ``send_fanout_at`` or more are due,
-    from ``send_processes`` processes at once, a lane each (``send``): one Python process sends
-    from one core, whatever its threads. On SQLite the lanes' writers take turns through a lock
-    file (``pingan.core.db.GroupCommit``): without it they queued on SQLite's busy handler and
-    two processes were slower than one (docs/PERFORMANCE.md)."""
+class _Composer(threading.Thread):
+    """Composes one lane's messages batch after batch (``compose``) while its senders send
+    them: a dispatch's rendering and its sending share the machine's cores instead of taking
+    turns. ``send`` waits for the next batch with ``wait_after``. Batches of ``persons``
+    persons: small enough that sending starts soon, large enough that a batch's statements
+    cost little per message."""
+
+    persons = 500
+
+    def __init__(self, engine: sa.Engine, settings: Settings, as_of: dt.datetime, describe: Describe,
+                 lane: int = 0, lanes: int = 1):
+        super().__init__(name=f"pingan-compose-{lane}", daemon=True)
+        self.engine, self.settings, self.as_of, self.describe = engine, settings, as_of, describe
+        self.lane, self.lanes = lane, lanes
+        self.made = self.batches = 0
+        self.finished = False
+        self.error: BaseException | None = None
+        self._halt = threading.Event()
+        self._changed = threading.Condition()
+
+    def run(self) -> None:
+        try:
+            while not self._halt.is_set():
+                made = compose(self.engine, self.settings, self.as_of, describe=self.describe,
+                               persons=self.persons, lane=self.lane, lanes=self.lanes)
+                if not made:
+                    break
+                with self._changed:
+                    self.made += made
+                    self.batches += 1
+                    self._changed.notify_all()
+        except BaseException as exc:  # noqa: BLE001 — raised again by ``result`` in the dispatcher's thread
+            self.error = exc
+        finally:
+            with self._changed:
+                self.finished = True
+                self._changed.notify_all()
+
+    def wait_after(self, batches: int) -> bool:
+        """Wait until a batch after the ``batches``-th is committed (True) or composing ends (False)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.batches > batches or self.finished)
+            return self.batches > batches
+
+    def halt(self) -> None:
+        """Stop after the batch in hand and wait for it."""
+        self._halt.set()
+        self.join()
+
+    def result(self) -> int:
+        """The messages made, once composing has ended, or the error that stopped it."""
+        self.halt()
+        if self.error is not None:
+            raise self.error
+        return self.made
+
+
+def deliver(settings: Settings, as_of: dt.datetime, describe: Describe, *, lane: int = 0, lanes: int = 1) -> SendReport:
+    """Compose the notices released by ``as_of`` into messages and send every message due — of
+    ``lane``'s persons when ``lanes`` > 1 — composing in one thread while the senders send what
+    it has committed. Every composed batch is committed before it is sent, so a crash at any
+    point leaves notices to compose or messages to send, never a message half made."""
+    engine = get_engine(settings.db_url)
+    composer = _Composer(engine, settings, as_of, describe, lane, lanes)
+    composer.start()
+    try:
+        report = send(lambda: Session(engine, expire_on_commit=False), settings, as_of,
+                      lane=lane, lanes=lanes, composer=composer)
+    except BaseException:
+        composer.halt()
+        raise
+    report.composed = composer.result()
+    return report
+
+
+def deliver_all(settings: Settings, as_of: dt.datetime, describe: Describe) -> SendReport:
+    """``deliver`` from this process — or, when ``send_fanout_at`` or more persons have notices
+    waiting or messages due, from ``send_processes`` processes at once, a lane each: one
+    Python process renders and sends from one core, whatever its threads. On SQLite the lanes'
+    writers take turns through a lock file (``pingan.core.db.WriterTurn``): without it they
+    queued on SQLite's busy handler and two processes were slower than one
+    (docs/PERFORMANCE.md). ``describe`` goes to the lanes pickled: a function of a module or
+    a method of a picklable object (the duty runtime's is)."""
     engine = get_engine(settings.db_url)
     lanes = settings.send_processes
     if lanes > 1:
-        with engine.connect() as conn:
-            due = conn.scalar(sa.select(sa.func.count()).select_from(
-                sa.select(M.c.id).where(_due(now())).limit(settings.send_fanout_at).subquery()))
-        lanes = lanes if due >= settings.send_fanout_at else 1
+        lanes = lanes if _work(engine, as_of, settings.send_fanout_at) >= settings.send_fanout_at else 1
     if lanes == 1:
-        return send(lambda: Session(engine, expire_on_commit=False), settings, as_of)
+        return deliver(settings, as_of, describe)
     # spawn, not fork: the caller (a Prefect task run) has threads of its own.
     with ProcessPoolExecutor(lanes, mp_context=multiprocessing.get_context("spawn")) as processes:
-        reports = list(processes.map(_send_lane, [settings] * lanes, [as_of] * lanes, range(lanes), [lanes] * lanes))
+        reports = list(processes.map(_deliver_lane, [settings] * lanes, [as_of] * lanes, [describe] * lanes,
+                                     range(lanes), [lanes] * lanes))
     return _merged(reports)
 
 
-def _send_lane(settings: Settings, as_of: dt.datetime, lane: int, lanes: int) -> SendReport:
-    """One lane of ``send_all``, in a process of its own."""
+def _work(engine: sa.Engine, as_of: dt.datetime, enough: int) -> int:
+    """Persons with notices to compose plus messages due, counted up to ``enough`` of each."""
+    with engine.connect() as conn:
+        persons = conn.scalar(sa.select(sa.func.count()).select_from(
+            sa.select(N.c.person_id).where(N.c.message_id.is_(None), N.c.release_at <= as_of)
+            .group_by(N.c.person_id).limit(enough).subquery()))
+        due = conn.scalar(sa.select(sa.func.count()).select_from(
+            sa.select(M.c.id).where(_due(now())).limit(enough).subquery()))
+    return persons + due
+
+
+def _deliver_lane(settings: Settings, as_of: dt.datetime, describe: Describe, lane: int, lanes: int) -> SendReport:
+    """One lane of ``deliver_all``, in a process of its own."""
     engine = get_engine(settings.db_url)
     try:
-        return send(lambda: Session(engine, expire_on_commit=False), settings, as_of, lane=lane, lanes=lanes)
+        return deliver(settings, as_of, describe, lane=lane, lanes=lanes)
     finally:
         engine.dispose()
 

@@ -1,4 +1,4 @@
-"""The dispatcher as a workflow — compose → send — and what it needs from its caller.
+"""The dispatcher as a workflow — compose and send, one step — and what it needs from its caller.
 
 Notices queued by every duty run, watch and clock are composed into one message per person
 and sent through Apprise. The delivery layer knows nothing of duties: the caller's runtime
@@ -17,7 +17,7 @@ from pingan.core.db import get_engine, session_scope
 from pingan.core.settings import Settings
 from pingan.core.workflow import Step, Workflow
 from pingan.delivery.messages import DutyText
-from pingan.delivery.outbox import SendReport, compose, next_release, send_all
+from pingan.delivery.outbox import SendReport, deliver_all, next_release
 
 
 class Context(Protocol):
@@ -26,29 +26,20 @@ class Context(Protocol):
     def describe(self, duty_key: str) -> DutyText | None: ...
 
 
-def compose_step(rt: Context, as_of: dt.datetime) -> dict:
-    """Turn the notices waiting into messages, one per person: a transaction per batch of
-    persons, so memory stays bounded whatever the number of notices."""
-    engine, composed = get_engine(rt.settings.db_url), 0
-    while True:
-        with session_scope(engine) as session:
-            made = compose(session, rt.settings, local(as_of), describe=rt.describe)
-        if not made:
-            return {"composed": composed}
-        composed += made
+def deliver_step(rt: Context, as_of: dt.datetime) -> dict:
+    """Compose the notices waiting into messages, one per person, and send every message due;
+    record the outcome of each. Composing goes batch by batch — a transaction per batch of
+    persons, so memory stays bounded whatever the number of notices — and each batch is sent
+    as soon as it is committed (``pingan.delivery.outbox.deliver``)."""
+    return dataclasses.asdict(deliver_all(rt.settings, local(as_of), rt.describe))
 
 
-def send_step(rt: Context, as_of: dt.datetime) -> dict:
-    """Send every message that is due; record the outcome of each."""
-    return dataclasses.asdict(send_all(rt.settings, local(as_of)))
-
-
-DISPATCH = Workflow("dispatch", (Step("compose", compose_step), Step("send", send_step)))
+DISPATCH = Workflow("dispatch", (Step("deliver", deliver_step),))
 
 
 def dispatch(rt: Context, as_of: dt.datetime) -> SendReport:
-    """Compose and send in this process (the steps of the dispatch flow, in order)."""
-    return SendReport(**DISPATCH.run(rt, as_of=as_of)["send"])
+    """Compose and send in this process (the step of the dispatch flow)."""
+    return SendReport(**DISPATCH.run(rt, as_of=as_of)["deliver"])
 
 
 def next_work(rt: Context, as_of: dt.datetime) -> dt.datetime | None:

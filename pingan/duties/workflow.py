@@ -132,8 +132,8 @@ def replay(
             summary.by_duty.setdefault(job.name, CycleResult(duty_key=job.name, as_of=as_of)).merge(
                 result_of(job.name, as_of, steps))
         else:
-            summary.sent += steps["send"]["sent"]
-            summary.failed += steps["send"]["failed"]
+            summary.sent += steps["deliver"]["sent"]
+            summary.failed += steps["deliver"]["failed"]
         if job.name == last:
             summary.runs += 1
             if on_step:
