@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.sizes if args.scale else [args.units]
     facts = machine()
     console.print(f"pingan bench: {facts['nproc']} CPU(s) ({facts.get('cpu', '?')}), Python {facts['python']}, "
-                  f"{', '.join(backends)}; sizes {', '.join(f'{n:,}' for n in sizes)}; days {', '.join(args.days)}"
+                  f"{', '.join(backends)}; sizes {', '.join(f'{n:,}' for n in sizes)}; days {', '.join(args.days)}; "
+                  f"reference loop {facts['reference_loop_s']:.3f} s"
                   + ("; [yellow]profiling (times are inflated)[/]" if args.profile else ""))
     runs, started, error = [], time.perf_counter(), None
     load_before = os.getloadavg()

@@ -8,6 +8,7 @@ import os
 import platform
 import sqlite3
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -15,6 +16,18 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.busyday import Run
+
+
+def reference_loop() -> float:
+    """Seconds for a fixed pure-Python loop (best of three): how fast this machine runs Python
+    today. Floors compare within one run; this compares runs on machines of different speed
+    (shared virtual machines of the same kind differ by 2× and more from one day to the next)."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sum(range(10_000_000))
+        best = min(best, time.perf_counter() - t0)
+    return round(best, 3)
 
 
 def machine() -> dict:
@@ -25,6 +38,7 @@ def machine() -> dict:
         "platform": platform.platform(),
         "sqlite": sqlite3.sqlite_version,
         "packages": {},
+        "reference_loop_s": reference_loop(),
     }
     for name in ("sqlalchemy", "sqlmodel", "apprise", "requests", "urllib3", "psycopg"):
         try:

@@ -102,7 +102,7 @@ class WorkCalendar:
                 return True
             return day not in self.holidays and day.weekday() < 5
         if source == "chinese_calendar":
-            return chinese_calendar.is_workday(day)
+            return _cc_is_workday(day)
         self._warn(day.year, source)
         if source == "holidays" and day in statutory_days(day.year):
             return False
@@ -187,6 +187,13 @@ def statutory_days(year: int) -> dict[dt.date, str]:
 
 
 _STATUTORY_NAMES = {"农历除夕": "春节"}
+
+
+@functools.lru_cache(maxsize=8192)
+def _cc_is_workday(day: dt.date) -> bool:
+    # chinese-calendar checks the date's range against its whole table on every call (≈ 40 µs):
+    # a morning's remind steps ask about the same few days hundreds of thousands of times.
+    return chinese_calendar.is_workday(day)
 
 
 @functools.cache

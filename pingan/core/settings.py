@@ -159,10 +159,11 @@ class Settings(BaseSettings):
 
     # Sending
     send_concurrency: int = Field(default=16, ge=1, le=256)
-    # A run with at least ``send_fanout_at`` messages due sends them from this many processes
-    # (one Python process sends from one core, whatever its threads). Each takes the persons of its lane (person id
-    # modulo the count) and an equal share of every paced destination's rate: at most 4, so the
-    # strictest rate (Feishu, 5 a second) still leaves each share one message.
+    # A dispatch run with at least ``send_fanout_at`` persons with notices waiting or messages due
+    # composes and sends from this many processes (one Python process works on one core, whatever
+    # its threads). Each takes the persons of its lane (person id modulo the count) and an equal
+    # share of every paced destination's rate: at most 4, so the strictest rate (Feishu, 5 a
+    # second) still leaves each share one message.
     send_processes: int = Field(default=2, ge=1, le=4)
     send_fanout_at: int = Field(default=2000, ge=1)
     send_timeout: float = Field(default=10.0, gt=0)
