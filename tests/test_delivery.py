@@ -29,7 +29,7 @@ from pingan.core.clock import TZ
 from pingan.core.db import get_engine, session_scope
 from pingan.core.settings import REPO_ROOT
 from pingan.delivery import notices, outbox, release
-from pingan.delivery.limits import LIMITS
+from pingan.delivery.limits import LIMITS, Limit
 from pingan.delivery.outbox import compose, send
 from pingan.delivery.workflow import dispatch
 from pingan.duties.catalog import load_catalog
@@ -444,6 +444,35 @@ def test_each_composed_batch_is_sent_while_the_next_one_is_composed(world, sink,
     assert waited == [True]
     assert (report.composed, report.sent) == (len(PEOPLE), len(PEOPLE))
     assert sink.paths() == Counter({f"/p/{code}": 1 for code in PEOPLE})
+
+
+def test_a_run_lingers_for_its_paced_slots_when_composing_ends_after_its_last_batch(world, monkeypatch):
+    """25 persons on one bot paced at 10 a second, every wait deferred (no sleeping in a thread):
+    10 go, 15 wait for their slots. The composer ends only once the senders look for more, so
+    the run lingers for those slots after composing has ended — and for slots that came while
+    it sent the ones before — and sends all 25 itself."""
+    rt, ids = world
+    rt = tune(rt, send_backoff=0, send_retries=0)
+    posted = wecom(monkeypatch, {"errcode": 0, "errmsg": "ok"})
+    people = on_one_bot(ids)
+    monkeypatch.setattr(outbox, "MAX_SLEEP", 0.0)
+    monkeypatch.setattr(outbox, "limit_for", lambda url: Limit(max_bytes=2048, per_second=10))
+    looking, real_wait, real_compose, calls = threading.Event(), outbox._Composer.wait_after, outbox.compose, []
+
+    def wait_after(self, batches):
+        looking.set()
+        return real_wait(self, batches)
+
+    def compose_late(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the last (empty) batch: only once the senders have looked for more
+            assert looking.wait(30)
+        return real_compose(*args, **kwargs)
+
+    monkeypatch.setattr(outbox._Composer, "wait_after", wait_after)
+    monkeypatch.setattr(outbox, "compose", compose_late)
+    report = dispatch(rt, at("2026-11-10"))
+    assert (report.sent, len(posted), report.claimed - report.deferred) == (len(people), len(people), len(people))
 
 
 def _late(ids, code: str, text: str) -> None:

@@ -605,6 +605,9 @@ def send(
     slots: list[float] = []  # when the messages this run deferred for pacing may go (monotonic clock)
     pool = _pool(settings.send_concurrency)
     while report.claimed < limit:
+        # The monotonic clock before the wall clock: a slot that has come by ``looked`` is a
+        # message due by ``wall`` (its retry time was set before its slot), so this claim takes it.
+        looked = clock()
         token, wall = uuid.uuid4().hex, now()
         composed = composer.batches if composer else 0  # read before the claim: a later batch wakes us
         with session_factory() as session:
@@ -612,9 +615,12 @@ def send(
             _seed(pacer, session, [j for j in jobs if j.message_id not in seen], wall, clock)
             session.commit()  # the claim is durable before anything leaves
             engine = engine or session.get_bind()
+        slots[:] = [at for at in slots if at > looked]
         if not jobs:
             if composer is not None and composer.wait_after(composed):
                 continue  # a batch was composed since the claim looked
+            if composer is not None and _linger(slots, settings.send_linger, clock):
+                continue  # composing ended while this run's paced slots were still ahead
             break
         seen.update(j.message_id for j in jobs)
         report.claimed += len(jobs)
@@ -802,11 +808,13 @@ def _count(report: SendReport, job: _Job, outcome: _Outcome) -> None:
 
 
 def _linger(slots: list[float], linger: float, clock: Callable[[], float]) -> bool:
-    """Wait for the next paced slot of this run if it comes within ``linger`` seconds."""
-    now_ = clock()
-    ahead = [at for at in slots if at > now_]
-    slots[:] = ahead
-    if not ahead or min(ahead) - now_ > linger:
+    """Wait for the earliest paced slot of this run that no claim has taken yet, if it comes
+    within ``linger`` seconds (at once when it has come meanwhile); False: none to wait for."""
+    if not slots:
         return False
-    time.sleep(min(ahead) - now_)
+    wait = min(slots) - clock()
+    if wait > linger:
+        return False
+    if wait > 0:
+        time.sleep(wait)
     return True
