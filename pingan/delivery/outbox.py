@@ -638,8 +638,8 @@ def send(
                         progress(done, len(jobs))
         # Composing goes on while its batches are sent: the run ends once it has finished and
         # nothing it committed since this claim is left (``finished`` is set after the last batch).
-        done = composer is None or (composer.finished and composer.batches == composed)
-        if len(jobs) < chunk and done and not _linger(slots, settings.send_linger, clock):
+        composing_ended = composer is None or (composer.finished and composer.batches == composed)
+        if len(jobs) < chunk and composing_ended and not _linger(slots, settings.send_linger, clock):
             break
     return report
 
