@@ -125,7 +125,7 @@ def insert_new(session: Session, table: sa.Table, rows: Sequence[dict], conflict
     if not rows:
         return 0
     stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(conflict))
-    if session.get_bind().dialect.name == "sqlite":
+    if _dialect(session) == "sqlite":
         return session.execute(stmt, list(rows)).rowcount
     inserted = _psycopg_executemany(session, stmt.returning(*table.primary_key.columns), rows)
     return len(insert_ignore(session, table, rows, conflict)) if inserted is None else len(inserted)

@@ -85,6 +85,11 @@ class SendReport:
 
 # --------------------------------------------------------------------------- compose
 
+def _released(as_of: dt.datetime) -> sa.ColumnElement[bool]:
+    """Notices released by ``as_of`` and not yet in a message."""
+    return sa.and_(N.c.message_id.is_(None), N.c.release_at <= as_of)
+
+
 class _Changed(Exception):
     """The notices of a batch changed between its read and its claim: the claim is rolled back."""
 
@@ -152,14 +157,17 @@ class _Batch:
     texts: dict[str, DutyText | None] = field(default_factory=dict)  # describe() once per duty
 
     def _waiting(self) -> sa.ColumnElement[bool]:
-        released = sa.and_(N.c.message_id.is_(None), N.c.release_at <= self.as_of)
+        released = _released(self.as_of)
         return sa.and_(released, N.c.person_id % self.lanes == self.lane) if self.lanes > 1 else released
 
+    def _open(self, first: int, last: int) -> sa.ColumnElement[bool]:
+        """The waiting notices of this lane's persons from ``first`` to ``last`` that no batch holds."""
+        return sa.and_(N.c.person_id.between(first, last), self._waiting(), N.c.batch.is_(None))
+
     def read(self, conn: sa.Connection, *, claim: bool = False) -> _Found | None:
-        waiting = self._waiting()
         # Read from ``ix_notice_waiting`` alone, in person order: a batch reads its own persons'
         # notices, never the whole queue (``batch`` is set with ``message_id``, in one transaction).
-        who = conn.scalars(sa.select(N.c.person_id).where(waiting).group_by(N.c.person_id)
+        who = conn.scalars(sa.select(N.c.person_id).where(self._waiting()).group_by(N.c.person_id)
                            .order_by(N.c.person_id).limit(self.persons)).all()
         if not who:
             return None
@@ -168,7 +176,7 @@ class _Batch:
         # them has one. A range, not a subquery or a list: right after a morning's inserts
         # PostgreSQL's statistics still say the table is empty, and it ran the subquery once per
         # notice (minutes at 20,000 schools) or matched every notice against the whole list.
-        mine = sa.and_(N.c.person_id.between(who[0], who[-1]), waiting, N.c.batch.is_(None))
+        mine = self._open(who[0], who[-1])
         columns = (N.c.id, N.c.person_id, N.c.kind, N.c.occurrence_id, N.c.payload, N.c.urgent)
         if claim:
             notices = conn.execute(sa.update(N).where(mine).values(batch=self.token).returning(*columns)).all()
@@ -184,10 +192,9 @@ class _Batch:
 
     def claim(self, conn: sa.Connection, found: _Found) -> None:
         """Claim the notices read, or raise ``_Changed`` (the caller's transaction rolls back)."""
-        claimed = conn.execute(
-            sa.update(N).where(N.c.person_id.between(found.first, found.last), self._waiting(), N.c.batch.is_(None))
-            .values(batch=self.token).returning(N.c.id)).scalars().all()
-        if len(claimed) != len(found.notices) or set(claimed) != {n.id for n in found.notices}:
+        claimed = conn.execute(sa.update(N).where(self._open(found.first, found.last))
+                               .values(batch=self.token).returning(N.c.id)).scalars().all()
+        if set(claimed) != {n.id for n in found.notices}:
             raise _Changed
 
     def render(self, found: _Found) -> list[tuple[list, dict]]:
@@ -286,8 +293,7 @@ def next_release(session: Session, as_of: dt.datetime) -> dt.datetime | None:
 
 def waiting(session: Session, as_of: dt.datetime) -> int:
     """Notices released by ``as_of`` and not yet in a message: what a dispatch run would compose now."""
-    return session.scalar(sa.select(sa.func.count()).select_from(N).where(
-        N.c.message_id.is_(None), N.c.release_at <= as_of)) or 0
+    return session.scalar(sa.select(sa.func.count()).select_from(N).where(_released(as_of))) or 0
 
 
 # --------------------------------------------------------------------------- recovery
@@ -619,8 +625,8 @@ def send(
         if not jobs:
             if composer is not None and composer.wait_after(composed):
                 continue  # a batch was composed since the claim looked
-            if composer is not None and _linger(slots, settings.send_linger, clock):
-                continue  # composing ended while this run's paced slots were still ahead
+            if _linger(slots, settings.send_linger, clock):
+                continue  # paced slots of this run are still ahead (composing, if any, has ended)
             break
         seen.update(j.message_id for j in jobs)
         report.claimed += len(jobs)
@@ -744,8 +750,7 @@ def _work(engine: sa.Engine, as_of: dt.datetime, enough: int) -> int:
     """Persons with notices to compose plus messages due, counted up to ``enough`` of each."""
     with engine.connect() as conn:
         persons = conn.scalar(sa.select(sa.func.count()).select_from(
-            sa.select(N.c.person_id).where(N.c.message_id.is_(None), N.c.release_at <= as_of)
-            .group_by(N.c.person_id).limit(enough).subquery()))
+            sa.select(N.c.person_id).where(_released(as_of)).group_by(N.c.person_id).limit(enough).subquery()))
         due = conn.scalar(sa.select(sa.func.count()).select_from(
             sa.select(M.c.id).where(_due(now())).limit(enough).subquery()))
     return persons + due
