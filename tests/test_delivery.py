@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from factories import DUTIES, at, make_catalog_dir, make_org, make_runtime, rows
-from models import Channel, Message, Notice, NoticeKind, Person
+from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, NoticeKind, Person
 from pingan.cli.supervisor import poll
 from pingan.core.clock import TZ
 from pingan.core.db import get_engine, session_scope
@@ -257,6 +257,64 @@ def test_two_dispatchers_at_once_send_each_message_once(world, sink):
         thread.join(60)
     assert sum(r.sent for r in reports) == len(PEOPLE) == len(sink.received)
     assert set(sink.paths().values()) == {1}
+
+
+def test_a_group_commit_records_its_calls_and_skips_the_messages_whose_claim_was_taken(world):
+    """The writes of a batch of calls at once (``Store``: set-based statements on SQLite, Core
+    statements on PostgreSQL): each call's row, then its outcome; a message another dispatcher
+    took meanwhile gets no row, is not marked sent and has no audit row."""
+    rt, ids = world
+    started, finished = at("2026-11-10", "09:00"), at("2026-11-10", "09:01")
+    codes = ("chief", "dep-a", "dep-b")
+    with session_scope() as session:
+        made = {code: Message(person_id=ids[code], title="t", body="b", status=MessageStatus.sending,
+                              claim_token="mine", claimed_at=started, created_at=started) for code in codes}
+        session.add_all(made.values())
+        session.flush()
+        mids = {code: m.id for code, m in made.items()}
+        channel = dict(session.execute(sa.select(Channel.person_id, Channel.id)).tuples().all())
+    jobs = {code: outbox._Job(mids[code], "t", "b", None, 0, code == "dep-a", ((channel[ids[code]], "json://x"),))
+            for code in codes}
+    part = {code: {"message_id": mids[code], "channel_id": channel[ids[code]], "part": "138****0001" if code == "dep-a" else None,
+                   "destination": f"d-{code}", "claim_token": "mine", "at": started,
+                   "possible_repeat": code == "dep-a", "permanent": False, "interrupted": False} for code in codes}
+    engine = get_engine()
+
+    def taken(code: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(sa.update(Message).where(Message.id == mids[code]).values(claim_token="theirs"))
+
+    with outbox.GroupCommit(engine) as write:
+        store = outbox.Store(write, "mine", 3)
+        taken("dep-b")
+        with engine.begin() as conn:
+            attempts = store._start_all(conn, [part[code] for code in codes])
+        assert attempts[2] is None and None not in attempts[:2] and attempts[0] != attempts[1]
+        taken("dep-a")
+        with engine.begin() as conn:
+            answers = store._finish_all(conn, [
+                outbox._Finish(attempts[0], outbox.transports.OK, finished, (jobs["chief"], channel[ids["chief"]])),
+                outbox._Finish(attempts[1], outbox.transports.Outcome(ok=False, error="HTTP 503"), finished,
+                               (jobs["dep-a"], channel[ids["dep-a"]]))])
+    assert answers == [True, False]
+    with session_scope() as session:
+        calls = {d.message_id: d for d in session.scalars(sa.select(Delivery))}
+        messages = {m.id: m for m in session.scalars(sa.select(Message))}
+        audit = session.scalars(sa.select(Audit).where(Audit.action == "message.sent")).all()
+    assert sorted(calls) == sorted([mids["chief"], mids["dep-a"]])
+    chief, dep_a = calls[mids["chief"]], calls[mids["dep-a"]]
+    assert (chief.id, chief.part, chief.destination, chief.claim_token, chief.possible_repeat) == (
+        attempts[0], None, "d-chief", "mine", False)
+    assert (dep_a.id, dep_a.part, dep_a.possible_repeat) == (attempts[1], "138****0001", True)
+    assert chief.at == dep_a.at == started and chief.at.utcoffset() == dt.timedelta(hours=8)
+    assert (chief.ok, chief.permanent, chief.error, chief.finished_at) == (True, False, None, finished)
+    assert (dep_a.ok, dep_a.error, dep_a.finished_at) == (False, "HTTP 503", finished)
+    sent = messages[mids["chief"]]
+    assert (sent.status, sent.claim_token, sent.sent_at, sent.channel_id) == (
+        MessageStatus.sent, None, finished, channel[ids["chief"]])
+    assert [(m.status, m.claim_token, m.sent_at) for m in (messages[mids["dep-a"]], messages[mids["dep-b"]])] == [
+        (MessageStatus.sending, "theirs", None)] * 2
+    assert [(a.object_id, a.at, a.detail) for a in audit] == [(str(mids["chief"]), finished, {"channel": channel[ids["chief"]]})]
 
 
 # =========================================================================== failures by kind
