@@ -260,9 +260,9 @@ def test_two_dispatchers_at_once_send_each_message_once(world, sink):
 
 
 def test_a_group_commit_records_its_calls_and_skips_the_messages_whose_claim_was_taken(world):
-    """The writes of a batch of calls at once (``Store``: set-based statements on SQLite, Core
-    statements on PostgreSQL): each call's row, then its outcome; a message another dispatcher
-    took meanwhile gets no row, is not marked sent and has no audit row."""
+    """The writes of a batch of calls that one group commit writes together (``Store``): each
+    call's row, then its outcome; a message another dispatcher took meanwhile gets no row, is
+    not marked sent and has no audit row."""
     rt, ids = world
     started, finished = at("2026-11-10", "09:00"), at("2026-11-10", "09:01")
     codes = ("chief", "dep-a", "dep-b")

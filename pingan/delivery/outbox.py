@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import multiprocessing
-import sqlite3
 import threading
 import time
 import uuid
@@ -392,8 +390,6 @@ class Store:
 
     def __init__(self, write: GroupCommit, token: str, max_attempts: int):
         self.write, self.token, self.max_attempts = write, token, max_attempts
-        dialect = write.engine.dialect
-        self.sqlite = _SqliteWrites(dialect, token) if dialect.name == "sqlite" and _SqliteWrites.usable() else None
         self.mine = sa.and_(M.c.id == sa.bindparam("mid"), M.c.claim_token == token,
                             M.c.status == MessageStatus.sending.value)
 
@@ -405,8 +401,6 @@ class Store:
             "possible_repeat": job.possible_repeat, "permanent": False, "interrupted": False})
 
     def _start_all(self, conn: sa.Connection, rows: list[dict]) -> list[int | None]:
-        if self.sqlite:
-            return self.sqlite.start(conn, rows)
         # The claim is checked by a write: it locks the messages (PostgreSQL) or the file
         # (SQLite) until the rows are committed, so no recovery can take one back in between.
         ours = set(conn.execute(_CHECK,
@@ -421,8 +415,6 @@ class Store:
         return self.write.many(self._finish_all, _Finish(attempt_id, outcome, now(), sent))
 
     def _finish_all(self, conn: sa.Connection, items: list[_Finish]) -> list[bool]:
-        if self.sqlite:
-            return self.sqlite.finish(conn, items)
         conn.execute(_FINISH, [{"attempt": i.attempt_id, "ok": i.outcome.ok, "permanent": i.outcome.permanent,
                                 "error": i.outcome.error, "stamp": i.stamp} for i in items])
         done = self._mark_sent(conn, [(i.sent[0], i.sent[1], i.stamp) for i in items if i.sent])
@@ -468,91 +460,6 @@ class Store:
         self.write(lambda conn: conn.execute(
             sa.update(M).where(M.c.claim_token == self.token, M.c.status == MessageStatus.sending.value)
             .values(claimed_at=now())))
-
-
-def _rows(width: int, count: int) -> str:
-    """``count`` rows of ``width`` placeholders, for a VALUES list."""
-    return ", ".join(["(" + ", ".join("?" * width) + ")"] * count)
-
-
-class _SqliteWrites:
-    """``Store``'s writes on SQLite: a few statements per group commit, whatever its size.
-
-    On SQLite the group-commit writer holds the lock file of every dispatcher process while it
-    writes, and Python's sqlite3 module gives up the GIL at each step of a statement — at
-    every row an ``executemany`` runs or a ``RETURNING`` hands back — and must win it again
-    from the sending threads before its next step. Here each write is one step: the finished
-    calls are one UPDATE … FROM (VALUES …), the started ones one INSERT, and what is read
-    back is one aggregate row. Values go through the columns' own SQLAlchemy bind processors,
-    so the rows stored are those the Core statements (PostgreSQL's path) store. Measured in
-    docs/PERFORMANCE.md ("Round 5").
-    """
-
-    def __init__(self, dialect: sa.Dialect, token: str):
-        def bind(column: sa.Column) -> Callable:
-            return column.type.dialect_impl(dialect).bind_processor(dialect) or (lambda value: value)
-
-        self.token, self.stamp, self.detail = token, bind(D.c.at), bind(A.c.detail)
-
-    @staticmethod
-    def usable() -> bool:
-        return sqlite3.sqlite_version_info >= (3, 38)  # UPDATE … FROM (3.33), JSON functions built in (3.38)
-
-    def _ours(self, cursor: sqlite3.Cursor, mids: list[int]) -> set[int]:
-        """Which of these messages this dispatcher still holds."""
-        found = cursor.execute(
-            f"SELECT json_group_array(id) FROM message WHERE claim_token = ? AND status = ? AND id IN ({_rows(1, len(mids))})",
-            [self.token, MessageStatus.sending.value, *mids]).fetchone()[0]
-        return set(json.loads(found))
-
-    def start(self, conn: sa.Connection, rows: list[dict]) -> list[int | None]:
-        cursor = conn.connection.driver_connection.cursor()
-        mids = list({r["message_id"] for r in rows})
-        # The claim is checked by a write (it changes nothing): the transaction holds the
-        # database's write lock from here on, so no recovery can take a message back before commit.
-        held = cursor.execute(
-            f"UPDATE message SET claimed_at = claimed_at WHERE claim_token = ? AND status = ? AND id IN ({_rows(1, len(mids))})",
-            [self.token, MessageStatus.sending.value, *mids]).rowcount
-        ours = set(mids) if held == len(mids) else self._ours(cursor, mids)
-        kept = [r for r in rows if r["message_id"] in ours]
-        if not kept:
-            return [None] * len(rows)
-        before = cursor.execute("SELECT coalesce(max(id), 0) FROM delivery").fetchone()[0]
-        cursor.execute(
-            "INSERT INTO delivery (message_id, channel_id, part, destination, claim_token, at, possible_repeat,"
-            f" permanent, interrupted) VALUES {_rows(9, len(kept))}",
-            [value for r in kept for value in (r["message_id"], r["channel_id"], r["part"], r["destination"],
-                                                self.token, self.stamp(r["at"]), r["possible_repeat"], False, False)])
-        # The rows above ``before`` are these: no other connection can insert while this one writes.
-        # A thread has one call in flight, so (message, channel, part) names one row of a batch.
-        made = cursor.execute("SELECT json_group_array(json_array(id, message_id, channel_id, part))"
-                              " FROM delivery WHERE id > ?", (before,)).fetchone()[0]
-        ids = {(m, c, p): i for i, m, c, p in json.loads(made)}
-        return [ids[r["message_id"], r["channel_id"], r["part"]] if r["message_id"] in ours else None for r in rows]
-
-    def finish(self, conn: sa.Connection, items: list[_Finish]) -> list[bool]:
-        cursor = conn.connection.driver_connection.cursor()
-        stamp = self.stamp
-        cursor.execute(
-            "UPDATE delivery SET ok = v.column2, permanent = v.column3, error = v.column4, finished_at = v.column5"
-            f" FROM (VALUES {_rows(5, len(items))}) AS v WHERE delivery.id = v.column1",
-            [value for i in items
-             for value in (i.attempt_id, i.outcome.ok, i.outcome.permanent, i.outcome.error, stamp(i.stamp))])
-        sent = [i for i in items if i.sent]
-        done = self._ours(cursor, [i.sent[0].message_id for i in sent]) if sent else set()
-        mine = [i for i in sent if i.sent[0].message_id in done]
-        if mine:
-            cursor.execute(
-                "UPDATE message SET status = ?, error = NULL, claim_token = NULL, sent_at = v.column2,"
-                f" channel_id = v.column3 FROM (VALUES {_rows(3, len(mine))}) AS v WHERE message.id = v.column1",
-                [MessageStatus.sent.value,
-                 *(value for i in mine for value in (i.sent[0].message_id, stamp(i.stamp), i.sent[1]))])
-            audit = [_audit(i.sent[0], "message.sent", i.stamp, channel=i.sent[1]) for i in mine]
-            cursor.execute(
-                f"INSERT INTO audit (at, actor, action, object_type, object_id, detail) VALUES {_rows(6, len(audit))}",
-                [value for a in audit for value in (stamp(a["at"]), a["actor"], a["action"], a["object_type"],
-                                                    a["object_id"], self.detail(a["detail"]))])
-        return [i.sent is None or i.sent[0].message_id in done for i in items]
 
 
 def _audit(job: _Job, action: str, stamp: dt.datetime, **detail) -> dict:
