@@ -215,7 +215,7 @@ class Bench:
     # ------------------------------------------------------------------ helpers
     def _dump_profile(self, label: str, profiler: cProfile.Profile) -> None:
         self.profile_dir.mkdir(parents=True, exist_ok=True)
-        stem = f"{self.db.backend}-{self.units}-{label}"
+        stem = f"{self.run.label}-{self.units}-{label}"  # sqlite+history apart from sqlite
         profiler.dump_stats(self.profile_dir / f"{stem}.prof")
         text = io.StringIO()
         stats = pstats.Stats(profiler, stream=text).strip_dirs()
