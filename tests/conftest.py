@@ -29,8 +29,8 @@ Databases (each yields a URL string; nothing is migrated unless the fixture says
     ``pg_url`` (id ``postgresql``). To run a test on SQLite only, use ``sqlite_url``, or
     ``@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)``.
 ``prefect_harness``
-    One Prefect test server for the whole session — for each of its processes, as
-    ``./scripts/test`` runs the suite in two (pytest-xdist) — (it takes 20–40 s to start): flows called
+    One Prefect test server for the whole session in each test process (``./scripts/test``
+    runs two, with pytest-xdist); it takes 20–40 s to start. Flows called
     in a test that asks for it run against that server. Tests using it get the ``prefect``
     marker (``-m "not prefect"`` deselects them).
 ``migrated_db``
