@@ -48,7 +48,8 @@ def fresh_sqlite(*, keep: bool = False) -> Iterator[Database]:
 
 
 @contextlib.contextmanager
-def fresh_postgres(server_url: str, *, keep: bool = False) -> Iterator[Database]:
+def fresh_postgres(server_url: str, *, keep: bool = False, template: str = "template0") -> Iterator[Database]:
+    """A new database on the server of ``server_url``: empty, or a copy of the database ``template``."""
     server_url = normalise_url(server_url)
     name = f"pingan_bench_{uuid.uuid4().hex[:12]}"
     admin = _admin(server_url)
@@ -56,7 +57,7 @@ def fresh_postgres(server_url: str, *, keep: bool = False) -> Iterator[Database]
     try:
         with admin.connect() as conn:
             version = conn.exec_driver_sql("SHOW server_version").scalar_one()
-            conn.exec_driver_sql(f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'")
+            conn.exec_driver_sql(f"CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" ENCODING 'UTF8'")
         url = sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
         try:
             yield Database("postgresql", url, safe_url(url), home, server_version=f"PostgreSQL {version}")
