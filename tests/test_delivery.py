@@ -26,7 +26,7 @@ from factories import DUTIES, at, make_catalog_dir, make_org, make_runtime, rows
 from models import Audit, Channel, Delivery, Message, MessageStatus, Notice, NoticeKind, Person
 from pingan.cli.supervisor import poll
 from pingan.core.clock import TZ
-from pingan.core.db import get_engine, session_scope
+from pingan.core.db import GroupCommit, get_engine, session_scope
 from pingan.core.settings import REPO_ROOT
 from pingan.delivery import notices, outbox, release
 from pingan.delivery.limits import LIMITS, Limit
@@ -275,7 +275,7 @@ def test_a_group_commit_records_its_calls_and_skips_the_messages_whose_claim_was
         channel = dict(session.execute(sa.select(Channel.person_id, Channel.id)).tuples().all())
     jobs = {code: outbox._Job(mids[code], "t", "b", None, 0, code == "dep-a", ((channel[ids[code]], "json://x"),))
             for code in codes}
-    part = {code: {"message_id": mids[code], "channel_id": channel[ids[code]], "part": "138****0001" if code == "dep-a" else None,
+    row = {code: {"message_id": mids[code], "channel_id": channel[ids[code]], "part": "138****0001" if code == "dep-a" else None,
                    "destination": f"d-{code}", "claim_token": "mine", "at": started,
                    "possible_repeat": code == "dep-a", "permanent": False, "interrupted": False} for code in codes}
     engine = get_engine()
@@ -284,11 +284,11 @@ def test_a_group_commit_records_its_calls_and_skips_the_messages_whose_claim_was
         with engine.begin() as conn:
             conn.execute(sa.update(Message).where(Message.id == mids[code]).values(claim_token="theirs"))
 
-    with outbox.GroupCommit(engine) as write:
+    with GroupCommit(engine) as write:
         store = outbox.Store(write, "mine", 3)
         taken("dep-b")
         with engine.begin() as conn:
-            attempts = store._start_all(conn, [part[code] for code in codes])
+            attempts = store._start_all(conn, [row[code] for code in codes])
         assert attempts[2] is None and None not in attempts[:2] and attempts[0] != attempts[1]
         taken("dep-a")
         with engine.begin() as conn:
