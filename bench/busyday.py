@@ -244,8 +244,7 @@ class Bench:
                             secret_key=secrets.token_hex(32), digest_morning=None if self.per_run else DIGEST)
         self.rt = build_runtime(settings)
         _, t_catalog, _ = self._plain(lambda: ensure_catalog(self.rt))
-        port = self.sink.port
-        data = synthetic_organisation(self.units, channel_url=lambda code: f"json://127.0.0.1:{port}/sink/{code}")
+        data = synthetic_organisation(self.units, channel_url=self.sink.channel_url)
 
         def load() -> dict:
             with session_scope(self.engine) as session:
